@@ -1,1 +1,33 @@
-export {};
+// Public API of nestjs-redis-cache: everything a user imports comes from here.
+export { RedisCacheModule } from './redis-cache.module.js';
+export {
+  REDIS_CACHE_MODULE_OPTIONS,
+  REDIS_CACHE_OPTIONS_TYPE,
+  REDIS_CACHE_ASYNC_OPTIONS_TYPE,
+  type RedisCacheOptionsFactory,
+} from './redis-cache.module-definition.js';
+export { CacheService, type CacheSetOptions, type CacheGetOrSetOptions } from './cache.service.js';
+export { Cacheable } from './decorators/cacheable.decorator.js';
+export { CachePut } from './decorators/cache-put.decorator.js';
+export { CacheEvict } from './decorators/cache-evict.decorator.js';
+export type { CacheMethodDecorator, CacheableMethod } from './decorators/cache-method-wrapper.js';
+export { CacheMetricsInterceptor, type XCacheHeader } from './metrics/cache-metrics.interceptor.js';
+export { CacheMetrics } from './metrics/cache-metrics.js';
+export type { CacheOutcome } from './metrics/cache-outcome.js';
+export type { CacheStats, CacheNameStats } from './metrics/cache-stats.interface.js';
+export type { LatencySummary } from './metrics/latency-window.js';
+export type {
+  RedisCacheModuleOptions,
+  RedisConnectionOption,
+  RedisClusterConnection,
+  TtlOption,
+} from './options/redis-cache-options.interface.js';
+export type {
+  CacheableOptions,
+  CachePutOptions,
+  CacheEvictOptions,
+  CacheKeyOption,
+  KeyFromResult,
+} from './options/cache-decorator-options.interface.js';
+export type { DurationString } from './options/duration.js';
+export { RedisCacheError, RedisCacheConfigError, CacheSerializationError, CacheUnavailableError } from './errors.js';

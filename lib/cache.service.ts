@@ -1,0 +1,103 @@
+import { Injectable } from '@nestjs/common';
+import type { Cluster, Redis } from 'ioredis';
+import { CacheEngine } from './core/cache-engine.js';
+import { safeKey } from './core/key-hash.js';
+import type { CacheStats } from './metrics/cache-stats.interface.js';
+import { resolveTtl } from './options/resolve-options.js';
+import type { TtlOption } from './options/redis-cache-options.interface.js';
+
+/** Options of `CacheService.set` and `getOrSet`. */
+export interface CacheSetOptions {
+  /** Seconds, a duration (`'5m'`) or a `ttlProfiles` name; default the module's `ttl`. */
+  ttl?: TtlOption;
+}
+
+/** Options of `CacheService.getOrSet`. */
+export interface CacheGetOrSetOptions extends CacheSetOptions {
+  /** Metrics name of these calls; default `'CacheService.getOrSet'`. */
+  name?: string;
+}
+
+const SERVICE = 'CacheService';
+
+/**
+ * Manual cache access for what decorators don't cover: invalidation from an admin endpoint or an
+ * event handler, computed entries, stats. Keys are logical keys (the namespace is added for you).
+ * Like the decorators it fails open: a Redis failure makes `get` return `undefined`, `set` do
+ * nothing, `del`/`clear` return 0, and is counted in `stats().errors`. It never throws for a cache
+ * failure; only a programming error (an unknown TTL profile) throws.
+ *
+ * @example
+ * constructor(private readonly cache: CacheService) {}
+ *
+ * async onUserRenamed(id: number) {
+ *   await this.cache.del(`user:${id}`);
+ * }
+ */
+@Injectable()
+export class CacheService {
+  constructor(private readonly engine: CacheEngine) {}
+
+  /** The raw ioredis client, for native Redis types. Available from `app.init()` on. */
+  get client(): Redis | Cluster {
+    return this.engine.store.client;
+  }
+
+  /** The cached value, or `undefined` when absent (or when the cache failed). */
+  async get<T>(key: string): Promise<T | undefined> {
+    if (!this.engine.isStarted) return undefined;
+    const cached = await this.engine.read(this.redisKey(key), SERVICE);
+    return cached.found ? (cached.value as T) : undefined;
+  }
+
+  /** Stores `value` with a TTL (always; jittered). Resolves when the write is done. */
+  async set<T>(key: string, value: T, options: CacheSetOptions = {}): Promise<void> {
+    if (!this.engine.isStarted) return;
+    const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.set');
+    await this.engine.write(this.redisKey(key), value, { ttlMs }, SERVICE);
+  }
+
+  /** Deletes entries; resolves to how many existed. */
+  async del(...keys: string[]): Promise<number> {
+    if (!this.engine.isStarted) return 0;
+    return this.engine.delete(keys.map((key) => this.redisKey(key)), SERVICE);
+  }
+
+  /**
+   * The cached value, or else `loader()`'s result, stored before this resolves. Concurrent calls
+   * for one key in this process share one load. A loader that rejects stores nothing and its error
+   * reaches every waiting caller.
+   */
+  async getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions = {}): Promise<T> {
+    if (!this.engine.isStarted) return loader();
+    const name = options.name ?? 'CacheService.getOrSet';
+    const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
+    const started = performance.now();
+    try {
+      const { value, outcome } = await this.engine.getOrLoad(this.redisKey(key), loader, { ttlMs }, name);
+      this.engine.metrics.record(name, outcome, performance.now() - started);
+      return value;
+    } catch (err) {
+      this.engine.metrics.record(name, 'miss', performance.now() - started);
+      throw err;
+    }
+  }
+
+  /**
+   * Deletes every entry under the namespace, or under `${namespace}:${prefix}`, with SCAN and
+   * pipelined UNLINK in batches (never KEYS). Resolves to how many were deleted.
+   */
+  async clear(prefix = ''): Promise<number> {
+    if (!this.engine.isStarted) return 0;
+    return this.engine.clear(prefix, SERVICE);
+  }
+
+  /** Hits, misses, hit rate, errors and latency, overall, per cache name and per HTTP route. */
+  stats(): CacheStats {
+    return this.engine.metrics.stats();
+  }
+
+  private redisKey(key: string): string {
+    return this.engine.redisKey(safeKey(key));
+  }
+}

@@ -1,0 +1,167 @@
+import { RedisCacheConfigError } from '../errors.js';
+import type { CacheMetrics } from '../metrics/cache-metrics.js';
+import type { CacheOutcome } from '../metrics/cache-outcome.js';
+import type { ResolvedCacheConfig } from '../options/resolve-options.js';
+import type { CacheCodec } from '../serialization/cache-codec.js';
+import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import { escapeGlob } from '../store/redis-cache.store.js';
+import { SingleFlight } from './single-flight.js';
+
+/** How one value is written: its TTL, negative caching, and the veto of `unless`. */
+export interface WritePolicy {
+  ttlMs: number;
+  /** Store `null`/`undefined` (with `nullTtl`). Default true. */
+  cacheNull?: boolean;
+  /** When it returns true the value is returned but not stored. */
+  unless?: (value: unknown) => boolean;
+}
+
+export interface LoadResult<T> {
+  value: T;
+  outcome: Extract<CacheOutcome, 'hit' | 'miss' | 'error'>;
+}
+
+interface Started {
+  config: ResolvedCacheConfig;
+  store: RedisCacheStore;
+  isDown: () => boolean;
+}
+
+/**
+ * The cache's key-level operations for one application: read with decode, write with TTL and jitter,
+ * delete, clear, and read-or-load with single-flight. Every cache failure is counted under the
+ * caller's name and swallowed (fail open); errors of the caller's own loader pass through untouched.
+ * Until `start()` (during `app.init()`) and after `stop()` it holds no store and callers bypass it.
+ */
+export class CacheEngine {
+  private started: Started | undefined;
+  private readonly flights = new SingleFlight<LoadResult<unknown>>();
+  private readonly warnedSerialization = new Set<string>();
+
+  constructor(
+    readonly metrics: CacheMetrics,
+    private readonly codec: CacheCodec,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  start(config: ResolvedCacheConfig, store: RedisCacheStore, isDown: () => boolean): void {
+    this.started = { config, store, isDown };
+  }
+
+  stop(): void {
+    this.started = undefined;
+  }
+
+  get isStarted(): boolean {
+    return this.started !== undefined;
+  }
+
+  get config(): ResolvedCacheConfig {
+    return this.require().config;
+  }
+
+  get store(): RedisCacheStore {
+    return this.require().store;
+  }
+
+  /** The Redis key of a logical key: `${namespace}:${key}`. */
+  redisKey(key: string): string {
+    return `${this.require().config.namespace}:${key}`;
+  }
+
+  /**
+   * The cached value for `redisKey`, or else the loader's (stored before this resolves). Concurrent
+   * callers of one key in this process share one read and one load.
+   */
+  getOrLoad<T>(redisKey: string, loader: () => Promise<T>, policy: WritePolicy, name: string): Promise<LoadResult<T>> {
+    return this.flights.run(redisKey, () => this.readOrLoad(redisKey, loader, policy, name)) as Promise<LoadResult<T>>;
+  }
+
+  /** `{ found, value }`; a failed read or an undecodable payload is `found: false` (and counted). */
+  async read(redisKey: string, name: string): Promise<{ found: boolean; value?: unknown; failed: boolean }> {
+    const { store } = this.require();
+    let payload: Buffer | null;
+    try {
+      payload = await store.get(redisKey);
+    } catch {
+      this.metrics.recordError(name);
+      return { found: false, failed: true };
+    }
+    if (payload === null) return { found: false, failed: false };
+    try {
+      return { found: true, value: this.codec.decode(payload), failed: false };
+    } catch (err) {
+      this.metrics.recordError(name);
+      this.warnOnce(name, 'decode', `${name}: undecodable cache payload at '${redisKey}' was deleted and treated as a miss`, err);
+      await this.delete([redisKey], name);
+      return { found: false, failed: true };
+    }
+  }
+
+  /** Encodes and stores `value` under the policy; never throws for cache failures. */
+  async write(redisKey: string, value: unknown, policy: WritePolicy, name: string): Promise<void> {
+    if (policy.unless?.(value)) return;
+    const isNull = value === null || value === undefined;
+    if (isNull && policy.cacheNull === false) return;
+    const { store, config, isDown } = this.require();
+    let payload: Buffer;
+    try {
+      payload = this.codec.encode(value);
+    } catch (err) {
+      this.metrics.recordError(name);
+      this.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
+      return;
+    }
+    // During an outage the read already failed: don't make the caller wait for a second timeout.
+    if (isDown()) return;
+    const ttlMs = isNull ? config.nullTtlMs : policy.ttlMs;
+    try {
+      await store.set(redisKey, payload, ttlMs * (1 + config.jitter * Math.random()));
+    } catch {
+      this.metrics.recordError(name);
+    }
+  }
+
+  /** Deletes the given Redis keys; returns how many existed (0 when the cache failed). */
+  async delete(redisKeys: readonly string[], name: string): Promise<number> {
+    try {
+      return await this.require().store.unlink(redisKeys);
+    } catch {
+      this.metrics.recordError(name);
+      return 0;
+    }
+  }
+
+  /** Deletes every entry under `${namespace}:${prefix}` with SCAN + UNLINK; returns how many. */
+  async clear(prefix: string, name: string): Promise<number> {
+    try {
+      return await this.require().store.scanAndUnlink(`${escapeGlob(this.redisKey(prefix))}*`);
+    } catch {
+      this.metrics.recordError(name);
+      return 0;
+    }
+  }
+
+  private async readOrLoad<T>(redisKey: string, loader: () => Promise<T>, policy: WritePolicy, name: string): Promise<LoadResult<T>> {
+    const cached = await this.read(redisKey, name);
+    if (cached.found) return { value: cached.value as T, outcome: 'hit' };
+    const value = await loader();
+    await this.write(redisKey, value, policy, name);
+    return { value, outcome: cached.failed ? 'error' : 'miss' };
+  }
+
+  private require(): Started {
+    if (!this.started) {
+      throw new RedisCacheConfigError('The cache is not started: RedisCacheModule starts it during app.init()');
+    }
+    return this.started;
+  }
+
+  /** Logs the first encode or decode failure per name; later ones are only counted in stats. */
+  private warnOnce(name: string, direction: 'encode' | 'decode', message: string, err: unknown): void {
+    const seen = `${name}|${direction}`;
+    if (this.warnedSerialization.has(seen)) return;
+    this.warnedSerialization.add(seen);
+    this.warn(`${message} (${err instanceof Error ? err.message : String(err)}); further ones for ${name} are only counted`);
+  }
+}

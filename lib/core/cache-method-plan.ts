@@ -1,0 +1,44 @@
+import type { CacheEvictOptions, CacheKeyOption, CacheableOptions, CachePutOptions, KeyFromResult } from '../options/cache-decorator-options.interface.js';
+import { safeKey, safeValuePart } from './key-hash.js';
+import { KeyTemplate } from './key-template.js';
+import { stableEncode } from './stable-encoding.js';
+
+/** Builds a logical key from a call's arguments (and, for `fromResult`, its result). */
+export type KeyBuilder = (args: readonly unknown[], result?: unknown) => string;
+
+/** How the decorated method delivers its value, read once from its design-time return type. */
+export type ReturnMode = 'promise' | 'observable';
+
+/**
+ * Everything the decorators on one method asked for, with keys already compiled. Built at
+ * decoration time (so a bad template fails when the class is defined) and attached to the wrapper.
+ */
+export interface CacheMethodPlan {
+  readonly className: string;
+  readonly methodName: string;
+  readonly mode: ReturnMode;
+  cacheable?: { options: CacheableOptions; key: KeyBuilder };
+  readonly puts: { options: CachePutOptions; key: KeyBuilder }[];
+  readonly evicts: { options: CacheEvictOptions; key?: KeyBuilder }[];
+}
+
+export function describeMethod(plan: Pick<CacheMethodPlan, 'className' | 'methodName'>): string {
+  return `${plan.className}.${plan.methodName}`;
+}
+
+/** The default key: `${ClassName}:${methodName}:` followed by a stable encoding of the arguments. */
+export function defaultKeyBuilder(className: string, methodName: string): KeyBuilder {
+  const head = `${safeValuePart(className)}:${safeValuePart(methodName)}:`;
+  return (args) => head + args.map((arg) => safeValuePart(stableEncode(arg))).join(':');
+}
+
+/** Compiles a `key` option (template, function or `{ fromResult }`) into a builder. */
+export function keyBuilder(option: CacheKeyOption | KeyFromResult, where: string): KeyBuilder {
+  if (typeof option === 'string') {
+    const template = KeyTemplate.compile(option, where);
+    return (args) => template.render(args);
+  }
+  if (typeof option === 'function') return (args) => safeKey(String(option(...args)));
+  const fromResult = option.fromResult;
+  return (args, result) => safeKey(String(fromResult(result, ...args)));
+}

@@ -1,0 +1,170 @@
+import { defer, isObservable, lastValueFrom } from 'rxjs';
+import { resolveTtl } from '../options/resolve-options.js';
+import type { CacheEngine, WritePolicy } from './cache-engine.js';
+import { describeMethod, type CacheMethodPlan, type KeyBuilder } from './cache-method-plan.js';
+import { safeKey } from './key-hash.js';
+
+type Condition = ((...args: unknown[]) => boolean) | undefined;
+type Unless = ((result: unknown, ...args: unknown[]) => boolean) | undefined;
+
+interface CompiledWrite {
+  name: string;
+  key: KeyBuilder;
+  ttlMs: number;
+  cacheNull: boolean;
+  condition: Condition;
+  unless: Unless;
+}
+
+interface CompiledEvict {
+  name: string;
+  key?: KeyBuilder;
+  keys?: (...args: unknown[]) => string[];
+  allEntries?: true | string;
+  condition: Condition;
+}
+
+/** A method's plan with TTLs resolved against this application's options. */
+interface CompiledPlan {
+  cacheable?: CompiledWrite;
+  puts: CompiledWrite[];
+  evictsBefore: CompiledEvict[];
+  evictsAfter: CompiledEvict[];
+}
+
+/**
+ * Runs the cache operations of one decorated call: evictions before, the read-through or the
+ * method, the writes, evictions after — in that order, each awaited, so when the call resolves
+ * every write and eviction it caused is done (read-your-writes). One executor per application.
+ */
+export class CacheOperationExecutor {
+  private readonly compiled = new WeakMap<CacheMethodPlan, CompiledPlan>();
+
+  constructor(private readonly engine: CacheEngine) {}
+
+  /**
+   * Resolves a plan's TTLs (numbers, durations, profile names). Called for every decorated method
+   * during `app.init()`, so an unknown profile fails the bootstrap with `Class.method` in the message.
+   */
+  compile(plan: CacheMethodPlan): CompiledPlan {
+    let compiled = this.compiled.get(plan);
+    if (compiled) return compiled;
+    const method = describeMethod(plan);
+    const config = this.engine.config;
+    const defaultName = method;
+    const cacheable = plan.cacheable && {
+      name: plan.cacheable.options.name ?? defaultName,
+      key: plan.cacheable.key,
+      ttlMs: resolveTtl(plan.cacheable.options.ttl, config, `${method} @Cacheable`),
+      cacheNull: plan.cacheable.options.cacheNull ?? true,
+      condition: plan.cacheable.options.condition,
+      unless: plan.cacheable.options.unless,
+    };
+    const puts = plan.puts.map(({ options, key }) => ({
+      name: options.name ?? defaultName,
+      key,
+      ttlMs: resolveTtl(options.ttl, config, `${method} @CachePut`),
+      cacheNull: true,
+      condition: options.condition,
+      unless: options.unless,
+    }));
+    const evicts = plan.evicts.map(({ options, key }) => ({
+      name: options.name ?? defaultName,
+      key,
+      keys: options.keys,
+      allEntries: options.allEntries,
+      condition: options.condition,
+      before: options.beforeInvocation === true,
+    }));
+    compiled = {
+      cacheable,
+      puts,
+      evictsBefore: evicts.filter((evict) => evict.before),
+      evictsAfter: evicts.filter((evict) => !evict.before),
+    };
+    this.compiled.set(plan, compiled);
+    return compiled;
+  }
+
+  /** The wrapper's entry point: returns what the method would (a Promise, or an Observable). */
+  execute(plan: CacheMethodPlan, instance: object, original: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+    if (!this.engine.isStarted) return original.apply(instance, args);
+    const compiled = this.compile(plan);
+    const invoke = (): Promise<unknown> => {
+      try {
+        return settle(original.apply(instance, args));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+    // An Observable method gets a cold Observable back: nothing runs until it is subscribed.
+    return plan.mode === 'observable' ? defer(() => this.run(compiled, invoke, args)) : this.run(compiled, invoke, args);
+  }
+
+  private async run(plan: CompiledPlan, invoke: () => Promise<unknown>, args: unknown[]): Promise<unknown> {
+    for (const evict of plan.evictsBefore) await this.evict(evict, args);
+    const result = plan.cacheable ? await this.readThrough(plan.cacheable, plan.puts.length > 0, invoke, args) : await invoke();
+    for (const put of plan.puts) {
+      if (put.condition && !put.condition(...args)) continue;
+      await this.engine.write(this.engine.redisKey(put.key(args, result)), result, policy(put, args), put.name);
+    }
+    for (const evict of plan.evictsAfter) await this.evict(evict, args);
+    return result;
+  }
+
+  /**
+   * The `@Cacheable` part. With a `@CachePut` on the same method the method always runs (as in
+   * Spring): the result is then written under the `@Cacheable` key as well.
+   */
+  private async readThrough(cacheable: CompiledWrite, alwaysRun: boolean, invoke: () => Promise<unknown>, args: unknown[]): Promise<unknown> {
+    const { metrics } = this.engine;
+    const started = performance.now();
+    const elapsed = () => performance.now() - started;
+    if (cacheable.condition && !cacheable.condition(...args)) {
+      const result = await invoke();
+      metrics.record(cacheable.name, 'bypass', elapsed());
+      return result;
+    }
+    const redisKey = this.engine.redisKey(cacheable.key(args));
+    try {
+      if (alwaysRun) {
+        const result = await invoke();
+        await this.engine.write(redisKey, result, policy(cacheable, args), cacheable.name);
+        metrics.record(cacheable.name, 'miss', elapsed());
+        return result;
+      }
+      const { value, outcome } = await this.engine.getOrLoad(redisKey, invoke, policy(cacheable, args), cacheable.name);
+      metrics.record(cacheable.name, outcome, elapsed());
+      return value;
+    } catch (err) {
+      // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.
+      metrics.record(cacheable.name, 'miss', elapsed());
+      throw err;
+    }
+  }
+
+  private async evict(evict: CompiledEvict, args: unknown[]): Promise<void> {
+    if (evict.condition && !evict.condition(...args)) return;
+    if (evict.allEntries !== undefined) {
+      await this.engine.clear(evict.allEntries === true ? '' : evict.allEntries, evict.name);
+    }
+    const keys: string[] = [];
+    if (evict.key) keys.push(this.engine.redisKey(evict.key(args)));
+    if (evict.keys) for (const key of evict.keys(...args)) keys.push(this.engine.redisKey(safeKey(key)));
+    if (keys.length > 0) await this.engine.delete(keys, evict.name);
+  }
+}
+
+function policy(write: CompiledWrite, args: unknown[]): WritePolicy {
+  const unless = write.unless;
+  return {
+    ttlMs: write.ttlMs,
+    cacheNull: write.cacheNull,
+    unless: unless && ((value: unknown) => unless(value, ...args)),
+  };
+}
+
+/** A method's return value as a Promise: Observables contribute their last value. */
+function settle(value: unknown): Promise<unknown> {
+  return isObservable(value) ? lastValueFrom(value, { defaultValue: undefined }) : Promise.resolve(value);
+}

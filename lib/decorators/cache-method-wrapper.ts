@@ -1,0 +1,113 @@
+import 'reflect-metadata';
+import { Inject } from '@nestjs/common';
+import { Observable } from 'rxjs';
+import { CacheOperationExecutor } from '../core/cache-operation-executor.js';
+import type { CacheMethodPlan, ReturnMode } from '../core/cache-method-plan.js';
+import { RedisCacheConfigError } from '../errors.js';
+
+/** The plan of a wrapped method, kept on the wrapper function. */
+export const CACHE_PLAN = Symbol('nestjs-redis-cache:plan');
+/** The property each instance of a decorated class receives its application's executor in. */
+export const CACHE_EXECUTOR = Symbol('nestjs-redis-cache:executor');
+
+/** A method the cache can serve: its value arrives later, as a Promise or an Observable. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type CacheableMethod = (...args: any[]) => Promise<unknown> | Observable<unknown>;
+
+/**
+ * The type every cache decorator returns: applying it to a method that returns a plain value is a
+ * compile error (`Type 'number' is not assignable to type 'Promise<unknown> | Observable<unknown>'`).
+ */
+export type CacheMethodDecorator = <T extends CacheableMethod>(
+  target: object,
+  propertyKey: string | symbol,
+  descriptor: TypedPropertyDescriptor<T>,
+) => void;
+
+type PlainFunction = ((...args: unknown[]) => unknown) & { [CACHE_PLAN]?: CacheMethodPlan };
+
+const SYNCHRONOUS_RETURN_TYPES = new Set<unknown>([String, Number, Boolean, Symbol, BigInt, Array]);
+
+/**
+ * Adds one cache operation to a method. The first cache decorator on a method replaces
+ * `descriptor.value` with a wrapper — at decoration time, so controllers' route handlers (captured
+ * by Nest before any lifecycle hook) and `this.other()` calls go through it too; the next ones only
+ * add to the wrapper's plan, so decorators compose on one method in any order.
+ *
+ * Each instance reaches its own application's executor through property injection: no static
+ * state, two applications in one process stay apart.
+ */
+export function addCacheOperation(
+  decorator: string,
+  target: object,
+  propertyKey: string | symbol,
+  descriptor: PropertyDescriptor,
+  add: (plan: CacheMethodPlan, where: string) => void,
+): void {
+  const className = (target as { constructor: { name: string } }).constructor.name;
+  const methodName = String(propertyKey);
+  const where = `${className}.${methodName} @${decorator}`;
+  const current = descriptor.value as PlainFunction | undefined;
+  if (typeof current !== 'function') {
+    throw new RedisCacheConfigError(`${where}: cache decorators go on methods`);
+  }
+  if (typeof target === 'function') {
+    throw new RedisCacheConfigError(`${where}: static methods have no instance to cache for; use an instance method`);
+  }
+
+  let plan = current[CACHE_PLAN];
+  if (!plan) {
+    plan = { className, methodName, mode: returnMode(target, propertyKey, where), puts: [], evicts: [] };
+    descriptor.value = wrap(current, plan);
+    injectExecutor(target);
+  }
+  add(plan, where);
+}
+
+function wrap(original: PlainFunction, plan: CacheMethodPlan): CacheableMethod {
+  const wrapper = function cachedMethod(this: Record<symbol, CacheOperationExecutor | undefined>, ...args: unknown[]) {
+    const executor = this?.[CACHE_EXECUTOR];
+    // An instance Nest did not create (e.g. `new Service()` in a unit test) has no cache: run as is.
+    if (!executor) return original.apply(this, args);
+    return executor.execute(plan, this, original, args);
+  } as CacheableMethod & { [CACHE_PLAN]?: CacheMethodPlan };
+  copyMethodMetadata(original, wrapper);
+  Object.defineProperty(wrapper, 'name', { value: original.name });
+  wrapper[CACHE_PLAN] = plan;
+  return wrapper;
+}
+
+/** Keeps `@Get`, guards, pipes and any other metadata that was put on the original function. */
+function copyMethodMetadata(from: object, to: object): void {
+  for (const key of Reflect.getOwnMetadataKeys(from)) {
+    Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, from), to);
+  }
+}
+
+const INJECTED = Symbol('nestjs-redis-cache:executor-injected');
+
+function injectExecutor(prototype: object): void {
+  if (Object.prototype.hasOwnProperty.call(prototype, INJECTED)) return;
+  Object.defineProperty(prototype, INJECTED, { value: true });
+  Inject(CacheOperationExecutor)(prototype, CACHE_EXECUTOR);
+}
+
+/**
+ * Promise or Observable, from the design-time return type TypeScript records
+ * (`emitDecoratorMetadata`). A declared synchronous type is rejected here, when the class is
+ * defined. Without a declared type (inferred, or plain JavaScript) the wrapper returns a Promise;
+ * a method returning an Observable must declare `: Observable<T>` to get one back.
+ */
+function returnMode(target: object, propertyKey: string | symbol, where: string): ReturnMode {
+  const declared: unknown = Reflect.getMetadata('design:returntype', target, propertyKey);
+  if (typeof declared === 'function' && (declared === Observable || declared.prototype instanceof Observable)) {
+    return 'observable';
+  }
+  if (SYNCHRONOUS_RETURN_TYPES.has(declared)) {
+    throw new RedisCacheConfigError(
+      `${where}: the method returns a plain ${(declared as { name: string }).name}, which a cache cannot serve; ` +
+        `make it async (return a Promise) or return an Observable`,
+    );
+  }
+  return 'promise';
+}

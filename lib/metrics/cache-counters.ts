@@ -1,0 +1,53 @@
+import type { CacheOutcome } from './cache-outcome.js';
+import type { CacheNameStats } from './cache-stats.interface.js';
+import { LatencyWindow } from './latency-window.js';
+
+/** The counters of one name or route. */
+export class CacheCounters {
+  hits = 0;
+  misses = 0;
+  stale = 0;
+  bypasses = 0;
+  /** Calls whose outcome was `error` (a subset of the work counted in `errors`). */
+  failedCalls = 0;
+  errors = 0;
+  readonly latency = new LatencyWindow();
+
+  record(outcome: CacheOutcome, latencyMs: number): void {
+    switch (outcome) {
+      case 'hit':
+        this.hits++;
+        break;
+      case 'miss':
+        this.misses++;
+        break;
+      case 'stale':
+        this.stale++;
+        break;
+      case 'bypass':
+        this.bypasses++;
+        break;
+      case 'error':
+        this.failedCalls++;
+        break;
+    }
+    this.latency.record(latencyMs);
+  }
+
+  snapshot(): CacheNameStats {
+    return {
+      hits: this.hits,
+      misses: this.misses,
+      stale: this.stale,
+      bypasses: this.bypasses,
+      errors: this.errors,
+      hitRate: hitRate(this.hits + this.stale, this.misses + this.failedCalls),
+      latency: this.latency.summary(),
+    };
+  }
+}
+
+export function hitRate(served: number, missed: number): number {
+  const total = served + missed;
+  return total === 0 ? 0 : Math.round((served / total) * 10_000) / 10_000;
+}

@@ -1,0 +1,64 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { CacheOutcome } from './cache-outcome.js';
+import { CacheCounters, hitRate } from './cache-counters.js';
+import type { CacheNameStats, CacheStats } from './cache-stats.interface.js';
+
+/** What the HTTP interceptor learns from the cached calls made while it handles one request. */
+export interface RequestCacheTrace {
+  outcomes: CacheOutcome[];
+}
+
+/**
+ * The counters of one application's cache: per cache name, per HTTP route, and the trace of the
+ * request being handled (an AsyncLocalStorage the interceptor opens, so the decorated call deep in
+ * a service can tell the controller's interceptor what it did). One instance per application: two
+ * Nest apps in a process never share counters.
+ */
+export class CacheMetrics {
+  private readonly names = new Map<string, CacheCounters>();
+  private readonly routes = new Map<string, CacheCounters>();
+  private readonly requests = new AsyncLocalStorage<RequestCacheTrace>();
+
+  /** Records one call's outcome and latency under `name`, and in the current request's trace. */
+  record(name: string, outcome: CacheOutcome, latencyMs: number): void {
+    this.counters(this.names, name).record(outcome, latencyMs);
+    this.requests.getStore()?.outcomes.push(outcome);
+  }
+
+  /** Counts one failed cache operation (read, write, delete, encode, decode) under `name`. */
+  recordError(name: string): void {
+    this.counters(this.names, name).errors++;
+  }
+
+  recordRoute(route: string, outcome: CacheOutcome, latencyMs: number): void {
+    this.counters(this.routes, route).record(outcome, latencyMs);
+  }
+
+  /** Runs `handle` with a fresh request trace that `record` appends to. */
+  traceRequest<T>(trace: RequestCacheTrace, handle: () => T): T {
+    return this.requests.run(trace, handle);
+  }
+
+  stats(): CacheStats {
+    const byName: Record<string, CacheNameStats> = {};
+    let hits = 0, misses = 0, stale = 0, bypasses = 0, errors = 0, failedCalls = 0;
+    for (const [name, counters] of this.names) {
+      byName[name] = counters.snapshot();
+      hits += counters.hits;
+      misses += counters.misses;
+      stale += counters.stale;
+      bypasses += counters.bypasses;
+      errors += counters.errors;
+      failedCalls += counters.failedCalls;
+    }
+    const byRoute: Record<string, CacheNameStats> = {};
+    for (const [route, counters] of this.routes) byRoute[route] = counters.snapshot();
+    return { hits, misses, stale, bypasses, errors, hitRate: hitRate(hits + stale, misses + failedCalls), byName, byRoute };
+  }
+
+  private counters(map: Map<string, CacheCounters>, key: string): CacheCounters {
+    let counters = map.get(key);
+    if (!counters) map.set(key, (counters = new CacheCounters()));
+    return counters;
+  }
+}

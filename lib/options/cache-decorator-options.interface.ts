@@ -1,0 +1,85 @@
+import type { TtlOption } from './redis-cache-options.interface.js';
+
+/**
+ * The logical key of an entry (the Redis key is `${namespace}:${key}`):
+ * - a function of the method's arguments: `(id: number) => \`user:${id}\``;
+ * - a template with positional placeholders: `'user:{0}'`, `'post:{0.id}:comments:{1}'`.
+ *
+ * Substituted values and key parts longer than 128 characters or containing characters outside
+ * `[A-Za-z0-9:_-.{}]` are replaced by a hash, so user input never becomes a raw key name.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type CacheKeyOption = string | ((...args: any[]) => string);
+
+/** Options shared by the three decorators. */
+export interface CacheDecoratorCommonOptions {
+  /** Metrics name of the calls; default `ClassName.methodName`. */
+  name?: string;
+  /** When it returns false for a call's arguments, the cache is bypassed entirely for that call. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  condition?: (...args: any[]) => boolean;
+}
+
+/**
+ * Options of `@Cacheable` (cache-aside / read-through).
+ *
+ * @example
+ * @Cacheable({ key: 'user:{0}', ttl: 'user_profile' })
+ * async findUser(id: number): Promise<User | null> { ... }
+ */
+export interface CacheableOptions extends CacheDecoratorCommonOptions {
+  /** The entry's logical key; default `${ClassName}:${methodName}:${stable encoding of the arguments}`. */
+  key?: CacheKeyOption;
+  /** Seconds, a duration (`'5m'`) or a `ttlProfiles` name; default the module's `ttl`. */
+  ttl?: TtlOption;
+  /** When it returns true for a result, the result is returned but not stored. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  unless?: (result: any, ...args: any[]) => boolean;
+  /** Store `null`/`undefined` results with the module's `nullTtl` (negative caching). Default `true`. */
+  cacheNull?: boolean;
+}
+
+/** A key computed from the method's result (and arguments): `{ fromResult: (user) => \`user:${user.id}\` }`. */
+export interface KeyFromResult {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  fromResult: (result: any, ...args: any[]) => string;
+}
+
+/**
+ * Options of `@CachePut` (write-through): the method always runs, then its result is stored.
+ *
+ * @example
+ * @CachePut({ key: 'user:{0}', ttl: 'user_profile' })
+ * async updateUser(id: number, patch: Partial<User>): Promise<User> { ... }
+ */
+export interface CachePutOptions extends CacheDecoratorCommonOptions {
+  /** The entry written: a template, a function of the arguments, or `{ fromResult }`. Required. */
+  key: CacheKeyOption | KeyFromResult;
+  /** Seconds, a duration or a `ttlProfiles` name; default the module's `ttl`. */
+  ttl?: TtlOption;
+  /** When it returns true for a result, nothing is stored. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  unless?: (result: any, ...args: any[]) => boolean;
+}
+
+/**
+ * Options of `@CacheEvict`. At least one of `key`, `keys` or `allEntries` is required.
+ *
+ * @example
+ * @CacheEvict({ key: 'user:{0}' })
+ * async deleteUser(id: number): Promise<void> { ... }
+ *
+ * @CacheEvict({ allEntries: 'posts:' })   // everything under `${namespace}:posts:`
+ * async createPost(input: NewPost): Promise<Post> { ... }
+ */
+export interface CacheEvictOptions extends CacheDecoratorCommonOptions {
+  /** One entry to evict. */
+  key?: CacheKeyOption;
+  /** Several entries to evict, from the arguments. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  keys?: (...args: any[]) => string[];
+  /** `true`: every entry under the namespace; a string: every entry whose key starts with it. */
+  allEntries?: true | string;
+  /** Evict before the method runs (even if it then throws). Default `false`: after it resolved. */
+  beforeInvocation?: boolean;
+}

@@ -1,0 +1,14 @@
+/** Defaults of the module options, as the contract and README state them. */
+export const CACHE_DEFAULTS = {
+  redisUrl: 'redis://127.0.0.1:6379',
+  namespace: 'cache',
+  ttlSeconds: 3600,
+  jitter: 0.1,
+  nullTtlSeconds: 60,
+  commandTimeoutMs: 250,
+} as const;
+
+/** Characters a key part may contain as it is; anything else is hashed. */
+export const SAFE_KEY_PART = /^[A-Za-z0-9:_\-.{}]*$/;
+/** Longest key part kept as it is; longer parts are hashed. */
+export const MAX_KEY_PART_LENGTH = 128;

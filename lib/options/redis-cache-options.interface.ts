@@ -1,0 +1,49 @@
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import type { DurationString } from './duration.js';
+
+/** A TTL: seconds as a number, a duration string (`'90s'`, `'5m'`), or a name from `ttlProfiles`. */
+export type TtlOption = number | DurationString | (string & {});
+
+/** Connect to a Redis Cluster: the seed nodes and ioredis cluster options. */
+export interface RedisClusterConnection {
+  cluster: { nodes: ClusterNode[]; options?: ClusterOptions };
+}
+
+/**
+ * Where the cache's Redis is:
+ * - a URL (`redis://user:pass@host:6379/0`, `rediss://` for TLS),
+ * - ioredis `RedisOptions` (Sentinel included: `{ sentinels, name }`),
+ * - `{ cluster: { nodes, options } }`,
+ * - or an existing ioredis `Redis` / `Cluster` instance, which the module uses but never closes.
+ */
+export type RedisConnectionOption = string | RedisOptions | RedisClusterConnection | Redis | Cluster;
+
+/**
+ * Options of `RedisCacheModule.forRoot()` / `forRootAsync()`. All are optional.
+ *
+ * @example
+ * RedisCacheModule.forRoot({
+ *   redis: process.env.REDIS_URL,
+ *   namespace: 'shop',
+ *   ttl: '1h',
+ *   ttlProfiles: { user_profile: '24h', trending: '5m', static: '7d' },
+ * })
+ */
+export interface RedisCacheModuleOptions {
+  /** The Redis to use. Default: `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`. */
+  redis?: RedisConnectionOption;
+  /** Prefix of every key the module writes (`${namespace}:${key}`). Default `'cache'`. */
+  namespace?: string;
+  /** Default TTL: seconds, or a duration string. Must be positive and finite. Default `3600`. */
+  ttl?: number | DurationString;
+  /** Named TTLs a decorator can refer to: `ttl: 'user_profile'`. Values: seconds or duration strings. */
+  ttlProfiles?: Record<string, number | DurationString>;
+  /** Written TTLs are drawn uniformly from `[ttl, ttl * (1 + jitter)]`. 0 disables. Default `0.1`. */
+  jitter?: number;
+  /** TTL of cached `null`/`undefined` results (negative caching): seconds or a duration. Default `60`. */
+  nullTtl?: number | DurationString;
+  /** Milliseconds (or a duration) after which a cache command is abandoned and the call goes to the source. Default `250`. */
+  commandTimeout?: number | DurationString;
+  /** Register the providers globally so decorated classes in every module reach the cache. Default `true`. */
+  isGlobal?: boolean;
+}

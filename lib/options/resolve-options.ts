@@ -1,0 +1,112 @@
+import { RedisCacheConfigError } from '../errors.js';
+import { CACHE_DEFAULTS, SAFE_KEY_PART } from './cache-defaults.js';
+import { isDurationString, toPositiveMilliseconds } from './duration.js';
+import type { RedisCacheModuleOptions, RedisConnectionOption, TtlOption } from './redis-cache-options.interface.js';
+
+/** Module options after defaults, unit conversion and validation. Durations are in milliseconds. */
+export interface ResolvedCacheConfig {
+  readonly redis: RedisConnectionOption;
+  readonly namespace: string;
+  readonly ttlMs: number;
+  readonly ttlProfiles: ReadonlyMap<string, number>;
+  readonly jitter: number;
+  readonly nullTtlMs: number;
+  readonly commandTimeoutMs: number;
+}
+
+/**
+ * Applies defaults and validates every option. Throws one `RedisCacheConfigError` listing every
+ * problem, each naming the option, so a bad configuration is fixed in one round.
+ */
+export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): ResolvedCacheConfig {
+  const problems: string[] = [];
+  const keep = (name: string, value: unknown, fallbackSeconds: number): number => {
+    if (value === undefined) return fallbackSeconds * 1_000;
+    const ms = toPositiveMilliseconds(value, 's');
+    if (ms === undefined) {
+      problems.push(`${name} must be a positive, finite number of seconds or a duration like '90s' (got ${show(value)})`);
+      return fallbackSeconds * 1_000;
+    }
+    return ms;
+  };
+
+  const namespace = options.namespace ?? CACHE_DEFAULTS.namespace;
+  if (typeof namespace !== 'string' || namespace.length === 0 || !SAFE_KEY_PART.test(namespace) || namespace.length > 128) {
+    problems.push(`namespace must be a non-empty string of [A-Za-z0-9:_-.{}] (got ${show(namespace)})`);
+  }
+
+  const ttlMs = keep('ttl', options.ttl, CACHE_DEFAULTS.ttlSeconds);
+  const nullTtlMs = keep('nullTtl', options.nullTtl, CACHE_DEFAULTS.nullTtlSeconds);
+
+  let commandTimeoutMs: number = CACHE_DEFAULTS.commandTimeoutMs;
+  if (options.commandTimeout !== undefined) {
+    const ms = toPositiveMilliseconds(options.commandTimeout, 'ms');
+    if (ms === undefined) {
+      problems.push(`commandTimeout must be a positive number of milliseconds or a duration like '250ms' (got ${show(options.commandTimeout)})`);
+    } else commandTimeoutMs = ms;
+  }
+
+  const jitter = options.jitter ?? CACHE_DEFAULTS.jitter;
+  if (typeof jitter !== 'number' || !Number.isFinite(jitter) || jitter < 0) {
+    problems.push(`jitter must be a finite number >= 0, e.g. 0.1 for up to +10% (got ${show(jitter)})`);
+  }
+
+  const ttlProfiles = new Map<string, number>();
+  if (options.ttlProfiles !== undefined && (typeof options.ttlProfiles !== 'object' || options.ttlProfiles === null)) {
+    problems.push(`ttlProfiles must be an object of name -> TTL (got ${show(options.ttlProfiles)})`);
+  } else {
+    for (const [name, value] of Object.entries(options.ttlProfiles ?? {})) {
+      if (isDurationString(name)) {
+        problems.push(`ttlProfiles.${name}: a profile name must not parse as a duration (rename it, e.g. '${name}_ttl')`);
+        continue;
+      }
+      ttlProfiles.set(name, keep(`ttlProfiles.${name}`, value, CACHE_DEFAULTS.ttlSeconds));
+    }
+  }
+
+  const redis = options.redis ?? process.env.REDIS_URL ?? CACHE_DEFAULTS.redisUrl;
+  if (typeof redis !== 'string' && (typeof redis !== 'object' || redis === null)) {
+    problems.push(`redis must be a URL, ioredis options, { cluster: { nodes } } or an ioredis client (got ${show(redis)})`);
+  } else if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
+    problems.push(`redis URL must start with redis:// or rediss:// (got ${show(redis)})`);
+  }
+
+  if (problems.length > 0) {
+    throw new RedisCacheConfigError(`Invalid RedisCacheModule options:\n  - ${problems.join('\n  - ')}`);
+  }
+  return { redis, namespace, ttlMs, ttlProfiles, jitter, nullTtlMs, commandTimeoutMs };
+}
+
+/**
+ * A decorator's or a call's `ttl` in milliseconds: a number of seconds, a duration string, or a
+ * profile name. `where` names the caller (`'UsersService.findOne @Cacheable'`) for the error.
+ */
+export function resolveTtl(ttl: TtlOption | undefined, config: ResolvedCacheConfig, where: string): number {
+  if (ttl === undefined) return config.ttlMs;
+  if (typeof ttl === 'string' && !isDurationString(ttl)) {
+    const profile = config.ttlProfiles.get(ttl);
+    if (profile === undefined) {
+      const known = [...config.ttlProfiles.keys()];
+      throw new RedisCacheConfigError(
+        `${where}: ttl '${ttl}' is neither a duration nor a profile in ttlProfiles ` +
+          `(known profiles: ${known.length ? known.join(', ') : 'none'})`,
+      );
+    }
+    return profile;
+  }
+  const ms = toPositiveMilliseconds(ttl, 's');
+  if (ms === undefined) {
+    throw new RedisCacheConfigError(`${where}: ttl must be a positive, finite number of seconds, a duration or a profile name (got ${show(ttl)})`);
+  }
+  return ms;
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

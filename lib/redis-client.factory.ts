@@ -1,0 +1,47 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisConnectionOption, RedisClusterConnection } from './options/redis-cache-options.interface.js';
+
+/** A client, and whether this module opened it (and so must close it). */
+export interface CacheClient {
+  client: Redis | Cluster;
+  owned: boolean;
+}
+
+/**
+ * Defaults for clients the module opens. `lazyConnect`: nothing connects until the options are
+ * validated in `app.init()`. `enableOfflineQueue: false`: while the connection is down commands
+ * fail at once instead of queueing, so callers go to the source without waiting. Explicit user
+ * options win over these.
+ */
+const OWNED_CLIENT_DEFAULTS: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectionName: 'nestjs-redis-cache',
+};
+
+/** Adopts an existing client or opens one from a URL, ioredis options or a cluster config. */
+export function createRedisClient(option: RedisConnectionOption): CacheClient {
+  if (isClient(option)) return { client: option, owned: false };
+  if (typeof option === 'string') return { client: new Redis(option, OWNED_CLIENT_DEFAULTS), owned: true };
+  if (isClusterConnection(option)) {
+    const { nodes, options = {} } = option.cluster;
+    const client = new Cluster(nodes, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      ...options,
+      redisOptions: { connectionName: OWNED_CLIENT_DEFAULTS.connectionName, ...options.redisOptions },
+    });
+    return { client, owned: true };
+  }
+  return { client: new Redis({ ...OWNED_CLIENT_DEFAULTS, ...option }), owned: true };
+}
+
+/** Duck-typed, so a client built by another copy of ioredis is recognised too. */
+function isClient(option: RedisConnectionOption): option is Redis | Cluster {
+  return typeof option === 'object' && option !== null && typeof (option as Redis).getBuffer === 'function' && typeof (option as Redis).status === 'string';
+}
+
+function isClusterConnection(option: RedisConnectionOption): option is RedisClusterConnection {
+  return typeof option === 'object' && option !== null && 'cluster' in option && typeof option.cluster === 'object';
+}
