@@ -12,6 +12,8 @@ const SCAN_BATCH = 500;
  * Knows nothing of Nest, keys' meaning or encoding.
  */
 export class RedisCacheStore {
+  private probing = false;
+
   constructor(
     readonly client: Redis | Cluster,
     private readonly commandTimeoutMs: number,
@@ -78,6 +80,13 @@ export class RedisCacheStore {
       this.health.failed(error);
       throw error;
     }
+    // During an outage one command at a time probes Redis; the others fail at once instead of each
+    // waiting out commandTimeout against a server that is paused or overloaded.
+    const probe = this.health.isDown;
+    if (probe) {
+      if (this.probing) throw new CacheUnavailableError(`Redis is unavailable; ${command} skipped while a probe runs`);
+      this.probing = true;
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
@@ -97,6 +106,7 @@ export class RedisCacheStore {
       throw error;
     } finally {
       clearTimeout(timer);
+      if (probe) this.probing = false;
     }
   }
 }
