@@ -43,33 +43,44 @@ export function findCycle(root: object): string | undefined {
 function visit(node: object, ancestors: object[]): PathSegment[] | undefined {
   if (ancestors.includes(node)) return [];
   ancestors.push(node);
+  const found = visitChildren(node, ancestors);
+  ancestors.pop();
+  return found;
+}
+
+function visitChildren(node: object, ancestors: object[]): PathSegment[] | undefined {
   let found: PathSegment[] | undefined;
-  if (node.constructor === Object || !isOpaque(node)) {
-    if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) {
-        const child: unknown = node[i];
-        if (isObject(child) && (found = visit(child, ancestors))) return appended(found, i);
-      }
-    } else if (node instanceof Map) {
-      for (const [key, value] of node) {
-        if (isObject(key) && (found = visit(key, ancestors))) return appended(found, { mapKey: key });
-        if (isObject(value) && (found = visit(value, ancestors))) {
-          return appended(found, { mapValue: key });
-        }
-      }
-    } else if (node instanceof Set) {
-      for (const value of node) {
-        if (isObject(value) && (found = visit(value, ancestors))) return appended(found, SET_ENTRY);
-      }
-    } else {
-      // `for...in` like msgpackr's record writer, so inherited enumerable properties count too.
-      for (const key in node) {
-        const child: unknown = (node as Record<string, unknown>)[key];
-        if (isObject(child) && (found = visit(child, ancestors))) return appended(found, key);
+  // Plain objects first: they are most of what gets cached, and msgpackr ignores their toJSON too.
+  if (node.constructor === Object) return visitProperties(node, ancestors);
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const child: unknown = node[i];
+      if (isObject(child) && (found = visit(child, ancestors))) return appended(found, i);
+    }
+  } else if (node instanceof Map) {
+    for (const [key, value] of node) {
+      if (isObject(key) && (found = visit(key, ancestors))) return appended(found, { mapKey: key });
+      if (isObject(value) && (found = visit(value, ancestors))) {
+        return appended(found, { mapValue: key });
       }
     }
+  } else if (node instanceof Set) {
+    for (const value of node) {
+      if (isObject(value) && (found = visit(value, ancestors))) return appended(found, SET_ENTRY);
+    }
+  } else if (!isOpaque(node)) {
+    return visitProperties(node, ancestors);
   }
-  ancestors.pop();
+  return undefined;
+}
+
+/** `for...in`, like msgpackr's record writer: inherited enumerable properties count too. */
+function visitProperties(node: object, ancestors: object[]): PathSegment[] | undefined {
+  let found: PathSegment[] | undefined;
+  for (const key in node) {
+    const child: unknown = (node as Record<string, unknown>)[key];
+    if (isObject(child) && (found = visit(child, ancestors))) return appended(found, key);
+  }
   return undefined;
 }
 

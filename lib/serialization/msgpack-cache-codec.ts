@@ -119,16 +119,17 @@ function checkHeader(payload: Buffer): void {
       'decode',
     );
   }
-  if (payload.length <= PAYLOAD_HEADER_LENGTH) {
-    throw new CacheSerializationError(
-      `Cannot decode a cache payload of ${payload.length} bytes: too short to hold the header and a value.`,
-      'decode',
-    );
-  }
-  if (payload[0] !== PAYLOAD_MAGIC) {
+  // The magic byte first: a 1- or 2-byte value from another client ("7", "é") is foreign, not short.
+  if (payload.length > 0 && payload[0] !== PAYLOAD_MAGIC) {
     throw new CacheSerializationError(
       `Cannot decode a cache payload starting with byte 0x${hex(payload[0])}: it lacks the ` +
         `0x${hex(PAYLOAD_MAGIC)} header, so another client wrote it.`,
+      'decode',
+    );
+  }
+  if (payload.length <= PAYLOAD_HEADER_LENGTH) {
+    throw new CacheSerializationError(
+      `Cannot decode a cache payload of ${payload.length} bytes: too short to hold the header and a value.`,
       'decode',
     );
   }
