@@ -1,0 +1,36 @@
+import { DEFAULT_CACHE_NAMESPACE, DEFAULT_DB_PATH, DEFAULT_QUERY_DELAY_MS } from './sample-app-config.js';
+
+/** The sample app's settings as read from environment variables (see sample-app/README.md). */
+export interface SampleAppEnv {
+  readonly port: number;
+  /** Unset: main.ts starts a throwaway local redis-server. */
+  readonly redisUrl?: string;
+  readonly dbPath: string;
+  readonly queryDelayMs: number;
+  readonly namespace: string;
+  readonly adminToken?: string;
+}
+
+export const DEFAULT_PORT = 3000;
+
+/** Reads PORT, REDIS_URL, DB_PATH, QUERY_DELAY_MS, CACHE_NAMESPACE and ADMIN_TOKEN; throws naming a bad variable. */
+export function readSampleAppEnv(env: NodeJS.ProcessEnv = process.env): SampleAppEnv {
+  return {
+    port: readInteger(env, 'PORT', DEFAULT_PORT),
+    redisUrl: env.REDIS_URL || undefined,
+    dbPath: env.DB_PATH || DEFAULT_DB_PATH,
+    queryDelayMs: readInteger(env, 'QUERY_DELAY_MS', DEFAULT_QUERY_DELAY_MS),
+    namespace: env.CACHE_NAMESPACE || DEFAULT_CACHE_NAMESPACE,
+    adminToken: env.ADMIN_TOKEN || undefined,
+  };
+}
+
+function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  }
+  return value;
+}

@@ -1,0 +1,45 @@
+import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module.js';
+import { resolveSampleAppConfig } from './config/sample-app-config.js';
+
+export interface CreateSampleAppOptions {
+  /** Redis for the cache, e.g. `redis://127.0.0.1:6379`. */
+  redisUrl: string;
+  /** SQLite file, created and seeded if missing; `:memory:` for a throwaway one. Default `./sample-app.db`. */
+  dbPath?: string;
+  /** Milliseconds every read query waits, so cache hits are visibly faster. Default 50. */
+  queryDelayMs?: number;
+  /** Prefix of the app's Redis keys. Default `sample-app`; tests use a unique one per file. */
+  namespace?: string;
+  /** When set, `/admin/*` requires the header `x-admin-token`. */
+  adminToken?: string;
+  /** Nest's logger option: a LoggerService, the levels to print, or false for silence. */
+  logger?: NestApplicationOptions['logger'];
+}
+
+/**
+ * Builds the sample app, initialised but not listening. main.ts and the e2e tests both start
+ * the app through here, so the tests exercise exactly what users run.
+ *
+ * @example
+ * const app = await createSampleApp({ redisUrl: 'redis://127.0.0.1:6379' });
+ * await app.listen(3000);
+ */
+export async function createSampleApp(options: CreateSampleAppOptions): Promise<INestApplication> {
+  const config = resolveSampleAppConfig(options);
+  // abortOnError: false — a bootstrap failure (Redis options, a bad TTL profile) rejects here
+  // instead of killing the process, so callers can report it and clean up.
+  const app = await NestFactory.create(AppModule.forRoot(config), {
+    logger: options.logger,
+    abortOnError: false,
+  });
+  try {
+    await app.init();
+  } catch (error) {
+    // Release whatever did start (the Redis connection, the database) before reporting.
+    await app.close().catch(() => undefined);
+    throw error;
+  }
+  return app;
+}
