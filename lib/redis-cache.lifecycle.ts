@@ -4,6 +4,7 @@ import { CacheEngine } from './core/cache-engine.js';
 import type { CacheMethodPlan } from './core/cache-method-plan.js';
 import { CacheOperationExecutor } from './core/cache-operation-executor.js';
 import { CACHE_PLAN } from './decorators/cache-method-wrapper.js';
+import { CacheUnavailableError } from './errors.js';
 import type { RedisCacheModuleOptions } from './options/redis-cache-options.interface.js';
 import { resolveCacheOptions } from './options/resolve-options.js';
 import { REDIS_CACHE_MODULE_OPTIONS } from './redis-cache.module-definition.js';
@@ -24,6 +25,7 @@ const CONNECT_WAIT_MS = 2_000;
 export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('RedisCache');
   private connection: CacheClient | undefined;
+  private onError: ((err: Error) => void) | undefined;
 
   constructor(
     @Inject(REDIS_CACHE_MODULE_OPTIONS) private readonly options: RedisCacheModuleOptions,
@@ -37,7 +39,8 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     const connection = createRedisClient(config.redis);
     const health = new ConnectionHealth(this.logger);
     // An 'error' listener is required (ioredis logs unhandled ones); the tracker logs once per outage.
-    connection.client.on('error', (err: Error) => health.failed(err));
+    this.onError = (err: Error) => health.failed(err);
+    connection.client.on('error', this.onError);
     this.engine.start(config, new RedisCacheStore(connection.client, config.commandTimeoutMs, health), () => health.isDown);
     this.connection = connection;
     try {
@@ -47,17 +50,30 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
       await this.onApplicationShutdown();
       throw err;
     }
-    if (connection.owned) await this.connect(connection);
+    // An adopted client may still be connecting, or be lazy (it would connect on its first command,
+    // but the store sends none until the client is ready): wait for it as for our own.
+    await this.connect(connection, health);
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.engine.stop();
     const connection = this.connection;
     this.connection = undefined;
-    if (!connection?.owned) return;
+    if (!connection) return;
     const { client } = connection;
+    if (!connection.owned) {
+      // The user's client outlives this app: take back the listener added in onModuleInit.
+      if (this.onError) client.off('error', this.onError);
+      return;
+    }
     if (client.status === 'ready') {
-      await client.quit().catch(() => client.disconnect());
+      // QUIT resolves on the server's reply, before the socket closes: wait for 'end' so that
+      // app.close() leaves no open connection behind.
+      const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+      await client.quit().then(
+        () => ended,
+        () => client.disconnect(),
+      );
     } else {
       client.disconnect();
     }
@@ -84,17 +100,23 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
   }
 
   /** Waits a bounded time for the first connection; a Redis that is down does not stop the app. */
-  private async connect({ client }: CacheClient): Promise<void> {
+  private async connect({ client }: CacheClient, health: ConnectionHealth): Promise<void> {
+    if (client.status === 'ready') return;
     let timer: NodeJS.Timeout | undefined;
-    const connected = client.connect().then(
-      () => true,
-      () => false,
-    );
+    let onReady: (() => void) | undefined;
+    const connected = new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      client.once('ready', onReady);
+      if (client.status === 'wait') client.connect().catch(() => resolve(false));
+    });
     const waited = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), CONNECT_WAIT_MS);
     });
     const ready = await Promise.race([connected, waited]);
     clearTimeout(timer);
-    if (!ready) this.logger.warn('Redis is not reachable yet; the app starts without the cache and uses it once connected');
+    if (onReady) client.off('ready', onReady);
+    // Through the tracker, so this outage is logged once however it began (a refused connection has
+    // already been reported by the client's 'error' event).
+    if (!ready) health.failed(new CacheUnavailableError('not reachable yet; the app starts without the cache'));
   }
 }

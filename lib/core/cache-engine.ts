@@ -103,7 +103,7 @@ export class CacheEngine {
     if (policy.unless?.(value)) return;
     const isNull = value === null || value === undefined;
     if (isNull && policy.cacheNull === false) return;
-    const { store, config, isDown } = this.require();
+    const { store, config } = this.require();
     let payload: Buffer;
     try {
       payload = this.codec.encode(value);
@@ -112,8 +112,6 @@ export class CacheEngine {
       this.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
       return;
     }
-    // During an outage the read already failed: don't make the caller wait for a second timeout.
-    if (isDown()) return;
     const ttlMs = isNull ? config.nullTtlMs : policy.ttlMs;
     try {
       await store.set(redisKey, payload, ttlMs * (1 + config.jitter * Math.random()));
@@ -146,7 +144,9 @@ export class CacheEngine {
     const cached = await this.read(redisKey, name);
     if (cached.found) return { value: cached.value as T, outcome: 'hit' };
     const value = await loader();
-    await this.write(redisKey, value, policy, name);
+    // During an outage the read already failed (and was counted): don't make the caller wait for a
+    // second timeout. A write on its own (CacheService.set, @CachePut) still tries, and counts its failure.
+    if (!(cached.failed && this.require().isDown())) await this.write(redisKey, value, policy, name);
     return { value, outcome: cached.failed ? 'error' : 'miss' };
   }
 

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { defer, isObservable, lastValueFrom } from 'rxjs';
 import { resolveTtl } from '../options/resolve-options.js';
 import type { CacheEngine, WritePolicy } from './cache-engine.js';
@@ -97,8 +98,13 @@ export class CacheOperationExecutor {
         return Promise.reject(err);
       }
     };
-    // An Observable method gets a cold Observable back: nothing runs until it is subscribed.
-    return plan.mode === 'observable' ? defer(() => this.run(compiled, invoke, args)) : this.run(compiled, invoke, args);
+    if (plan.mode === 'promise') return this.run(compiled, invoke, args);
+    // An Observable method gets a cold Observable back: nothing runs until it is subscribed. The
+    // work runs in the async context of this call, not of the subscriber (Nest subscribes to a
+    // handler's Observable outside the interceptor's scope), so the call is counted for the request
+    // that made it.
+    const callContext = new AsyncResource('nestjs-redis-cache:observable');
+    return defer(() => callContext.runInAsyncScope(() => this.run(compiled, invoke, args)));
   }
 
   private async run(plan: CompiledPlan, invoke: () => Promise<unknown>, args: unknown[]): Promise<unknown> {

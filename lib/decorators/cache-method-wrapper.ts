@@ -44,7 +44,9 @@ export function addCacheOperation(
   descriptor: PropertyDescriptor,
   add: (plan: CacheMethodPlan, where: string) => void,
 ): void {
-  const className = (target as { constructor: { name: string } }).constructor.name;
+  // A static method's target is the class itself; an instance method's is its prototype.
+  const className =
+    typeof target === 'function' ? target.name : (target as { constructor: { name: string } }).constructor.name;
   const methodName = String(propertyKey);
   const where = `${className}.${methodName} @${decorator}`;
   const current = descriptor.value as PlainFunction | undefined;

@@ -1,0 +1,194 @@
+// CacheService: get / set / del / getOrSet / clear / client, with logical keys under the namespace.
+// clear() is watched with MONITOR on a second connection to prove it uses SCAN + UNLINK, never KEYS.
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { CacheService } from 'nestjs-redis-cache';
+import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
+import { scanKeys } from './helpers.js';
+
+describe('CacheService', () => {
+  let app: INestApplication;
+  let cache: CacheService;
+  let ns: string;
+  const redis = rawRedis();
+  const has = async (key: string) => (await redis.exists(`${ns}:${key}`)) === 1;
+
+  beforeEach(async () => {
+    ns = uniqueNamespace('svc');
+    app = await createTestApp({ cache: { namespace: ns } });
+    cache = app.get(CacheService);
+  });
+  afterEach(() => app.close());
+  afterAll(() => redis.quit());
+
+  describe('get / set / del', () => {
+    it('get of an absent key is undefined', async () => {
+      expect(await cache.get('missing')).toBeUndefined();
+    });
+
+    it('set stores under `${namespace}:${key}` and get returns a deep-equal value (Date, BigInt, Map, Set, Buffer)', async () => {
+      const value = {
+        at: new Date('2024-05-01T10:00:00.000Z'),
+        big: 2n ** 70n,
+        map: new Map<string, unknown>([['a', new Set([1, 2])]]),
+        bytes: Buffer.from([0, 1, 2, 255]),
+        u8: new Uint8Array([9, 8]),
+        nested: { list: [1, 'two', null, { deep: true }] },
+      };
+      await cache.set('rich', value);
+      expect(await has('rich')).toBe(true);
+      expect(await cache.get('rich')).toEqual(value);
+    });
+
+    it('stores falsy values and null as found values', async () => {
+      await cache.set('zero', 0);
+      await cache.set('empty', '');
+      await cache.set('no', false);
+      await cache.set('nil', null);
+      expect(await cache.get('zero')).toBe(0);
+      expect(await cache.get('empty')).toBe('');
+      expect(await cache.get('no')).toBe(false);
+      expect(await cache.get('nil')).toBeNull();
+    });
+
+    it('set overwrites', async () => {
+      await cache.set('k', 1);
+      await cache.set('k', 2);
+      expect(await cache.get('k')).toBe(2);
+    });
+
+    it('del removes the given keys and resolves to how many existed', async () => {
+      await cache.set('a', 1);
+      await cache.set('b', 2);
+      await cache.set('c', 3);
+      expect(await cache.del('a')).toBe(1);
+      expect(await cache.del('a')).toBe(0);
+      expect(await cache.del('b', 'c', 'nope')).toBe(2);
+      expect(await cache.del()).toBe(0);
+      expect(await scanKeys(redis, `${ns}:*`)).toEqual([]);
+    });
+
+    it('del does not touch the same logical key in another namespace', async () => {
+      await redis.set(`${ns}-other:a`, 'x', 'PX', 60_000);
+      await cache.set('a', 1);
+      await cache.del('a');
+      expect(await redis.exists(`${ns}-other:a`)).toBe(1);
+      await redis.del(`${ns}-other:a`);
+    });
+  });
+
+  describe('getOrSet', () => {
+    it('runs the loader on a miss, stores its value, serves it afterwards', async () => {
+      let loads = 0;
+      const loader = async () => ({ n: ++loads });
+      expect(await cache.getOrSet('g', loader)).toEqual({ n: 1 });
+      expect(await cache.getOrSet('g', loader)).toEqual({ n: 1 });
+      expect(loads).toBe(1);
+      expect(await cache.get('g')).toEqual({ n: 1 });
+      expect(cache.stats().byName['CacheService.getOrSet']).toMatchObject({ hits: 1, misses: 1 });
+    });
+
+    it('serves a value put there by set', async () => {
+      await cache.set('g', 'from set');
+      expect(await cache.getOrSet('g', async () => 'from loader')).toBe('from set');
+    });
+
+    it('a loader that rejects: the error reaches the caller, nothing is stored', async () => {
+      const boom = new Error('boom');
+      await expect(cache.getOrSet('bad', async () => Promise.reject(boom))).rejects.toBe(boom);
+      expect(await has('bad')).toBe(false);
+      expect(await cache.getOrSet('bad', async () => 'ok')).toBe('ok');
+    });
+
+    it('counts under the given name', async () => {
+      await cache.getOrSet('n', async () => 1, { name: 'exchange-rates' });
+      expect(cache.stats().byName['exchange-rates']).toMatchObject({ misses: 1 });
+    });
+  });
+
+  describe('clear', () => {
+    it('clear(prefix) deletes only keys under that prefix (a literal, not a glob)', async () => {
+      await cache.set('user:1', 1);
+      await cache.set('user:2', 2);
+      await cache.set('users:1', 3);
+      await cache.set('post:1', 4);
+      expect(await cache.clear('user?')).toBe(0);
+      expect(await cache.clear('user*')).toBe(0);
+      expect(await cache.clear('user:')).toBe(2);
+      expect((await scanKeys(redis, `${ns}:*`)).sort()).toEqual([`${ns}:post:1`, `${ns}:users:1`]);
+    });
+
+    it('clear() deletes everything under the namespace and nothing outside it', async () => {
+      const outside = [`${ns}-other:a`, `${ns}x:a`, ns, `other:${ns}:a`];
+      for (const key of outside) await redis.set(key, 'x', 'PX', 60_000);
+      await cache.set('a', 1);
+      await cache.set('b:c', 2);
+      expect(await cache.clear()).toBe(2);
+      expect(await scanKeys(redis, `${ns}:*`)).toEqual([]);
+      for (const key of outside) expect(await redis.exists(key)).toBe(1);
+      await redis.del(...outside);
+    });
+
+    it('clears more keys than one SCAN batch (2,000)', async () => {
+      const pipeline = redis.pipeline();
+      for (let i = 0; i < 2000; i++) pipeline.set(`${ns}:bulk:${i}`, 'x', 'PX', 60_000);
+      await pipeline.exec();
+      await cache.set('keep', 1);
+      expect(await cache.clear('bulk:')).toBe(2000);
+      expect(await scanKeys(redis, `${ns}:bulk:*`)).toEqual([]);
+      expect(await cache.get('keep')).toBe(1);
+    });
+
+    it('uses SCAN and UNLINK, never KEYS (watched with MONITOR)', async () => {
+      const pipeline = redis.pipeline();
+      for (let i = 0; i < 1200; i++) pipeline.set(`${ns}:m:${i}`, 'x', 'PX', 60_000);
+      await pipeline.exec();
+
+      const watcher = rawRedis();
+      const monitor = await watcher.monitor();
+      const seen: string[][] = [];
+      const marker = `end-of-clear-${ns}`;
+      const markerSeen = new Promise<void>((resolve) => {
+        monitor.on('monitor', (_time: string, args: string[]) => {
+          seen.push(args);
+          if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) resolve();
+        });
+      });
+      try {
+        expect(await cache.clear()).toBe(1200);
+        // Redis executes commands one at a time and MONITOR reports them in that order: once the
+        // marker sent after clear() is reported, everything clear() sent has been reported too.
+        await redis.echo(marker);
+        await markerSeen;
+      } finally {
+        monitor.disconnect();
+        watcher.disconnect();
+      }
+      const commands = seen.map((args) => args[0].toLowerCase());
+      expect(commands).not.toContain('keys');
+      const scans = seen.filter((args) => args[0].toLowerCase() === 'scan');
+      expect(scans.length).toBeGreaterThanOrEqual(2);
+      for (const scan of scans.filter((args) => args.includes(`${ns}:*`))) {
+        expect(scan.map((arg) => arg.toLowerCase())).toEqual(expect.arrayContaining(['match', 'count']));
+      }
+      expect(scans.some((args) => args.includes(`${ns}:*`))).toBe(true);
+      const unlinked = seen.filter((args) => args[0].toLowerCase() === 'unlink' && args[1]?.startsWith(`${ns}:m:`));
+      expect(unlinked.reduce((total, args) => total + args.length - 1, 0)).toBe(1200);
+      expect(seen.some((args) => args[0].toLowerCase() === 'del' && args[1]?.startsWith(`${ns}:`))).toBe(false);
+    });
+  });
+
+  describe('client', () => {
+    it('is the ioredis client the module uses', async () => {
+      expect(cache.client).toBeInstanceOf(Redis);
+      expect(await cache.client.ping()).toBe('PONG');
+      await cache.set('via-service', 1);
+      // native commands reach the same Redis
+      expect(await cache.client.exists(`${ns}:via-service`)).toBe(1);
+      await cache.client.hset(`${ns}:native-hash`, 'f', 'v');
+      expect(await redis.hget(`${ns}:native-hash`, 'f')).toBe('v');
+      await redis.del(`${ns}:native-hash`);
+    });
+  });
+});

@@ -1,0 +1,70 @@
+// Type-level tests of the cache decorators, checked by `npm run typecheck` (tsconfig includes test/).
+// Each `@ts-expect-error` line must produce a compile error, or the typecheck fails; the other
+// declarations must compile. Never executed.
+import { Observable, of } from 'rxjs';
+import { Cacheable, CacheEvict, CachePut } from 'nestjs-redis-cache';
+
+interface User {
+  id: number;
+  name: string;
+}
+
+export class AcceptedByTheCompiler {
+  @Cacheable()
+  async promise(): Promise<number> {
+    return 1;
+  }
+
+  @Cacheable({ key: 'user:{0}', ttl: '5m' })
+  findUser(id: number): Promise<User | null> {
+    return Promise.resolve({ id, name: 'x' });
+  }
+
+  @Cacheable({ ttl: 'user_profile', condition: (id: number) => id > 0, unless: (user: User | null) => user === null })
+  observable(id: number): Observable<User> {
+    return of({ id, name: 'x' });
+  }
+
+  @CachePut({ key: { fromResult: (user: User) => `user:${user.id}` } })
+  async save(user: User): Promise<User> {
+    return user;
+  }
+
+  @CacheEvict({ keys: (id: number) => [`user:${id}`], beforeInvocation: true })
+  @CacheEvict({ allEntries: 'users:' })
+  async remove(_id: number): Promise<void> {}
+}
+
+export class RejectedByTheCompiler {
+  // @ts-expect-error -- a plain number cannot be served from the cache
+  @Cacheable()
+  foo(): number {
+    return 1;
+  }
+
+  // @ts-expect-error -- a plain string
+  @CachePut({ key: 'k' })
+  bar(): string {
+    return 'x';
+  }
+
+  // @ts-expect-error -- void: nothing to wait for
+  @CacheEvict({ key: 'k' })
+  baz(): void {}
+
+  // @ts-expect-error -- CachePut needs a key
+  @CachePut({})
+  async noKey(): Promise<number> {
+    return 1;
+  }
+
+  // @ts-expect-error -- allEntries is true or a prefix, not false
+  @CacheEvict({ allEntries: false })
+  async notAll(): Promise<void> {}
+
+  // @ts-expect-error -- cacheNull belongs to @Cacheable
+  @CachePut({ key: 'k', cacheNull: false })
+  async putNull(): Promise<null> {
+    return null;
+  }
+}
