@@ -60,7 +60,7 @@ export class CacheService {
   /** Deletes entries; resolves to how many existed. */
   async del(...keys: string[]): Promise<number> {
     if (!this.engine.isStarted) return 0;
-    return this.engine.delete(keys.map((key) => this.redisKey(key)), SERVICE);
+    return (await this.engine.delete(keys.map((key) => this.redisKey(key)), SERVICE)).removed;
   }
 
   /**
@@ -89,7 +89,7 @@ export class CacheService {
    */
   async clear(prefix = ''): Promise<number> {
     if (!this.engine.isStarted) return 0;
-    return this.engine.clear(prefix, SERVICE);
+    return (await this.engine.clear(prefix, SERVICE)).removed;
   }
 
   /** Hits, misses, hit rate, errors and latency, overall, per cache name and per HTTP route. */

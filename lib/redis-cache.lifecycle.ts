@@ -88,10 +88,17 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
       for (let proto = prototype; proto && proto !== Object.prototype && !seen.has(proto); proto = Object.getPrototypeOf(proto)) {
         seen.add(proto);
         for (const name of Object.getOwnPropertyNames(proto)) {
-          const method = Object.getOwnPropertyDescriptor(proto, name)?.value as { [CACHE_PLAN]?: CacheMethodPlan } | undefined;
-          const plan = typeof method === 'function' ? method[CACHE_PLAN] : undefined;
+          const method: unknown = Object.getOwnPropertyDescriptor(proto, name)?.value;
+          const plan = typeof method === 'function' ? (method as { [CACHE_PLAN]?: CacheMethodPlan })[CACHE_PLAN] : undefined;
           if (!plan) continue;
           this.executor.compile(plan);
+          if (!plan.modeDeclared) {
+            this.logger.warn(
+              `${plan.className}.${plan.methodName}: its return type is not recorded (inferred, a union or an ` +
+                `\`import type\`), so it is served as a Promise. Declare \`: Promise<T>\`, or \`: Observable<T>\` ` +
+                `with a value import of Observable, to be explicit.`,
+            );
+          }
           count++;
         }
       }

@@ -16,6 +16,13 @@ export interface WritePolicy {
   unless?: (value: unknown) => boolean;
 }
 
+/** What a delete or clear did. */
+export interface Removal {
+  removed: number;
+  /** The cache failed (and the failure was counted): `removed` is then 0. */
+  failed: boolean;
+}
+
 export interface LoadResult<T> {
   value: T;
   outcome: Extract<CacheOutcome, 'hit' | 'miss' | 'error'>;
@@ -35,6 +42,8 @@ interface Started {
  */
 export class CacheEngine {
   private started: Started | undefined;
+  /** Kept after stop(), so a call in flight while the app closes still builds its keys. */
+  private namespace = '';
   private readonly flights = new SingleFlight<LoadResult<unknown>>();
   private readonly warnedSerialization = new Set<string>();
 
@@ -46,6 +55,7 @@ export class CacheEngine {
 
   start(config: ResolvedCacheConfig, store: RedisCacheStore, isDown: () => boolean): void {
     this.started = { config, store, isDown };
+    this.namespace = config.namespace;
   }
 
   stop(): void {
@@ -66,7 +76,7 @@ export class CacheEngine {
 
   /** The Redis key of a logical key: `${namespace}:${key}`. */
   redisKey(key: string): string {
-    return `${this.require().config.namespace}:${key}`;
+    return `${this.namespace}:${key}`;
   }
 
   /**
@@ -77,9 +87,10 @@ export class CacheEngine {
     return this.flights.run(redisKey, () => this.readOrLoad(redisKey, loader, policy, name)) as Promise<LoadResult<T>>;
   }
 
-  /** `{ found, value }`; a failed read or an undecodable payload is `found: false` (and counted). */
+  /** `{ found, value }`; a failed read or an undecodable payload is `found: false, failed: true` (and counted). */
   async read(redisKey: string, name: string): Promise<{ found: boolean; value?: unknown; failed: boolean }> {
-    const { store } = this.require();
+    const store = this.started?.store;
+    if (!store) return { found: false, failed: false };
     let payload: Buffer | null;
     try {
       payload = await store.get(redisKey);
@@ -98,45 +109,54 @@ export class CacheEngine {
     }
   }
 
-  /** Encodes and stores `value` under the policy; never throws for cache failures. */
-  async write(redisKey: string, value: unknown, policy: WritePolicy, name: string): Promise<void> {
-    if (policy.unless?.(value)) return;
+  /**
+   * Encodes and stores `value` under the policy; never throws for cache failures. Resolves to
+   * false when the cache failed (counted), true when the value was stored or deliberately not.
+   */
+  async write(redisKey: string, value: unknown, policy: WritePolicy, name: string): Promise<boolean> {
+    if (policy.unless?.(value)) return true;
     const isNull = value === null || value === undefined;
-    if (isNull && policy.cacheNull === false) return;
-    const { store, config } = this.require();
+    if (isNull && policy.cacheNull === false) return true;
+    // Stopped while the method ran (the app is closing): there is no cache to write to.
+    if (!this.started) return true;
+    const { store, config } = this.started;
     let payload: Buffer;
     try {
       payload = this.codec.encode(value);
     } catch (err) {
       this.metrics.recordError(name);
       this.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
-      return;
+      return false;
     }
     const ttlMs = isNull ? config.nullTtlMs : policy.ttlMs;
     try {
       await store.set(redisKey, payload, ttlMs * (1 + config.jitter * Math.random()));
+      return true;
     } catch {
       this.metrics.recordError(name);
+      return false;
     }
   }
 
-  /** Deletes the given Redis keys; returns how many existed (0 when the cache failed). */
-  async delete(redisKeys: readonly string[], name: string): Promise<number> {
-    try {
-      return await this.require().store.unlink(redisKeys);
-    } catch {
-      this.metrics.recordError(name);
-      return 0;
-    }
+  /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
+  async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
+    return this.remove(name, (store) => store.unlink(redisKeys));
   }
 
-  /** Deletes every entry under `${namespace}:${prefix}` with SCAN + UNLINK; returns how many. */
-  async clear(prefix: string, name: string): Promise<number> {
+  /** Deletes every entry under `${namespace}:${prefix}` with SCAN + UNLINK. */
+  async clear(prefix: string, name: string): Promise<Removal> {
+    const pattern = `${escapeGlob(this.redisKey(prefix))}*`;
+    return this.remove(name, (store) => store.scanAndUnlink(pattern));
+  }
+
+  private async remove(name: string, removeWith: (store: RedisCacheStore) => Promise<number>): Promise<Removal> {
+    const store = this.started?.store;
+    if (!store) return { removed: 0, failed: false };
     try {
-      return await this.require().store.scanAndUnlink(`${escapeGlob(this.redisKey(prefix))}*`);
+      return { removed: await removeWith(store), failed: false };
     } catch {
       this.metrics.recordError(name);
-      return 0;
+      return { removed: 0, failed: true };
     }
   }
 
@@ -146,7 +166,7 @@ export class CacheEngine {
     const value = await loader();
     // During an outage the read already failed (and was counted): don't make the caller wait for a
     // second timeout. A write on its own (CacheService.set, @CachePut) still tries, and counts its failure.
-    if (!(cached.failed && this.require().isDown())) await this.write(redisKey, value, policy, name);
+    if (!(cached.failed && this.started?.isDown())) await this.write(redisKey, value, policy, name);
     return { value, outcome: cached.failed ? 'error' : 'miss' };
   }
 

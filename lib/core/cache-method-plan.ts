@@ -17,6 +17,11 @@ export interface CacheMethodPlan {
   readonly className: string;
   readonly methodName: string;
   readonly mode: ReturnMode;
+  /**
+   * False when the return type was not recorded (inferred, a union, an `import type`): the method
+   * is then served as a Promise, and the bootstrap warns in case it returns an Observable.
+   */
+  readonly modeDeclared: boolean;
   cacheable?: { options: CacheableOptions; key: KeyBuilder };
   readonly puts: { options: CachePutOptions; key: KeyBuilder }[];
   readonly evicts: { options: CacheEvictOptions; key?: KeyBuilder }[];

@@ -27,6 +27,8 @@ interface CompiledEvict {
 
 /** A method's plan with TTLs resolved against this application's options. */
 interface CompiledPlan {
+  /** Metrics name of calls without `@Cacheable` (with one, its own name is used). */
+  name: string;
   cacheable?: CompiledWrite;
   puts: CompiledWrite[];
   evictsBefore: CompiledEvict[];
@@ -78,6 +80,7 @@ export class CacheOperationExecutor {
       before: options.beforeInvocation === true,
     }));
     compiled = {
+      name: cacheable?.name ?? puts[0]?.name ?? evicts[0]?.name ?? defaultName,
       cacheable,
       puts,
       evictsBefore: evicts.filter((evict) => evict.before),
@@ -108,13 +111,29 @@ export class CacheOperationExecutor {
   }
 
   private async run(plan: CompiledPlan, invoke: () => Promise<unknown>, args: unknown[]): Promise<unknown> {
-    for (const evict of plan.evictsBefore) await this.evict(evict, args);
-    const result = plan.cacheable ? await this.readThrough(plan.cacheable, plan.puts.length > 0, invoke, args) : await invoke();
+    const started = performance.now();
+    let cacheFailed = false;
+    for (const evict of plan.evictsBefore) if (!(await this.evict(evict, args))) cacheFailed = true;
+    let result: unknown;
+    if (plan.cacheable) {
+      result = await this.readThrough(plan.cacheable, plan.puts.length > 0, invoke, args);
+    } else {
+      // A call without @Cacheable never reads the cache: it is recorded as a bypass, or as an
+      // error when a write or eviction it asked for failed.
+      try {
+        result = await invoke();
+      } catch (err) {
+        this.engine.metrics.record(plan.name, 'bypass', performance.now() - started);
+        throw err;
+      }
+    }
     for (const put of plan.puts) {
       if (put.condition && !put.condition(...args)) continue;
-      await this.engine.write(this.engine.redisKey(put.key(args, result)), result, policy(put, args), put.name);
+      const key = this.engine.redisKey(put.key(args, result));
+      if (!(await this.engine.write(key, result, policy(put, args), put.name))) cacheFailed = true;
     }
-    for (const evict of plan.evictsAfter) await this.evict(evict, args);
+    for (const evict of plan.evictsAfter) if (!(await this.evict(evict, args))) cacheFailed = true;
+    if (!plan.cacheable) this.engine.metrics.record(plan.name, cacheFailed ? 'error' : 'bypass', performance.now() - started);
     return result;
   }
 
@@ -149,15 +168,18 @@ export class CacheOperationExecutor {
     }
   }
 
-  private async evict(evict: CompiledEvict, args: unknown[]): Promise<void> {
-    if (evict.condition && !evict.condition(...args)) return;
+  /** Runs one eviction if its condition holds; false when the cache failed. */
+  private async evict(evict: CompiledEvict, args: unknown[]): Promise<boolean> {
+    if (evict.condition && !evict.condition(...args)) return true;
+    let failed = false;
     if (evict.allEntries !== undefined) {
-      await this.engine.clear(evict.allEntries === true ? '' : evict.allEntries, evict.name);
+      failed = (await this.engine.clear(evict.allEntries === true ? '' : evict.allEntries, evict.name)).failed;
     }
     const keys: string[] = [];
     if (evict.key) keys.push(this.engine.redisKey(evict.key(args)));
     if (evict.keys) for (const key of evict.keys(...args)) keys.push(this.engine.redisKey(safeKey(key)));
-    if (keys.length > 0) await this.engine.delete(keys, evict.name);
+    if (keys.length > 0 && (await this.engine.delete(keys, evict.name)).failed) failed = true;
+    return !failed;
   }
 }
 

@@ -59,7 +59,7 @@ export function addCacheOperation(
 
   let plan = current[CACHE_PLAN];
   if (!plan) {
-    plan = { className, methodName, mode: returnMode(target, propertyKey, where), puts: [], evicts: [] };
+    plan = { className, methodName, ...returnMode(target, propertyKey, current, where), puts: [], evicts: [] };
     descriptor.value = wrap(current, plan);
     injectExecutor(target);
   }
@@ -97,13 +97,19 @@ function injectExecutor(prototype: object): void {
 /**
  * Promise or Observable, from the design-time return type TypeScript records
  * (`emitDecoratorMetadata`). A declared synchronous type is rejected here, when the class is
- * defined. Without a declared type (inferred, or plain JavaScript) the wrapper returns a Promise;
- * a method returning an Observable must declare `: Observable<T>` to get one back.
+ * defined. Without a recorded type (inferred, a union, `import type { Observable }`, plain
+ * JavaScript) an `async` function is a Promise for sure; anything else is served as a Promise and
+ * flagged, so the bootstrap can warn.
  */
-function returnMode(target: object, propertyKey: string | symbol, where: string): ReturnMode {
+function returnMode(
+  target: object,
+  propertyKey: string | symbol,
+  method: PlainFunction,
+  where: string,
+): { mode: ReturnMode; modeDeclared: boolean } {
   const declared: unknown = Reflect.getMetadata('design:returntype', target, propertyKey);
   if (typeof declared === 'function' && (declared === Observable || declared.prototype instanceof Observable)) {
-    return 'observable';
+    return { mode: 'observable', modeDeclared: true };
   }
   if (SYNCHRONOUS_RETURN_TYPES.has(declared)) {
     throw new RedisCacheConfigError(
@@ -111,5 +117,8 @@ function returnMode(target: object, propertyKey: string | symbol, where: string)
         `make it async (return a Promise) or return an Observable`,
     );
   }
-  return 'promise';
+  const isPromise =
+    (typeof declared === 'function' && (declared === Promise || declared.prototype instanceof Promise)) ||
+    method.constructor.name === 'AsyncFunction';
+  return { mode: 'promise', modeDeclared: isPromise };
 }

@@ -8,7 +8,7 @@ export class CacheCounters {
   misses = 0;
   stale = 0;
   bypasses = 0;
-  /** Calls whose outcome was `error` (a subset of the work counted in `errors`). */
+  /** Calls whose outcome was `error`; each also counted one failure in `errors`. */
   failedCalls = 0;
   errors = 0;
   readonly latency = new LatencyWindow();
@@ -40,6 +40,7 @@ export class CacheCounters {
       misses: this.misses,
       stale: this.stale,
       bypasses: this.bypasses,
+      failedCalls: this.failedCalls,
       errors: this.errors,
       hitRate: hitRate(this.hits + this.stale, this.misses + this.failedCalls),
       latency: this.latency.summary(),

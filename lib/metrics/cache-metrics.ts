@@ -53,7 +53,7 @@ export class CacheMetrics {
     }
     const byRoute: Record<string, CacheNameStats> = {};
     for (const [route, counters] of this.routes) byRoute[route] = counters.snapshot();
-    return { hits, misses, stale, bypasses, errors, hitRate: hitRate(hits + stale, misses + failedCalls), byName, byRoute };
+    return { hits, misses, stale, bypasses, failedCalls, errors, hitRate: hitRate(hits + stale, misses + failedCalls), byName, byRoute };
   }
 
   private counters(map: Map<string, CacheCounters>, key: string): CacheCounters {

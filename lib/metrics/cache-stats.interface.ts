@@ -10,9 +10,11 @@ export interface CacheNameStats {
   stale: number;
   /** Calls that skipped the cache (`condition` false). */
   bypasses: number;
+  /** Calls recorded as `error`: the cache failed and the source answered. */
+  failedCalls: number;
   /** Failed cache operations (Redis down or slow, undecodable payload, unencodable value). */
   errors: number;
-  /** (hits + stale) / (hits + stale + misses + calls whose cache read failed); 0 before any call. */
+  /** (hits + stale) / (hits + stale + misses + failed reads); 0 before any call. */
   hitRate: number;
   latency: LatencySummary;
 }
@@ -29,6 +31,7 @@ export interface CacheStats {
   misses: number;
   stale: number;
   bypasses: number;
+  failedCalls: number;
   errors: number;
   hitRate: number;
   /** Per cache name: `ClassName.methodName` unless the decorator's `name` says otherwise. */
