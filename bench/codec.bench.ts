@@ -155,10 +155,11 @@ function prng(seed: number): () => number {
 }
 
 const random = prng(42);
-const WORDS =
+const WORDS = (
   'cache redis nest module service value key ttl jitter stampede lock metric latency hit miss ' +
   'profile feed trending session user post comment tag author draft publish archive über café ' +
-  'naïve 東京 данные'.split(' ');
+  'naïve 東京 данные'
+).split(' ');
 
 function words(n: number): string {
   let text = '';
