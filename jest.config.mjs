@@ -10,7 +10,7 @@ const base = {
     '^nestjs-redis-cache$': '<rootDir>/lib/index.ts',
   },
   transform: {
-    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json'}],
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }],
   },
 };
 
@@ -18,6 +18,7 @@ export default {
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   collectCoverageFrom: ['lib/**/*.ts'],
+  coverageThreshold: { global: { lines: 90 } },
   coverageReporters: ['text-summary', 'text', 'lcov'],
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.spec.ts'] },

@@ -15,11 +15,7 @@ import { CacheSerializationError } from '../lib/errors.js';
 import type { CacheCodec } from '../lib/serialization/cache-codec.js';
 import { findCycle } from '../lib/serialization/find-cycle.js';
 import { MsgpackCacheCodec } from '../lib/serialization/msgpack-cache-codec.js';
-import {
-  PAYLOAD_FORMAT_VERSION,
-  PAYLOAD_HEADER_LENGTH,
-  PAYLOAD_MAGIC,
-} from '../lib/serialization/payload-header.js';
+import { PAYLOAD_FORMAT_VERSION, PAYLOAD_HEADER_LENGTH, PAYLOAD_MAGIC } from '../lib/serialization/payload-header.js';
 
 const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_MS ?? 100);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 11);
@@ -52,9 +48,7 @@ function jsonReplacer(this: Record<string, unknown>, key: string, value: unknown
       if (raw === null) return null;
       if (raw instanceof Date) return tagged('D', raw.getTime());
       if (raw instanceof Uint8Array) {
-        const bytes = Buffer.isBuffer(raw)
-          ? raw
-          : Buffer.from(raw.buffer, raw.byteOffset, raw.length);
+        const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.length);
         return tagged(Buffer.isBuffer(raw) ? 'B' : 'U', bytes.toString('base64'));
       }
       if (raw instanceof Map) return tagged('M', Array.from(raw));
@@ -205,8 +199,7 @@ function mapSetHeavy() {
     permissions.set(userId, new Set(['read', words(1), words(1), userId % 5 ? 'write' : 'admin']));
   }
   const counters = new Map<string, number>();
-  for (let i = 0; i < 100; i++)
-    counters.set(`route:/api/${words(1)}/${i}`, Math.floor(random() * 1e6));
+  for (let i = 0; i < 100; i++) counters.set(`route:/api/${words(1)}/${i}`, Math.floor(random() * 1e6));
   const featureFlags = new Map<string, Map<string, boolean>>();
   for (let i = 0; i < 20; i++) {
     featureFlags.set(
@@ -338,13 +331,9 @@ const json = new TaggedJsonCodec();
 
 // msgpackr's `exports` hides its package.json; find it next to the resolved entry point.
 const msgpackrEntry = createRequire(import.meta.url).resolve('msgpackr');
-const msgpackrRoot = msgpackrEntry.slice(
-  0,
-  msgpackrEntry.lastIndexOf('msgpackr') + 'msgpackr'.length,
-);
-const msgpackrVersion = (
-  JSON.parse(readFileSync(join(msgpackrRoot, 'package.json'), 'utf8')) as { version: string }
-).version;
+const msgpackrRoot = msgpackrEntry.slice(0, msgpackrEntry.lastIndexOf('msgpackr') + 'msgpackr'.length);
+const msgpackrVersion = (JSON.parse(readFileSync(join(msgpackrRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
 console.log(
   `node ${process.version}, msgpackr ${msgpackrVersion} (native string decoding: ` +
     `${isNativeAccelerationEnabled}); ${SAMPLES} interleaved samples of ${SAMPLE_MS} ms, median\n`,
@@ -352,12 +341,7 @@ console.log(
 
 const W = [34, 12, 12, 12, 12, 9, 9];
 console.log('msgpackr (MsgpackCacheCodec) vs tagged JSON, both with the 2-byte header');
-console.log(
-  row(
-    ['payload', 'encode/s mp', 'encode/s js', 'decode/s mp', 'decode/s js', 'bytes mp', 'bytes js'],
-    W,
-  ),
-);
+console.log(row(['payload', 'encode/s mp', 'encode/s js', 'decode/s mp', 'decode/s js', 'bytes mp', 'bytes js'], W));
 const ratios = { encode: [] as number[], decode: [] as number[], size: [] as number[] };
 const ratioRows: string[] = [];
 for (const { name, value } of payloads) {
@@ -397,13 +381,9 @@ for (const { name, value } of payloads) {
       W,
     ),
   );
-  ratioRows.push(
-    row([name, fmtRatio(encode.ratio), fmtRatio(decode.ratio), fmtRatio(size)], [34, 14, 14, 12]),
-  );
+  ratioRows.push(row([name, fmtRatio(encode.ratio), fmtRatio(decode.ratio), fmtRatio(size)], [34, 14, 14, 12]));
 }
-console.log(
-  '\nmsgpackr/JSON ratios (speed: above 1 means msgpackr is faster; size: below 1 means smaller)',
-);
+console.log('\nmsgpackr/JSON ratios (speed: above 1 means msgpackr is faster; size: below 1 means smaller)');
 console.log(row(['payload', 'encode speed', 'decode speed', 'size'], [34, 14, 14, 12]));
 for (const line of ratioRows) console.log(line);
 console.log(
@@ -421,9 +401,7 @@ console.log(
 // What MsgpackCacheCodec adds around a bare msgpackr call: the header (free: msgpackr reserves the
 // space) and the cycle walk on encode, and `copyBuffers` on decode.
 console.log('\nCost of the cycle walk: codec.encode vs bare packr.pack, and the walk on its own');
-console.log(
-  row(['payload', 'codec enc/s', 'bare pack/s', 'walk/s', 'walk share'], [34, 12, 12, 12, 11]),
-);
+console.log(row(['payload', 'codec enc/s', 'bare pack/s', 'walk/s', 'walk share'], [34, 12, 12, 12, 11]));
 const bare = new Packr({ moreTypes: true, copyBuffers: true });
 for (const { name, value } of payloads) {
   const encode = compare(
@@ -437,13 +415,7 @@ for (const { name, value } of payloads) {
   // Share of one codec.encode spent walking = (1 / walk ops) / (1 / encode ops).
   console.log(
     row(
-      [
-        name,
-        fmtOps(encode.a),
-        fmtOps(encode.b),
-        fmtOps(walk.a),
-        `${((1 / walk.ratio) * 100).toFixed(1)}%`,
-      ],
+      [name, fmtOps(encode.a), fmtOps(encode.b), fmtOps(walk.a), `${((1 / walk.ratio) * 100).toFixed(1)}%`],
       [34, 12, 12, 12, 11],
     ),
   );

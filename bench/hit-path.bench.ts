@@ -25,12 +25,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Cacheable, CacheService, RedisCacheModule } from '../lib/index.js';
 import { createDefaultCodec } from '../lib/serialization/cache-codec.js';
 import { startLocalRedis, type LocalRedisServer } from '../tools/local-redis-server.mjs';
-import {
-  interleave,
-  medianRatio,
-  type Contender,
-  type ContenderResult,
-} from './support/async-harness.js';
+import { interleave, medianRatio, type Contender, type ContenderResult } from './support/async-harness.js';
 import { makePosts, makeUser, type BenchPost, type BenchUser } from './support/fixtures.js';
 import { packageVersion } from './support/package-version.js';
 
@@ -101,10 +96,9 @@ async function main(server: LocalRedisServer): Promise<void> {
   })
   class HitPathBenchModule {}
 
-  const app: INestApplicationContext = await NestFactory.createApplicationContext(
-    HitPathBenchModule,
-    { logger: false },
-  );
+  const app: INestApplicationContext = await NestFactory.createApplicationContext(HitPathBenchModule, {
+    logger: false,
+  });
   const floorClient = new Redis(server.url, { maxRetriesPerRequest: 1 });
   // Only an interrupted run kills the server under this client; don't print ioredis' complaint.
   floorClient.on('error', () => undefined);

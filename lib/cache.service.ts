@@ -60,7 +60,12 @@ export class CacheService {
   /** Deletes entries; resolves to how many existed. */
   async del(...keys: string[]): Promise<number> {
     if (!this.engine.isStarted) return 0;
-    return (await this.engine.delete(keys.map((key) => this.redisKey(key)), SERVICE)).removed;
+    return (
+      await this.engine.delete(
+        keys.map((key) => this.redisKey(key)),
+        SERVICE,
+      )
+    ).removed;
   }
 
   /**

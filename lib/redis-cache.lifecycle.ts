@@ -41,7 +41,11 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     // An 'error' listener is required (ioredis logs unhandled ones); the tracker logs once per outage.
     this.onError = (err: Error) => health.failed(err);
     connection.client.on('error', this.onError);
-    this.engine.start(config, new RedisCacheStore(connection.client, config.commandTimeoutMs, health), () => health.isDown);
+    this.engine.start(
+      config,
+      new RedisCacheStore(connection.client, config.commandTimeoutMs, health),
+      () => health.isDown,
+    );
     this.connection = connection;
     try {
       const methods = this.compileDecoratedMethods();
@@ -84,12 +88,18 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     const seen = new Set<object>();
     let count = 0;
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
-      const prototype = wrapper.metatype?.prototype ?? (wrapper.instance ? Object.getPrototypeOf(wrapper.instance) : undefined);
-      for (let proto = prototype; proto && proto !== Object.prototype && !seen.has(proto); proto = Object.getPrototypeOf(proto)) {
+      const prototype =
+        wrapper.metatype?.prototype ?? (wrapper.instance ? Object.getPrototypeOf(wrapper.instance) : undefined);
+      for (
+        let proto = prototype;
+        proto && proto !== Object.prototype && !seen.has(proto);
+        proto = Object.getPrototypeOf(proto)
+      ) {
         seen.add(proto);
         for (const name of Object.getOwnPropertyNames(proto)) {
           const method: unknown = Object.getOwnPropertyDescriptor(proto, name)?.value;
-          const plan = typeof method === 'function' ? (method as { [CACHE_PLAN]?: CacheMethodPlan })[CACHE_PLAN] : undefined;
+          const plan =
+            typeof method === 'function' ? (method as { [CACHE_PLAN]?: CacheMethodPlan })[CACHE_PLAN] : undefined;
           if (!plan) continue;
           this.executor.compile(plan);
           if (!plan.modeDeclared) {

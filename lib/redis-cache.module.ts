@@ -40,7 +40,11 @@ import { createDefaultCodec } from './serialization/cache-codec.js';
       },
       inject: [CacheMetrics],
     },
-    { provide: CacheOperationExecutor, useFactory: (engine: CacheEngine) => new CacheOperationExecutor(engine), inject: [CacheEngine] },
+    {
+      provide: CacheOperationExecutor,
+      useFactory: (engine: CacheEngine) => new CacheOperationExecutor(engine),
+      inject: [CacheEngine],
+    },
     CacheService,
     CacheMetricsInterceptor,
     RedisCacheLifecycle,

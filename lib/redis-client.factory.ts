@@ -39,7 +39,12 @@ export function createRedisClient(option: RedisConnectionOption): CacheClient {
 
 /** Duck-typed, so a client built by another copy of ioredis is recognised too. */
 function isClient(option: RedisConnectionOption): option is Redis | Cluster {
-  return typeof option === 'object' && option !== null && typeof (option as Redis).getBuffer === 'function' && typeof (option as Redis).status === 'string';
+  return (
+    typeof option === 'object' &&
+    option !== null &&
+    typeof (option as Redis).getBuffer === 'function' &&
+    typeof (option as Redis).status === 'string'
+  );
 }
 
 function isClusterConnection(option: RedisConnectionOption): option is RedisClusterConnection {

@@ -38,11 +38,16 @@ export async function startLocalRedis(options = {}) {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'nestjs-redis-cache-'));
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--save', '',
-    '--appendonly', 'no',
-    '--dir', dir,
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
     ...(options.args ?? []),
   ];
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -57,7 +62,7 @@ export async function startLocalRedis(options = {}) {
   } catch (err) {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`redis-server did not start on port ${port}: ${err.message}\n${stderr}`);
+    throw new Error(`redis-server did not start on port ${port}: ${err.message}\n${stderr}`, { cause: err });
   }
 
   let stopped = false;

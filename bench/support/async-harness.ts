@@ -57,12 +57,7 @@ function touch(result: unknown): void {
 }
 
 /** `concurrency` loops of `op` for `ms`; returns ops/s and appends each call's latency. */
-async function runFor(
-  op: Contender['op'],
-  concurrency: number,
-  ms: number,
-  latencies: number[],
-): Promise<number> {
+async function runFor(op: Contender['op'], concurrency: number, ms: number, latencies: number[]): Promise<number> {
   const start = performance.now();
   const deadline = start + ms;
   let ops = 0;

@@ -12,6 +12,5 @@ export function packageVersion(name: string): string {
   const entry = require.resolve(name);
   const marker = `node_modules/${name}/`;
   const root = entry.slice(0, entry.lastIndexOf(marker) + marker.length);
-  return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string })
-    .version;
+  return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 }

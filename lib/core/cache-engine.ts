@@ -103,7 +103,12 @@ export class CacheEngine {
       return { found: true, value: this.codec.decode(payload), failed: false };
     } catch (err) {
       this.metrics.recordError(name);
-      this.warnOnce(name, 'decode', `${name}: undecodable cache payload at '${redisKey}' was deleted and treated as a miss`, err);
+      this.warnOnce(
+        name,
+        'decode',
+        `${name}: undecodable cache payload at '${redisKey}' was deleted and treated as a miss`,
+        err,
+      );
       await this.delete([redisKey], name);
       return { found: false, failed: true };
     }
@@ -160,7 +165,12 @@ export class CacheEngine {
     }
   }
 
-  private async readOrLoad<T>(redisKey: string, loader: () => Promise<T>, policy: WritePolicy, name: string): Promise<LoadResult<T>> {
+  private async readOrLoad<T>(
+    redisKey: string,
+    loader: () => Promise<T>,
+    policy: WritePolicy,
+    name: string,
+  ): Promise<LoadResult<T>> {
     const cached = await this.read(redisKey, name);
     if (cached.found) return { value: cached.value as T, outcome: 'hit' };
     const value = await loader();
@@ -182,6 +192,8 @@ export class CacheEngine {
     const seen = `${name}|${direction}`;
     if (this.warnedSerialization.has(seen)) return;
     this.warnedSerialization.add(seen);
-    this.warn(`${message} (${err instanceof Error ? err.message : String(err)}); further ones for ${name} are only counted`);
+    this.warn(
+      `${message} (${err instanceof Error ? err.message : String(err)}); further ones for ${name} are only counted`,
+    );
   }
 }

@@ -1,4 +1,10 @@
-import type { CacheEvictOptions, CacheKeyOption, CacheableOptions, CachePutOptions, KeyFromResult } from '../options/cache-decorator-options.interface.js';
+import type {
+  CacheEvictOptions,
+  CacheKeyOption,
+  CacheableOptions,
+  CachePutOptions,
+  KeyFromResult,
+} from '../options/cache-decorator-options.interface.js';
 import { safeKey, safeValuePart } from './key-hash.js';
 import { KeyTemplate } from './key-template.js';
 import { stableEncode } from './stable-encoding.js';

@@ -91,7 +91,12 @@ export class CacheOperationExecutor {
   }
 
   /** The wrapper's entry point: returns what the method would (a Promise, or an Observable). */
-  execute(plan: CacheMethodPlan, instance: object, original: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+  execute(
+    plan: CacheMethodPlan,
+    instance: object,
+    original: (...args: unknown[]) => unknown,
+    args: unknown[],
+  ): unknown {
     if (!this.engine.isStarted) return original.apply(instance, args);
     const compiled = this.compile(plan);
     const invoke = (): Promise<unknown> => {
@@ -133,7 +138,8 @@ export class CacheOperationExecutor {
       if (!(await this.engine.write(key, result, policy(put, args), put.name))) cacheFailed = true;
     }
     for (const evict of plan.evictsAfter) if (!(await this.evict(evict, args))) cacheFailed = true;
-    if (!plan.cacheable) this.engine.metrics.record(plan.name, cacheFailed ? 'error' : 'bypass', performance.now() - started);
+    if (!plan.cacheable)
+      this.engine.metrics.record(plan.name, cacheFailed ? 'error' : 'bypass', performance.now() - started);
     return result;
   }
 
@@ -141,7 +147,12 @@ export class CacheOperationExecutor {
    * The `@Cacheable` part. With a `@CachePut` on the same method the method always runs (as in
    * Spring): the result is then written under the `@Cacheable` key as well.
    */
-  private async readThrough(cacheable: CompiledWrite, alwaysRun: boolean, invoke: () => Promise<unknown>, args: unknown[]): Promise<unknown> {
+  private async readThrough(
+    cacheable: CompiledWrite,
+    alwaysRun: boolean,
+    invoke: () => Promise<unknown>,
+    args: unknown[],
+  ): Promise<unknown> {
     const { metrics } = this.engine;
     const started = performance.now();
     const elapsed = () => performance.now() - started;

@@ -35,7 +35,8 @@ export class KeyTemplate {
         continue;
       }
       let value: unknown = args[piece.index];
-      for (const property of piece.path) value = value == null ? undefined : (value as Record<string, unknown>)[property];
+      for (const property of piece.path)
+        value = value == null ? undefined : (value as Record<string, unknown>)[property];
       key += safeValuePart(stableEncode(value));
     }
     return key;

@@ -35,8 +35,13 @@ function structural(value: unknown, seen: Set<object>): string {
       const entries = [...value].map(([k, v]) => `${structural(k, seen)}=>${structural(v, seen)}`).sort();
       return `Map{${entries.join(',')}}`;
     }
-    if (value instanceof Set) return `Set{${[...value].map((item) => structural(item, seen)).sort().join(',')}}`;
-    if (ArrayBuffer.isView(value)) return `Bytes(${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')})`;
+    if (value instanceof Set)
+      return `Set{${[...value]
+        .map((item) => structural(item, seen))
+        .sort()
+        .join(',')}}`;
+    if (ArrayBuffer.isView(value))
+      return `Bytes(${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')})`;
     const entries = Object.keys(value)
       .sort()
       .map((key) => `${JSON.stringify(key)}:${structural((value as Record<string, unknown>)[key], seen)}`);

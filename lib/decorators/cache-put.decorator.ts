@@ -23,7 +23,9 @@ export function CachePut(options: CachePutOptions): CacheMethodDecorator {
         typeof key === 'function' ||
         (typeof key === 'object' && key !== null && typeof key.fromResult === 'function');
       if (!valid) {
-        throw new RedisCacheConfigError(`${where}: key is required: a template, a function of the arguments, or { fromResult }`);
+        throw new RedisCacheConfigError(
+          `${where}: key is required: a template, a function of the arguments, or { fromResult }`,
+        );
       }
       plan.puts.push({ options, key: keyBuilder(key, where) });
     });

@@ -23,7 +23,10 @@ export function Cacheable(options: CacheableOptions = {}): CacheMethodDecorator 
       if (plan.cacheable) throw new RedisCacheConfigError(`${where}: a method takes one @Cacheable`);
       plan.cacheable = {
         options,
-        key: options.key === undefined ? defaultKeyBuilder(plan.className, plan.methodName) : keyBuilder(options.key, where),
+        key:
+          options.key === undefined
+            ? defaultKeyBuilder(plan.className, plan.methodName)
+            : keyBuilder(options.key, where),
       };
     });
 }

@@ -49,12 +49,18 @@ export class CacheMetricsInterceptor implements NestInterceptor {
       done = true;
       const header = decide(trace.outcomes);
       if (!header) return;
-      this.metrics.recordRoute(routeOf(request, context), routeOutcome(header, trace.outcomes), performance.now() - started);
+      this.metrics.recordRoute(
+        routeOf(request, context),
+        routeOutcome(header, trace.outcomes),
+        performance.now() - started,
+      );
       setHeader(response, header);
     };
     // Nest binds the handler to the async context current when handle() is called, so the
     // decorated calls it makes append to this request's trace.
-    return this.metrics.traceRequest(trace, () => next.handle()).pipe(tap({ next: finish, complete: finish, error: finish }));
+    return this.metrics
+      .traceRequest(trace, () => next.handle())
+      .pipe(tap({ next: finish, complete: finish, error: finish }));
   }
 }
 
@@ -75,7 +81,10 @@ function routeOf(request: HttpRequest, context: ExecutionContext): string {
   const path =
     request.route?.path ??
     request.routeOptions?.url ??
-    joinPaths(Reflect.getMetadata(PATH_METADATA, context.getClass()), Reflect.getMetadata(PATH_METADATA, context.getHandler()));
+    joinPaths(
+      Reflect.getMetadata(PATH_METADATA, context.getClass()),
+      Reflect.getMetadata(PATH_METADATA, context.getHandler()),
+    );
   return `${request.method ?? 'GET'} ${path}`;
 }
 

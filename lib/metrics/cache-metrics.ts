@@ -41,7 +41,12 @@ export class CacheMetrics {
 
   stats(): CacheStats {
     const byName: Record<string, CacheNameStats> = {};
-    let hits = 0, misses = 0, stale = 0, bypasses = 0, errors = 0, failedCalls = 0;
+    let hits = 0,
+      misses = 0,
+      stale = 0,
+      bypasses = 0,
+      errors = 0,
+      failedCalls = 0;
     for (const [name, counters] of this.names) {
       byName[name] = counters.snapshot();
       hits += counters.hits;
@@ -53,7 +58,17 @@ export class CacheMetrics {
     }
     const byRoute: Record<string, CacheNameStats> = {};
     for (const [route, counters] of this.routes) byRoute[route] = counters.snapshot();
-    return { hits, misses, stale, bypasses, failedCalls, errors, hitRate: hitRate(hits + stale, misses + failedCalls), byName, byRoute };
+    return {
+      hits,
+      misses,
+      stale,
+      bypasses,
+      failedCalls,
+      errors,
+      hitRate: hitRate(hits + stale, misses + failedCalls),
+      byName,
+      byRoute,
+    };
   }
 
   private counters(map: Map<string, CacheCounters>, key: string): CacheCounters {

@@ -24,14 +24,21 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     if (value === undefined) return fallbackSeconds * 1_000;
     const ms = toPositiveMilliseconds(value, 's');
     if (ms === undefined) {
-      problems.push(`${name} must be a positive, finite number of seconds or a duration like '90s' (got ${show(value)})`);
+      problems.push(
+        `${name} must be a positive, finite number of seconds or a duration like '90s' (got ${show(value)})`,
+      );
       return fallbackSeconds * 1_000;
     }
     return ms;
   };
 
   const namespace = options.namespace ?? CACHE_DEFAULTS.namespace;
-  if (typeof namespace !== 'string' || namespace.length === 0 || !SAFE_KEY_PART.test(namespace) || namespace.length > 128) {
+  if (
+    typeof namespace !== 'string' ||
+    namespace.length === 0 ||
+    !SAFE_KEY_PART.test(namespace) ||
+    namespace.length > 128
+  ) {
     problems.push(`namespace must be a non-empty string of [A-Za-z0-9:_-.{}] (got ${show(namespace)})`);
   }
 
@@ -42,7 +49,9 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
   if (options.commandTimeout !== undefined) {
     const ms = toPositiveMilliseconds(options.commandTimeout, 'ms');
     if (ms === undefined) {
-      problems.push(`commandTimeout must be a positive number of milliseconds or a duration like '250ms' (got ${show(options.commandTimeout)})`);
+      problems.push(
+        `commandTimeout must be a positive number of milliseconds or a duration like '250ms' (got ${show(options.commandTimeout)})`,
+      );
     } else commandTimeoutMs = ms;
   }
 
@@ -57,7 +66,9 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
   } else {
     for (const [name, value] of Object.entries(options.ttlProfiles ?? {})) {
       if (isDurationString(name)) {
-        problems.push(`ttlProfiles.${name}: a profile name must not parse as a duration (rename it, e.g. '${name}_ttl')`);
+        problems.push(
+          `ttlProfiles.${name}: a profile name must not parse as a duration (rename it, e.g. '${name}_ttl')`,
+        );
         continue;
       }
       ttlProfiles.set(name, keep(`ttlProfiles.${name}`, value, CACHE_DEFAULTS.ttlSeconds));
@@ -66,7 +77,9 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
 
   const redis = options.redis ?? process.env.REDIS_URL ?? CACHE_DEFAULTS.redisUrl;
   if (typeof redis !== 'string' && (typeof redis !== 'object' || redis === null)) {
-    problems.push(`redis must be a URL, ioredis options, { cluster: { nodes } } or an ioredis client (got ${show(redis)})`);
+    problems.push(
+      `redis must be a URL, ioredis options, { cluster: { nodes } } or an ioredis client (got ${show(redis)})`,
+    );
   } else if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
     problems.push(`redis URL must start with redis:// or rediss:// (got ${show(redis)})`);
   }
@@ -96,7 +109,9 @@ export function resolveTtl(ttl: TtlOption | undefined, config: ResolvedCacheConf
   }
   const ms = toPositiveMilliseconds(ttl, 's');
   if (ms === undefined) {
-    throw new RedisCacheConfigError(`${where}: ttl must be a positive, finite number of seconds, a duration or a profile name (got ${show(ttl)})`);
+    throw new RedisCacheConfigError(
+      `${where}: ttl must be a positive, finite number of seconds, a duration or a profile name (got ${show(ttl)})`,
+    );
   }
   return ms;
 }

@@ -102,11 +102,9 @@ export class MsgpackCacheCodec implements CacheCodec {
     try {
       return this.unpackr.unpack(payload, BODY);
     } catch (error) {
-      throw new CacheSerializationError(
-        `Cannot decode a cache payload: ${messageOf(error)}`,
-        'decode',
-        { cause: error },
-      );
+      throw new CacheSerializationError(`Cannot decode a cache payload: ${messageOf(error)}`, 'decode', {
+        cause: error,
+      });
     }
   }
 }

@@ -31,7 +31,9 @@ export class ConnectionHealth {
   succeeded(): void {
     if (!this.down) return;
     const seconds = ((Date.now() - this.downSince) / 1_000).toFixed(1);
-    this.logger.log(`Redis cache recovered after ${seconds}s (${this.failuresThisOutage} failed commands or connection attempts)`);
+    this.logger.log(
+      `Redis cache recovered after ${seconds}s (${this.failuresThisOutage} failed commands or connection attempts)`,
+    );
     this.down = false;
     this.failuresThisOutage = 0;
   }

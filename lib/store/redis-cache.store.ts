@@ -101,7 +101,8 @@ export class RedisCacheStore {
       this.health.succeeded();
       return result;
     } catch (err) {
-      const error = err instanceof CacheUnavailableError ? err : new CacheUnavailableError(`${command} failed`, { cause: err });
+      const error =
+        err instanceof CacheUnavailableError ? err : new CacheUnavailableError(`${command} failed`, { cause: err });
       this.health.failed(error);
       throw error;
     } finally {

@@ -68,7 +68,9 @@ describe('calls without @Cacheable, and bootstrap warnings', () => {
   });
 
   it('warns once at bootstrap for each method whose return type is not recorded', () => {
-    const warnings = fault.logs.lines.filter((line) => line.level === 'warn' && line.message.includes('return type is not recorded'));
+    const warnings = fault.logs.lines.filter(
+      (line) => line.level === 'warn' && line.message.includes('return type is not recorded'),
+    );
     expect(warnings.map((line) => line.message.split(':')[0])).toEqual(['UndeclaredReturns.inferred']);
   });
 

@@ -24,7 +24,11 @@ export interface TestAppOptions {
 }
 
 /** A Nest application with the cache on the test Redis and a fresh namespace; call `app.close()`. */
-export async function createTestApp({ providers = [], controllers = [], cache = {} }: TestAppOptions): Promise<INestApplication> {
+export async function createTestApp({
+  providers = [],
+  controllers = [],
+  cache = {},
+}: TestAppOptions): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [RedisCacheModule.forRoot({ redis: testRedisUrl(), namespace: uniqueNamespace('app'), ...cache })],
     providers,

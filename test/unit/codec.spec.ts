@@ -45,9 +45,7 @@ function expectSerializationError(fn: () => unknown, direction: 'encode' | 'deco
   expect(error).toBeInstanceOf(RedisCacheError);
   const serializationError = error as CacheSerializationError;
   expect(serializationError.direction).toBe(direction);
-  expect(serializationError.code).toBe(
-    direction === 'encode' ? 'E_CACHE_ENCODE' : 'E_CACHE_DECODE',
-  );
+  expect(serializationError.code).toBe(direction === 'encode' ? 'E_CACHE_ENCODE' : 'E_CACHE_DECODE');
   return serializationError;
 }
 
@@ -110,18 +108,14 @@ describe('MsgpackCacheCodec', () => {
       expect(Number.isInteger(decoded)).toBe(true);
     });
 
-    it.each([
-      Number.MAX_SAFE_INTEGER,
-      Number.MIN_SAFE_INTEGER,
-      2 ** 53,
-      2 ** 40 + 7,
-      -(2 ** 40) - 7,
-      Date.now(),
-    ])('large integer %d stays a number, not a bigint', (value) => {
-      const decoded = roundTrip(value);
-      expect(decoded).toBe(value);
-      expect(typeof decoded).toBe('number');
-    });
+    it.each([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 53, 2 ** 40 + 7, -(2 ** 40) - 7, Date.now()])(
+      'large integer %d stays a number, not a bigint',
+      (value) => {
+        const decoded = roundTrip(value);
+        expect(decoded).toBe(value);
+        expect(typeof decoded).toBe('number');
+      },
+    );
 
     it.each([
       0.1,
@@ -250,23 +244,17 @@ describe('MsgpackCacheCodec', () => {
     // Jest runs tests in a vm context whose typed-array constructors differ from the ones msgpackr
     // recognises (Jest swaps in the outer realm's Uint8Array and ArrayBuffer only), so the values
     // are built with the outer realm's constructors, as any plain Node process would have them.
-    it.each([
-      'Int8Array',
-      'Uint16Array',
-      'Int32Array',
-      'Float32Array',
-      'Float64Array',
-      'BigInt64Array',
-    ])('%s keeps its type', (typeName) => {
-      const Ctor = runInThisContext(typeName) as new (
-        items: ArrayLike<unknown>,
-      ) => ArrayLike<unknown>;
-      const items = typeName.startsWith('Big') ? [-(2n ** 63n), 1n] : [-1, 2, 100];
-      const decoded = roundTrip(new Ctor(items)) as ArrayLike<unknown>;
-      expect(ArrayBuffer.isView(decoded)).toBe(true);
-      expect(Object.prototype.toString.call(decoded)).toBe(`[object ${typeName}]`);
-      expect(Array.from(decoded)).toEqual(Array.from(new Ctor(items)));
-    });
+    it.each(['Int8Array', 'Uint16Array', 'Int32Array', 'Float32Array', 'Float64Array', 'BigInt64Array'])(
+      '%s keeps its type',
+      (typeName) => {
+        const Ctor = runInThisContext(typeName) as new (items: ArrayLike<unknown>) => ArrayLike<unknown>;
+        const items = typeName.startsWith('Big') ? [-(2n ** 63n), 1n] : [-1, 2, 100];
+        const decoded = roundTrip(new Ctor(items)) as ArrayLike<unknown>;
+        expect(ArrayBuffer.isView(decoded)).toBe(true);
+        expect(Object.prototype.toString.call(decoded)).toBe(`[object ${typeName}]`);
+        expect(Array.from(decoded)).toEqual(Array.from(new Ctor(items)));
+      },
+    );
 
     it('a decoded Buffer owns its bytes instead of viewing the payload', () => {
       const payload = codec.encode({ data: Buffer.from('abc') });
@@ -286,6 +274,7 @@ describe('MsgpackCacheCodec', () => {
       expect(withUndefined).toHaveLength(3);
       expect(withUndefined[1]).toBeUndefined();
       // A hole comes back as an undefined item (documented).
+      // eslint-disable-next-line no-sparse-arrays -- the hole is what this checks
       const sparse = roundTrip([1, , 3]) as unknown[];
       expect(1 in sparse).toBe(true);
       expect(sparse[1]).toBeUndefined();
@@ -444,10 +433,7 @@ describe('MsgpackCacheCodec', () => {
 
   describe('documented conversions', () => {
     it('keeps an object property whose value is undefined, and does not throw', () => {
-      const decoded = roundTrip({ a: 1, b: undefined, c: { d: undefined } }) as Record<
-        string,
-        unknown
-      >;
+      const decoded = roundTrip({ a: 1, b: undefined, c: { d: undefined } }) as Record<string, unknown>;
       expect(decoded).toEqual({ a: 1, c: {} }); // toEqual ignores undefined properties
       expect('b' in decoded).toBe(true);
       expect(decoded.b).toBeUndefined();
@@ -509,10 +495,7 @@ describe('MsgpackCacheCodec', () => {
 
     it('encodes shared references (not cycles) as separate equal copies', () => {
       const shared = { id: 1, at: new Date(7) };
-      const decoded = roundTrip({ a: shared, b: shared, list: [shared, shared] }) as Record<
-        string,
-        unknown
-      >;
+      const decoded = roundTrip({ a: shared, b: shared, list: [shared, shared] }) as Record<string, unknown>;
       expect(decoded).toEqual({ a: shared, b: shared, list: [shared, shared] });
       expect(decoded.a).not.toBe(decoded.b);
     });
@@ -641,10 +624,7 @@ describe('MsgpackCacheCodec', () => {
       ['arrays nested 200,000 deep', [...Array<number>(200_000).fill(0x91), 0xc0]],
     ])('rejects a valid header followed by %s, quickly', (_label, body) => {
       const started = performance.now();
-      expectSerializationError(
-        () => codec.decode(Buffer.concat([HEADER, Buffer.from(body)])),
-        'decode',
-      );
+      expectSerializationError(() => codec.decode(Buffer.concat([HEADER, Buffer.from(body)])), 'decode');
       expect(performance.now() - started).toBeLessThan(500);
     });
 
@@ -668,7 +648,7 @@ describe('MsgpackCacheCodec', () => {
           decoded++;
         } catch (error) {
           if (!(error instanceof CacheSerializationError) || error.direction !== 'decode') {
-            throw new Error(`seed ${seed}: unexpected ${String(error)}`);
+            throw new Error(`seed ${seed}: unexpected ${String(error)}`, { cause: error });
           }
         }
         expect(performance.now() - started).toBeLessThan(200);
@@ -794,10 +774,7 @@ describe('MsgpackCacheCodec', () => {
     });
 
     it('names the function it rejects', () => {
-      const error = expectSerializationError(
-        () => codec.encode({ f: function loadUser() {} }),
-        'encode',
-      );
+      const error = expectSerializationError(() => codec.encode({ f: function loadUser() {} }), 'encode');
       expect(error.message).toContain('(loadUser)');
     });
 
@@ -853,9 +830,7 @@ describe('MsgpackCacheCodec', () => {
 describe('findCycle', () => {
   it('returns undefined for trees and for shared references', () => {
     const shared = { x: 1 };
-    expect(findCycle({ a: shared, b: [shared, shared], c: new Map([[shared, shared]]) })).toBe(
-      undefined,
-    );
+    expect(findCycle({ a: shared, b: [shared, shared], c: new Map([[shared, shared]]) })).toBe(undefined);
   });
 
   it('does not look inside Dates, Buffers, typed arrays or instances with toJSON', () => {
@@ -866,9 +841,7 @@ describe('findCycle', () => {
         return { id: 1 };
       }
     }
-    expect(findCycle({ at: new Date(), buf: Buffer.alloc(100), arr: new Float64Array(10) })).toBe(
-      undefined,
-    );
+    expect(findCycle({ at: new Date(), buf: Buffer.alloc(100), arr: new Float64Array(10) })).toBe(undefined);
     expect(findCycle({ entity: new Entity() })).toBe(undefined);
     expect(codec().decode(codec().encode({ entity: new Entity() }))).toEqual({ entity: { id: 1 } });
     // A plain object's own toJSON is not called by msgpackr, so a plain object is walked.
