@@ -16,6 +16,7 @@ import type { CacheCodec } from '../lib/serialization/cache-codec.js';
 import { findCycle } from '../lib/serialization/find-cycle.js';
 import { MsgpackCacheCodec } from '../lib/serialization/msgpack-cache-codec.js';
 import { PAYLOAD_FORMAT_VERSION, PAYLOAD_HEADER_LENGTH, PAYLOAD_MAGIC } from '../lib/serialization/payload-header.js';
+import { prng } from './support/fixtures.js';
 
 const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_MS ?? 100);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 11);
@@ -137,16 +138,6 @@ class TaggedJsonCodec implements CacheCodec {
 // ---------------------------------------------------------------------------------------------
 // Payloads. Deterministic (seeded) so runs compare.
 // ---------------------------------------------------------------------------------------------
-
-function prng(seed: number): () => number {
-  // mulberry32
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = prng(42);
 const WORDS = (

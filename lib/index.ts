@@ -14,7 +14,7 @@ export type { CacheMethodDecorator, CacheableMethod } from './decorators/cache-m
 export { CacheMetricsInterceptor, type XCacheHeader } from './metrics/cache-metrics.interceptor.js';
 export { CacheMetrics } from './metrics/cache-metrics.js';
 export type { CacheOutcome } from './metrics/cache-outcome.js';
-export type { CacheStats, CacheNameStats } from './metrics/cache-stats.interface.js';
+export type { CacheStats, CacheNameStats, CacheCounts } from './metrics/cache-stats.interface.js';
 export type { LatencySummary } from './metrics/latency-window.js';
 export type {
   RedisCacheModuleOptions,

@@ -28,7 +28,7 @@ export interface BenchPost {
 }
 
 /** mulberry32: small, fast and deterministic. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);

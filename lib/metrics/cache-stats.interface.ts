@@ -1,21 +1,25 @@
 import type { LatencySummary } from './latency-window.js';
 
-/** Counters of one cache name (a decorated method, `CacheService`) or one HTTP route. */
-export interface CacheNameStats {
+/** The outcome and error counters, overall, per cache name or per route. */
+export interface CacheCounts {
   /** Calls served from the cache. */
   hits: number;
   /** Calls that ran the source because the value was not cached. */
   misses: number;
   /** Calls served a stale value while it was refreshed. */
   stale: number;
-  /** Calls that skipped the cache (`condition` false). */
+  /** Calls that did not read the cache (`condition` false, or only `@CachePut`/`@CacheEvict`). */
   bypasses: number;
   /** Calls recorded as `error`: the cache failed and the source answered. */
   failedCalls: number;
   /** Failed cache operations (Redis down or slow, undecodable payload, unencodable value). */
   errors: number;
-  /** (hits + stale) / (hits + stale + misses + failed reads); 0 before any call. */
+  /** (hits + stale) / (hits + stale + misses + failedCalls); 0 before any call. */
   hitRate: number;
+}
+
+/** Counters of one cache name (a decorated method, `CacheService`) or one HTTP route. */
+export interface CacheNameStats extends CacheCounts {
   latency: LatencySummary;
 }
 
@@ -26,14 +30,7 @@ export interface CacheNameStats {
  * const { hitRate, byName } = cacheService.stats();
  * console.log(hitRate, byName['UsersService.findOne'].latency.p99Ms);
  */
-export interface CacheStats {
-  hits: number;
-  misses: number;
-  stale: number;
-  bypasses: number;
-  failedCalls: number;
-  errors: number;
-  hitRate: number;
+export interface CacheStats extends CacheCounts {
   /** Per cache name: `ClassName.methodName` unless the decorator's `name` says otherwise. */
   byName: Record<string, CacheNameStats>;
   /** Per HTTP route (`GET /users/:id`), recorded by `CacheMetricsInterceptor`. */
