@@ -3,7 +3,7 @@ import { DiscoveryService } from '@nestjs/core';
 import { CacheEngine } from './core/cache-engine.js';
 import type { CacheMethodPlan } from './core/cache-method-plan.js';
 import { CacheOperationExecutor } from './core/cache-operation-executor.js';
-import { CACHE_PLAN } from './decorators/cache-method-wrapper.js';
+import { CACHE_EXECUTOR, CACHE_PLAN } from './decorators/cache-method-wrapper.js';
 import { CacheUnavailableError } from './errors.js';
 import type { RedisCacheModuleOptions } from './options/redis-cache-options.interface.js';
 import { resolveCacheOptions } from './options/resolve-options.js';
@@ -83,33 +83,38 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     }
   }
 
-  /** Resolves every decorated method's plan against the options, so errors surface now. */
+  /**
+   * Resolves every decorated method's plan against the options for the class that uses it, so
+   * errors surface now, and warns about what would otherwise silently not be cached.
+   */
   private compileDecoratedMethods(): number {
-    const seen = new Set<object>();
+    const owners = new Set<object>();
+    const warned = new Set<CacheMethodPlan>();
     let count = 0;
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
-      const prototype =
-        wrapper.metatype?.prototype ?? (wrapper.instance ? Object.getPrototypeOf(wrapper.instance) : undefined);
-      for (
-        let proto = prototype;
-        proto && proto !== Object.prototype && !seen.has(proto);
-        proto = Object.getPrototypeOf(proto)
-      ) {
-        seen.add(proto);
-        for (const name of Object.getOwnPropertyNames(proto)) {
-          const method: unknown = Object.getOwnPropertyDescriptor(proto, name)?.value;
-          const plan =
-            typeof method === 'function' ? (method as { [CACHE_PLAN]?: CacheMethodPlan })[CACHE_PLAN] : undefined;
-          if (!plan) continue;
-          this.executor.compile(plan);
-          if (!plan.modeDeclared) {
-            this.logger.warn(
-              `${plan.className}.${plan.methodName}: its return type is not recorded (inferred, a union or an ` +
-                `\`import type\`), so it is served as a Promise. Declare \`: Promise<T>\`, or \`: Observable<T>\` ` +
-                `with a value import of Observable, to be explicit.`,
-            );
-          }
-          count++;
+      const instance: unknown = wrapper.instance;
+      // The concrete class: of the instance when there is one (useFactory providers included),
+      // else the registered class (request-scoped providers have no instance yet).
+      const owner = isObject(instance) ? instance.constructor : wrapper.metatype;
+      if (typeof owner !== 'function' || owner === Object || owners.has(owner)) continue;
+      owners.add(owner);
+      for (const plan of decoratedMethods(owner.prototype)) {
+        this.executor.compile(plan, owner);
+        count++;
+        const where = `${owner.name}.${plan.methodName}`;
+        if (!plan.modeDeclared && !warned.has(plan)) {
+          warned.add(plan);
+          this.logger.warn(
+            `${where}: its return type is not recorded (inferred, a union or an \`import type\`), so it is ` +
+              `served as a Promise. Declare \`: Promise<T>\`, or \`: Observable<T>\` with a value import of Observable.`,
+          );
+        }
+        const injectable = wrapper.isDependencyTreeStatic() && !wrapper.isTransient;
+        if (injectable && isObject(instance) && (instance as Record<symbol, unknown>)[CACHE_EXECUTOR] === undefined) {
+          this.logger.warn(
+            `${where}: this instance was not built by Nest's injector (useFactory or useValue), so its cache ` +
+              `decorators have no cache; register the class itself as a provider (useClass) to cache it.`,
+          );
         }
       }
     }
@@ -136,4 +141,23 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     // already been reported by the client's 'error' event).
     if (!ready) health.failed(new CacheUnavailableError('not reachable yet; the app starts without the cache'));
   }
+}
+
+/** The cache plans of a class's methods, its own and inherited. */
+function* decoratedMethods(prototype: object | null): Generator<CacheMethodPlan> {
+  const names = new Set<string>();
+  for (let proto = prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (names.has(name)) continue; // overridden further down the chain
+      names.add(name);
+      const method: unknown = Object.getOwnPropertyDescriptor(proto, name)?.value;
+      const plan =
+        typeof method === 'function' ? (method as { [CACHE_PLAN]?: CacheMethodPlan })[CACHE_PLAN] : undefined;
+      if (plan) yield plan;
+    }
+  }
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
 }

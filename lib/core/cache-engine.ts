@@ -4,8 +4,7 @@ import type { CacheOutcome } from '../metrics/cache-outcome.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
-import { escapeGlob } from '../store/redis-cache.store.js';
-import { SingleFlight } from './single-flight.js';
+import { SingleFlight, type Flight } from './single-flight.js';
 
 /** How one value is written: its TTL, negative caching, and the veto of `unless`. */
 export interface WritePolicy {
@@ -84,7 +83,9 @@ export class CacheEngine {
    * callers of one key in this process share one read and one load.
    */
   getOrLoad<T>(redisKey: string, loader: () => Promise<T>, policy: WritePolicy, name: string): Promise<LoadResult<T>> {
-    return this.flights.run(redisKey, () => this.readOrLoad(redisKey, loader, policy, name)) as Promise<LoadResult<T>>;
+    return this.flights.run(redisKey, (flight) => this.readOrLoad(redisKey, loader, policy, name, flight)) as Promise<
+      LoadResult<T>
+    >;
   }
 
   /** `{ found, value }`; a failed read or an undecodable payload is `found: false, failed: true` (and counted). */
@@ -109,7 +110,8 @@ export class CacheEngine {
         `${name}: undecodable cache payload at '${redisKey}' was deleted and treated as a miss`,
         err,
       );
-      await this.delete([redisKey], name);
+      // Not through delete(): that would mark this very load as superseded and drop its write.
+      await this.remove(name, (store) => store.unlink([redisKey]));
       return { found: false, failed: true };
     }
   }
@@ -117,8 +119,14 @@ export class CacheEngine {
   /**
    * Encodes and stores `value` under the policy; never throws for cache failures. Resolves to
    * false when the cache failed (counted), true when the value was stored or deliberately not.
+   * A load of the same key already in flight in this process will not overwrite it.
    */
-  async write(redisKey: string, value: unknown, policy: WritePolicy, name: string): Promise<boolean> {
+  write(redisKey: string, value: unknown, policy: WritePolicy, name: string): Promise<boolean> {
+    this.flights.supersede(redisKey);
+    return this.encodeAndSet(redisKey, value, policy, name);
+  }
+
+  private async encodeAndSet(redisKey: string, value: unknown, policy: WritePolicy, name: string): Promise<boolean> {
     if (policy.unless?.(value)) return true;
     const isNull = value === null || value === undefined;
     if (isNull && policy.cacheNull === false) return true;
@@ -145,13 +153,15 @@ export class CacheEngine {
 
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
   async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
+    for (const key of redisKeys) this.flights.supersede(key);
     return this.remove(name, (store) => store.unlink(redisKeys));
   }
 
   /** Deletes every entry under `${namespace}:${prefix}` with SCAN + UNLINK. */
   async clear(prefix: string, name: string): Promise<Removal> {
-    const pattern = `${escapeGlob(this.redisKey(prefix))}*`;
-    return this.remove(name, (store) => store.scanAndUnlink(pattern));
+    const literalPrefix = this.redisKey(prefix);
+    this.flights.supersedePrefix(literalPrefix);
+    return this.remove(name, (store) => store.scanAndUnlink(literalPrefix));
   }
 
   private async remove(name: string, removeWith: (store: RedisCacheStore) => Promise<number>): Promise<Removal> {
@@ -170,13 +180,17 @@ export class CacheEngine {
     loader: () => Promise<T>,
     policy: WritePolicy,
     name: string,
+    flight: Flight<LoadResult<unknown>>,
   ): Promise<LoadResult<T>> {
     const cached = await this.read(redisKey, name);
     if (cached.found) return { value: cached.value as T, outcome: 'hit' };
     const value = await loader();
-    // During an outage the read already failed (and was counted): don't make the caller wait for a
-    // second timeout. A write on its own (CacheService.set, @CachePut) still tries, and counts its failure.
-    if (!(cached.failed && this.started?.isDown())) await this.write(redisKey, value, policy, name);
+    // Not stored when a write or eviction of this key happened while the loader ran (it wins: the
+    // loaded value may predate it), nor during an outage, where the read already failed and was
+    // counted: no second timeout for the caller. A write on its own (@CachePut, CacheService.set)
+    // still tries, and counts its failure.
+    const skip = flight.superseded || (cached.failed && this.started?.isDown());
+    if (!skip) await this.encodeAndSet(redisKey, value, policy, name);
     return { value, outcome: cached.failed ? 'error' : 'miss' };
   }
 

@@ -5,6 +5,7 @@ import type {
   CachePutOptions,
   KeyFromResult,
 } from '../options/cache-decorator-options.interface.js';
+import { RedisCacheConfigError } from '../errors.js';
 import { safeKey, safeValuePart } from './key-hash.js';
 import { KeyTemplate } from './key-template.js';
 import { stableEncode } from './stable-encoding.js';
@@ -28,13 +29,10 @@ export interface CacheMethodPlan {
    * is then served as a Promise, and the bootstrap warns in case it returns an Observable.
    */
   readonly modeDeclared: boolean;
-  cacheable?: { options: CacheableOptions; key: KeyBuilder };
+  /** `key` is undefined for the default key, which is built per concrete class (see the executor). */
+  cacheable?: { options: CacheableOptions; key?: KeyBuilder };
   readonly puts: { options: CachePutOptions; key: KeyBuilder }[];
   readonly evicts: { options: CacheEvictOptions; key?: KeyBuilder }[];
-}
-
-export function describeMethod(plan: Pick<CacheMethodPlan, 'className' | 'methodName'>): string {
-  return `${plan.className}.${plan.methodName}`;
 }
 
 /** The default key: `${ClassName}:${methodName}:` followed by a stable encoding of the arguments. */
@@ -50,6 +48,11 @@ export function keyBuilder(option: CacheKeyOption | KeyFromResult, where: string
     return (args) => template.render(args);
   }
   if (typeof option === 'function') return (args) => safeKey(String(option(...args)));
-  const fromResult = option.fromResult;
+  const fromResult = (option as Partial<KeyFromResult> | null)?.fromResult;
+  if (typeof fromResult !== 'function') {
+    throw new RedisCacheConfigError(
+      `${where}: key must be a template string, a function of the arguments or { fromResult }`,
+    );
+  }
   return (args, result) => safeKey(String(fromResult(result, ...args)));
 }

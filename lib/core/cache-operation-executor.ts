@@ -1,8 +1,8 @@
 import { AsyncResource } from 'node:async_hooks';
-import { defer, isObservable, lastValueFrom } from 'rxjs';
+import { defer, EMPTY, isObservable, lastValueFrom, mergeMap, of } from 'rxjs';
 import { resolveTtl } from '../options/resolve-options.js';
 import type { CacheEngine, WritePolicy } from './cache-engine.js';
-import { describeMethod, type CacheMethodPlan, type KeyBuilder } from './cache-method-plan.js';
+import { defaultKeyBuilder, type CacheMethodPlan, type KeyBuilder } from './cache-method-plan.js';
 import { safeKey } from './key-hash.js';
 
 type Condition = ((...args: unknown[]) => boolean) | undefined;
@@ -25,7 +25,7 @@ interface CompiledEvict {
   condition: Condition;
 }
 
-/** A method's plan with TTLs resolved against this application's options. */
+/** A method's plan for one concrete class, with TTLs resolved against this application's options. */
 interface CompiledPlan {
   /** Metrics name of calls without `@Cacheable` (with one, its own name is used). */
   name: string;
@@ -36,35 +36,43 @@ interface CompiledPlan {
 }
 
 /**
+ * What an Observable that completed without a value settles to: nothing is stored for it and the
+ * caller's Observable completes empty, as the method's did.
+ */
+const NO_VALUE: unique symbol = Symbol('nestjs-redis-cache:no-value');
+
+/**
  * Runs the cache operations of one decorated call: evictions before, the read-through or the
  * method, the writes, evictions after — in that order, each awaited, so when the call resolves
  * every write and eviction it caused is done (read-your-writes). One executor per application.
  */
 export class CacheOperationExecutor {
-  private readonly compiled = new WeakMap<CacheMethodPlan, CompiledPlan>();
+  /** Per plan, per concrete class: default keys and names follow the class the instance is of. */
+  private readonly compiled = new WeakMap<CacheMethodPlan, Map<object, CompiledPlan>>();
 
   constructor(private readonly engine: CacheEngine) {}
 
   /**
-   * Resolves a plan's TTLs (numbers, durations, profile names). Called for every decorated method
-   * during `app.init()`, so an unknown profile fails the bootstrap with `Class.method` in the message.
+   * Resolves a plan's TTLs (numbers, durations, profile names) and default keys for `owner`, the
+   * concrete class. Called for every decorated method of every provider during `app.init()`, so an
+   * unknown profile fails the bootstrap with `Class.method` in the message.
    */
-  compile(plan: CacheMethodPlan): CompiledPlan {
-    let compiled = this.compiled.get(plan);
-    if (compiled) return compiled;
-    const method = describeMethod(plan);
+  compile(plan: CacheMethodPlan, owner: { name: string }): CompiledPlan {
+    let byOwner = this.compiled.get(plan);
+    const cached = byOwner?.get(owner);
+    if (cached) return cached;
+    const method = `${owner.name}.${plan.methodName}`;
     const config = this.engine.config;
-    const defaultName = method;
     const cacheable = plan.cacheable && {
-      name: plan.cacheable.options.name ?? defaultName,
-      key: plan.cacheable.key,
+      name: plan.cacheable.options.name ?? method,
+      key: plan.cacheable.key ?? defaultKeyBuilder(owner.name, plan.methodName),
       ttlMs: resolveTtl(plan.cacheable.options.ttl, config, `${method} @Cacheable`),
       cacheNull: plan.cacheable.options.cacheNull ?? true,
       condition: plan.cacheable.options.condition,
       unless: plan.cacheable.options.unless,
     };
     const puts = plan.puts.map(({ options, key }) => ({
-      name: options.name ?? defaultName,
+      name: options.name ?? method,
       key,
       ttlMs: resolveTtl(options.ttl, config, `${method} @CachePut`),
       cacheNull: true,
@@ -72,21 +80,22 @@ export class CacheOperationExecutor {
       unless: options.unless,
     }));
     const evicts = plan.evicts.map(({ options, key }) => ({
-      name: options.name ?? defaultName,
+      name: options.name ?? method,
       key,
       keys: options.keys,
       allEntries: options.allEntries,
       condition: options.condition,
       before: options.beforeInvocation === true,
     }));
-    compiled = {
-      name: cacheable?.name ?? puts[0]?.name ?? evicts[0]?.name ?? defaultName,
+    const compiled: CompiledPlan = {
+      name: cacheable?.name ?? puts[0]?.name ?? evicts[0]?.name ?? method,
       cacheable,
       puts,
       evictsBefore: evicts.filter((evict) => evict.before),
       evictsAfter: evicts.filter((evict) => !evict.before),
     };
-    this.compiled.set(plan, compiled);
+    if (!byOwner) this.compiled.set(plan, (byOwner = new Map()));
+    byOwner.set(owner, compiled);
     return compiled;
   }
 
@@ -98,7 +107,7 @@ export class CacheOperationExecutor {
     args: unknown[],
   ): unknown {
     if (!this.engine.isStarted) return original.apply(instance, args);
-    const compiled = this.compile(plan);
+    const compiled = this.compile(plan, instance.constructor);
     const invoke = (): Promise<unknown> => {
       try {
         return settle(original.apply(instance, args));
@@ -106,16 +115,23 @@ export class CacheOperationExecutor {
         return Promise.reject(err);
       }
     };
-    if (plan.mode === 'promise') return this.run(compiled, invoke, args);
+    if (plan.mode === 'promise') {
+      return this.run(compiled, invoke, args).then((value) => (value === NO_VALUE ? undefined : value));
+    }
     // An Observable method gets a cold Observable back: nothing runs until it is subscribed. The
     // work runs in the async context of this call, not of the subscriber (Nest subscribes to a
     // handler's Observable outside the interceptor's scope), so the call is counted for the request
     // that made it.
     const callContext = new AsyncResource('nestjs-redis-cache:observable');
-    return defer(() => callContext.runInAsyncScope(() => this.run(compiled, invoke, args)));
+    return defer(() => callContext.runInAsyncScope(() => this.run(compiled, invoke, args))).pipe(
+      mergeMap((value) => (value === NO_VALUE ? EMPTY : of(value))),
+    );
   }
 
   private async run(plan: CompiledPlan, invoke: () => Promise<unknown>, args: unknown[]): Promise<unknown> {
+    if (plan.cacheable && plan.evictsBefore.length === 0 && plan.puts.length === 0 && plan.evictsAfter.length === 0) {
+      return this.readThrough(plan.cacheable, false, invoke, args); // the common case, kept short
+    }
     const started = performance.now();
     let cacheFailed = false;
     for (const evict of plan.evictsBefore) if (!(await this.evict(evict, args))) cacheFailed = true;
@@ -128,18 +144,21 @@ export class CacheOperationExecutor {
       try {
         result = await invoke();
       } catch (err) {
-        this.engine.metrics.record(plan.name, 'bypass', performance.now() - started);
+        this.engine.metrics.record(plan.name, cacheFailed ? 'error' : 'bypass', performance.now() - started);
         throw err;
       }
     }
-    for (const put of plan.puts) {
-      if (put.condition && !put.condition(...args)) continue;
-      const key = this.engine.redisKey(put.key(args, result));
-      if (!(await this.engine.write(key, result, policy(put, args), put.name))) cacheFailed = true;
+    if (result !== NO_VALUE) {
+      for (const put of plan.puts) {
+        if (put.condition && !put.condition(...args)) continue;
+        const key = this.engine.redisKey(put.key(args, result));
+        if (!(await this.engine.write(key, result, policy(put, args), put.name))) cacheFailed = true;
+      }
     }
     for (const evict of plan.evictsAfter) if (!(await this.evict(evict, args))) cacheFailed = true;
-    if (!plan.cacheable)
+    if (!plan.cacheable) {
       this.engine.metrics.record(plan.name, cacheFailed ? 'error' : 'bypass', performance.now() - started);
+    }
     return result;
   }
 
@@ -155,26 +174,25 @@ export class CacheOperationExecutor {
   ): Promise<unknown> {
     const { metrics } = this.engine;
     const started = performance.now();
-    const elapsed = () => performance.now() - started;
     if (cacheable.condition && !cacheable.condition(...args)) {
       const result = await invoke();
-      metrics.record(cacheable.name, 'bypass', elapsed());
+      metrics.record(cacheable.name, 'bypass', performance.now() - started);
       return result;
     }
     const redisKey = this.engine.redisKey(cacheable.key(args));
     try {
       if (alwaysRun) {
         const result = await invoke();
-        await this.engine.write(redisKey, result, policy(cacheable, args), cacheable.name);
-        metrics.record(cacheable.name, 'miss', elapsed());
+        if (result !== NO_VALUE) await this.engine.write(redisKey, result, policy(cacheable, args), cacheable.name);
+        metrics.record(cacheable.name, 'miss', performance.now() - started);
         return result;
       }
       const { value, outcome } = await this.engine.getOrLoad(redisKey, invoke, policy(cacheable, args), cacheable.name);
-      metrics.record(cacheable.name, outcome, elapsed());
+      metrics.record(cacheable.name, outcome, performance.now() - started);
       return value;
     } catch (err) {
       // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.
-      metrics.record(cacheable.name, 'miss', elapsed());
+      metrics.record(cacheable.name, 'miss', performance.now() - started);
       throw err;
     }
   }
@@ -199,11 +217,11 @@ function policy(write: CompiledWrite, args: unknown[]): WritePolicy {
   return {
     ttlMs: write.ttlMs,
     cacheNull: write.cacheNull,
-    unless: unless && ((value: unknown) => unless(value, ...args)),
+    unless: (value: unknown) => value === NO_VALUE || (unless !== undefined && unless(value, ...args)),
   };
 }
 
-/** A method's return value as a Promise: Observables contribute their last value. */
+/** A method's return value as a Promise: an Observable contributes its last value, or NO_VALUE. */
 function settle(value: unknown): Promise<unknown> {
-  return isObservable(value) ? lastValueFrom(value, { defaultValue: undefined }) : Promise.resolve(value);
+  return isObservable(value) ? lastValueFrom(value, { defaultValue: NO_VALUE }) : Promise.resolve(value);
 }

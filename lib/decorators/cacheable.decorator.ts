@@ -1,4 +1,4 @@
-import { defaultKeyBuilder, keyBuilder } from '../core/cache-method-plan.js';
+import { keyBuilder } from '../core/cache-method-plan.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CacheableOptions } from '../options/cache-decorator-options.interface.js';
 import { addCacheOperation, type CacheMethodDecorator } from './cache-method-wrapper.js';
@@ -21,12 +21,6 @@ export function Cacheable(options: CacheableOptions = {}): CacheMethodDecorator 
   return (target, propertyKey, descriptor) =>
     addCacheOperation('Cacheable', target, propertyKey, descriptor, (plan, where) => {
       if (plan.cacheable) throw new RedisCacheConfigError(`${where}: a method takes one @Cacheable`);
-      plan.cacheable = {
-        options,
-        key:
-          options.key === undefined
-            ? defaultKeyBuilder(plan.className, plan.methodName)
-            : keyBuilder(options.key, where),
-      };
+      plan.cacheable = { options, key: options.key === undefined ? undefined : keyBuilder(options.key, where) };
     });
 }

@@ -30,44 +30,53 @@ export class RedisCacheStore {
     await this.run('SET', () => this.client.set(key, payload, 'PX', Math.max(1, Math.round(ttlMs))));
   }
 
-  /** UNLINK (non-blocking delete) of the given keys, pipelined one command per key for Cluster safety. */
+  /**
+   * UNLINK (non-blocking delete) of the given keys. Standalone: one pipeline. Cluster: one command
+   * per key, since a Cluster pipeline must stay on one node and the keys may live on several.
+   */
   async unlink(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    if (keys.length === 1) return this.run('UNLINK', () => this.client.unlink(keys[0]));
+    const client = this.client;
+    if (keys.length === 1) return this.run('UNLINK', () => client.unlink(keys[0]));
+    if (isCluster(client)) {
+      return this.run('UNLINK', async () => sum(await Promise.all(keys.map((key) => client.unlink(key)))));
+    }
     return this.run('UNLINK', async () => {
-      const pipeline = this.client.pipeline();
+      const pipeline = client.pipeline();
       for (const key of keys) pipeline.unlink(key);
       return countDeleted(await pipeline.exec());
     });
   }
 
   /**
-   * Deletes every key matching a glob `pattern` (given without the client's `keyPrefix`) by SCAN +
-   * pipelined UNLINK in batches — never KEYS, which blocks Redis. On a Cluster every primary is
-   * scanned. Returns the number of keys removed.
+   * Deletes every key that starts with `literalPrefix` (a key as the cache names it, without the
+   * client's `keyPrefix`) by SCAN + UNLINK in batches — never KEYS, which blocks Redis. On a
+   * Cluster every primary is scanned. Returns the number of keys removed.
    */
-  async scanAndUnlink(pattern: string): Promise<number> {
+  async scanAndUnlink(literalPrefix: string): Promise<number> {
     const nodes = isCluster(this.client) ? this.client.nodes('master') : [this.client];
-    const prefix = this.keyPrefix();
+    const clientPrefix = this.clientKeyPrefix();
+    // SCAN's MATCH is not prefixed by ioredis, so the pattern carries the client's keyPrefix itself.
+    const pattern = `${escapeGlob(clientPrefix + literalPrefix)}*`;
     let removed = 0;
     for (const node of nodes) {
       let cursor = '0';
       do {
-        const [next, found] = await this.run('SCAN', () =>
-          node.scan(cursor, 'MATCH', `${escapeGlob(prefix)}${pattern}`, 'COUNT', SCAN_BATCH),
-        );
+        const [next, found] = await this.run('SCAN', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH));
         cursor = next;
         // SCAN returns full key names; UNLINK adds the client's keyPrefix again, so strip it.
-        const keys = prefix ? found.map((key) => key.slice(prefix.length)) : found;
+        const keys = clientPrefix ? found.map((key) => key.slice(clientPrefix.length)) : found;
         removed += await this.unlink(keys);
       } while (cursor !== '0');
     }
     return removed;
   }
 
-  private keyPrefix(): string {
-    const options = isCluster(this.client) ? this.client.options.redisOptions : this.client.options;
-    return options?.keyPrefix ?? '';
+  /** ioredis's `keyPrefix`; a Cluster takes it from its own options or from `redisOptions`. */
+  private clientKeyPrefix(): string {
+    const client = this.client;
+    if (isCluster(client)) return client.options.keyPrefix ?? client.options.redisOptions?.keyPrefix ?? '';
+    return client.options.keyPrefix ?? '';
   }
 
   /**
@@ -103,7 +112,10 @@ export class RedisCacheStore {
     } catch (err) {
       const error =
         err instanceof CacheUnavailableError ? err : new CacheUnavailableError(`${command} failed`, { cause: err });
-      this.health.failed(error);
+      // An error reply (WRONGTYPE on a key someone else wrote, say) is about that key, not the
+      // connection: Redis answered, so it is no outage and other keys keep being served.
+      if (isReplyError(err)) this.health.succeeded();
+      else this.health.failed(error);
       throw error;
     } finally {
       clearTimeout(timer);
@@ -114,6 +126,15 @@ export class RedisCacheStore {
 
 export function isCluster(client: Redis | Cluster): client is Cluster {
   return (client as Cluster).isCluster === true;
+}
+
+/** By name, so a reply error from another copy of ioredis is recognised too. */
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
+function sum(counts: number[]): number {
+  return counts.reduce((total, count) => total + count, 0);
 }
 
 function countDeleted(results: [Error | null, unknown][] | null): number {

@@ -194,13 +194,12 @@ export function outcomes(
 ): { hits: number; misses: number; failed: number; errors: number; calls: number } {
   const stats = cache.stats().byName[name];
   if (!stats) return { hits: 0, misses: 0, failed: 0, errors: 0, calls: 0 };
-  const calls = stats.latency.count;
   return {
     hits: stats.hits,
     misses: stats.misses,
-    failed: calls - stats.hits - stats.misses - stats.stale - stats.bypasses,
+    failed: stats.failedCalls,
     errors: stats.errors,
-    calls,
+    calls: stats.latency.count,
   };
 }
 

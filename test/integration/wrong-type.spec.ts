@@ -1,0 +1,40 @@
+import 'reflect-metadata';
+import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
+import { adminClient, createFaultApp, FIND, outcomes, type FaultApp } from '../support/fault-helpers.js';
+
+describe('a key of the wrong type (someone else wrote a hash there)', () => {
+  let redis: LocalRedisServer;
+  let fault: FaultApp;
+
+  beforeAll(async () => {
+    redis = await startLocalRedis();
+    fault = await createFaultApp(redis.url);
+  });
+  afterAll(async () => {
+    await fault.app.close();
+    await redis.stop();
+  });
+
+  it('serves the source, repairs the key, and is no outage: other keys stay cached', async () => {
+    const admin = adminClient(redis.url);
+    try {
+      await fault.source.find(2); // a healthy entry
+      await admin.hset(fault.itemKey(1), 'field', 'value');
+
+      const [wrong, healthy] = await Promise.all([fault.source.find(1), fault.source.find(2)]);
+      expect(wrong).toMatchObject({ id: 1 });
+      expect(healthy).toMatchObject({ id: 2, load: 1 }); // still served from the cache
+      expect(await admin.type(fault.itemKey(1))).toBe('string'); // the load's SET replaced the hash
+      const loads = fault.source.loads;
+      expect(await fault.source.find(1)).toEqual(wrong);
+      expect(fault.source.loads).toBe(loads); // a hit now
+
+      expect(outcomes(fault.cache, FIND)).toMatchObject({ failed: 1, hits: 2, misses: 1 });
+      expect(fault.cache.stats().errors).toBe(1);
+      const outageLines = fault.logs.lines.filter((line) => /unavailable|recovered/.test(line.message));
+      expect(outageLines).toEqual([]);
+    } finally {
+      await admin.quit();
+    }
+  });
+});
