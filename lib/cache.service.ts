@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheEngine } from './core/cache-engine.js';
-import { safeKey } from './core/key-hash.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
 import { resolveTtl } from './options/resolve-options.js';
 import type { TtlOption } from './options/redis-cache-options.interface.js';
@@ -46,7 +45,7 @@ export class CacheService {
   /** The cached value, or `undefined` when absent (or when the cache failed). */
   async get<T>(key: string): Promise<T | undefined> {
     if (!this.engine.isStarted) return undefined;
-    const cached = await this.engine.read(this.redisKey(key), SERVICE);
+    const cached = await this.engine.read(this.engine.userKey(key), SERVICE);
     return cached.found ? (cached.value as T) : undefined;
   }
 
@@ -54,7 +53,7 @@ export class CacheService {
   async set<T>(key: string, value: T, options: CacheSetOptions = {}): Promise<void> {
     if (!this.engine.isStarted) return;
     const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.set');
-    await this.engine.write(this.redisKey(key), value, { ttlMs }, SERVICE);
+    await this.engine.write(this.engine.userKey(key), value, { ttlMs }, SERVICE);
   }
 
   /** Deletes entries; resolves to how many existed. */
@@ -62,7 +61,7 @@ export class CacheService {
     if (!this.engine.isStarted) return 0;
     return (
       await this.engine.delete(
-        keys.map((key) => this.redisKey(key)),
+        keys.map((key) => this.engine.userKey(key)),
         SERVICE,
       )
     ).removed;
@@ -79,7 +78,7 @@ export class CacheService {
     const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
     const started = performance.now();
     try {
-      const { value, outcome } = await this.engine.getOrLoad(this.redisKey(key), loader, { ttlMs }, name);
+      const { value, outcome } = await this.engine.getOrLoad(this.engine.userKey(key), loader, { ttlMs }, name);
       this.engine.metrics.record(name, outcome, performance.now() - started);
       return value;
     } catch (err) {
@@ -100,9 +99,5 @@ export class CacheService {
   /** Hits, misses, hit rate, errors and latency, overall, per cache name and per HTTP route. */
   stats(): CacheStats {
     return this.engine.metrics.stats();
-  }
-
-  private redisKey(key: string): string {
-    return this.engine.redisKey(safeKey(key));
   }
 }

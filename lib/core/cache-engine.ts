@@ -4,6 +4,7 @@ import type { CacheOutcome } from '../metrics/cache-outcome.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import { safeKey } from './key-hash.js';
 import { SingleFlight, type Flight } from './single-flight.js';
 
 /** How one value is written: its TTL, negative caching, and the veto of `unless`. */
@@ -73,9 +74,14 @@ export class CacheEngine {
     return this.require().store;
   }
 
-  /** The Redis key of a logical key: `${namespace}:${key}`. */
+  /** The Redis key of a key the cache built itself (already safe): `${namespace}:${key}`. */
   redisKey(key: string): string {
     return `${this.namespace}:${key}`;
+  }
+
+  /** The Redis key of a key a user wrote by hand: unsafe parts hashed as decorators' keys are. */
+  userKey(key: string): string {
+    return this.redisKey(safeKey(key));
   }
 
   /**

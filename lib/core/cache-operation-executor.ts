@@ -3,7 +3,6 @@ import { defer, EMPTY, isObservable, lastValueFrom, mergeMap, of } from 'rxjs';
 import { resolveTtl } from '../options/resolve-options.js';
 import type { CacheEngine, WritePolicy } from './cache-engine.js';
 import { defaultKeyBuilder, type CacheMethodPlan, type KeyBuilder } from './cache-method-plan.js';
-import { safeKey } from './key-hash.js';
 
 type Condition = ((...args: unknown[]) => boolean) | undefined;
 type Unless = ((result: unknown, ...args: unknown[]) => boolean) | undefined;
@@ -206,7 +205,7 @@ export class CacheOperationExecutor {
     }
     const keys: string[] = [];
     if (evict.key) keys.push(this.engine.redisKey(evict.key(args)));
-    if (evict.keys) for (const key of evict.keys(...args)) keys.push(this.engine.redisKey(safeKey(key)));
+    if (evict.keys) for (const key of evict.keys(...args)) keys.push(this.engine.userKey(key));
     if (keys.length > 0 && (await this.engine.delete(keys, evict.name)).failed) failed = true;
     return !failed;
   }
