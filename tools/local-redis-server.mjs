@@ -74,9 +74,11 @@ export async function startLocalRedis(options = {}) {
   const finish = async (signal) => {
     if (stopped) return;
     stopped = true;
+    // Keep the event loop alive until the server has exited and its folder is removed (the child
+    // is unref'd while it runs, so nothing else would).
+    child.ref();
     child.kill(signal);
     const escalate = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    escalate.unref();
     await exited();
     clearTimeout(escalate);
     rmSync(dir, { recursive: true, force: true });
