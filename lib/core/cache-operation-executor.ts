@@ -19,7 +19,8 @@ interface CompiledWrite {
 interface CompiledEvict {
   name: string;
   key?: KeyBuilder;
-  keys?: (...args: unknown[]) => string[];
+  /** The `keys` option: the logical keys to evict, from the arguments. */
+  keysOf?: (...args: unknown[]) => string[];
   allEntries?: true | string;
   condition: Condition;
 }
@@ -81,7 +82,7 @@ export class CacheOperationExecutor {
     const evicts = plan.evicts.map(({ options, key }) => ({
       name: options.name ?? method,
       key,
-      keys: options.keys,
+      keysOf: options.keys,
       allEntries: options.allEntries,
       condition: options.condition,
       before: options.beforeInvocation === true,
@@ -205,7 +206,7 @@ export class CacheOperationExecutor {
     }
     const keys: string[] = [];
     if (evict.key) keys.push(this.engine.redisKey(evict.key(args)));
-    if (evict.keys) for (const key of evict.keys(...args)) keys.push(this.engine.userKey(key));
+    if (evict.keysOf) for (const key of evict.keysOf(...args)) keys.push(this.engine.userKey(key));
     if (keys.length > 0 && (await this.engine.delete(keys, evict.name)).failed) failed = true;
     return !failed;
   }
