@@ -82,12 +82,30 @@ describe('fail open when Redis stops answering', () => {
     return concurrent + 1 + sequential + 200;
   }
 
+  /** The outage's counts and log: every failed read counted, one warning (50 same-key calls shared one read). */
+  function expectOneOutage({ cache, logs }: FaultApp, logMark: number, failedReads: number): void {
+    expect(outcomes(cache, FIND)).toMatchObject({ hits: 1, misses: 1, errors: failedReads, failed: failedReads + 49 });
+    expect(logs.outages(logMark)).toHaveLength(1);
+    expect(logs.cacheLines('warn', logMark)).toHaveLength(1);
+  }
+
+  /** After the outage: a re-cached key is served as a hit again, and the log says so once. */
+  async function expectCachingResumed({ source, cache, logs }: FaultApp, logMark: number): Promise<void> {
+    const loads = source.loads;
+    for (let i = 0; i < 20; i++) expect(await source.find(9_000)).toEqual({ id: 9_000, load: loads });
+    expect(source.loads).toBe(loads);
+    const after = outcomes(cache, FIND);
+    expect(after.errors).toBe(after.failed - 49);
+    expect(logs.cacheLines('warn', logMark)).toHaveLength(1);
+    expect(logs.recoveries(logMark)).toHaveLength(1);
+  }
+
   it(
     'CLIENT PAUSE: calls go to the source within commandTimeout, one warning, and caching resumes after the pause',
     async () => {
       server = await startLocalRedis();
       fault = await createFaultApp(server.url);
-      const { source, cache, logs } = fault;
+      const { source, logs } = fault;
       admin = adminClient(server.url);
       expect(await source.find(1)).toEqual({ id: 1, load: 1 });
       expect(await source.find(1)).toEqual({ id: 1, load: 1 });
@@ -98,28 +116,14 @@ describe('fail open when Redis stops answering', () => {
       expect(await admin.call('CLIENT', 'PAUSE', String(pauseMs), 'ALL')).toBe('OK');
       const failedReads = await callThroughOutage(fault, pausedAt + pauseMs, { concurrent: 150, sequential: 10 });
 
-      expect(outcomes(cache, FIND)).toMatchObject({
-        hits: 1,
-        misses: 1,
-        errors: failedReads,
-        failed: failedReads + 49,
-      });
-      expect(logs.outages(logMark)).toHaveLength(1);
-      expect(logs.cacheLines('warn', logMark)).toHaveLength(1);
+      expectOneOutage(fault, logMark, failedReads);
       expect(logs.outages(logMark)[0]).toContain('exceeded commandTimeout (100 ms)');
 
       // Polls (each a probe of at most commandTimeout) until the pause ends and a value is cached and hit again.
       await waitForHit(fault, 9_000);
       expect(Date.now()).toBeGreaterThanOrEqual(pausedAt + pauseMs - 50);
-      const loads = source.loads;
-      for (let i = 0; i < 20; i++) expect(await source.find(9_000)).toEqual({ id: 9_000, load: loads });
+      await expectCachingResumed(fault, logMark);
       expect(await source.find(1)).toEqual({ id: 1, load: 1 });
-      expect(source.loads).toBe(loads);
-
-      const after = outcomes(cache, FIND);
-      expect(after.errors).toBe(after.failed - 49);
-      expect(logs.cacheLines('warn', logMark)).toHaveLength(1);
-      expect(logs.recoveries(logMark)).toHaveLength(1);
     },
     TEST_TIMEOUT_MS,
   );
@@ -129,7 +133,7 @@ describe('fail open when Redis stops answering', () => {
     async () => {
       server = await startLocalRedis({ args: ['--enable-debug-command', 'yes'] });
       fault = await createFaultApp(server.url);
-      const { source, cache, logs } = fault;
+      const { source, logs } = fault;
       admin = adminClient(server.url);
       probe = adminClient(server.url);
       await probe.ping();
@@ -144,25 +148,11 @@ describe('fail open when Redis stops answering', () => {
       await waitUntilUnresponsive(probe);
       const failedReads = await callThroughOutage(fault, sleptAt + sleepMs, { concurrent: 100, sequential: 5 });
 
-      expect(outcomes(cache, FIND)).toMatchObject({
-        hits: 1,
-        misses: 1,
-        errors: failedReads,
-        failed: failedReads + 49,
-      });
-      expect(logs.outages(logMark)).toHaveLength(1);
-      expect(logs.cacheLines('warn', logMark)).toHaveLength(1);
+      expectOneOutage(fault, logMark, failedReads);
 
       await waitForHit(fault, 9_000);
       expect(await sleeping).toBe('OK');
-      const loads = source.loads;
-      for (let i = 0; i < 20; i++) expect(await source.find(9_000)).toEqual({ id: 9_000, load: loads });
-      expect(source.loads).toBe(loads);
-
-      const after = outcomes(cache, FIND);
-      expect(after.errors).toBe(after.failed - 49);
-      expect(logs.cacheLines('warn', logMark)).toHaveLength(1);
-      expect(logs.recoveries(logMark)).toHaveLength(1);
+      await expectCachingResumed(fault, logMark);
     },
     TEST_TIMEOUT_MS,
   );
