@@ -2,17 +2,19 @@ import { Injectable } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheEngine } from './core/cache-engine.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
+import type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
+import { resolveLoadPolicy, resolveRetention } from './options/resolve-load-options.js';
 import { resolveTtl } from './options/resolve-options.js';
 import type { TtlOption } from './options/redis-cache-options.interface.js';
 
-/** Options of `CacheService.set` and `getOrSet`. */
-export interface CacheSetOptions {
+/** Options of `CacheService.set` (and `getOrSet`'s TTL). */
+export interface CacheSetOptions extends CacheRetentionOptions {
   /** Seconds, a duration (`'5m'`) or a `ttlProfiles` name; default the module's `ttl`. */
   ttl?: TtlOption;
 }
 
-/** Options of `CacheService.getOrSet`. */
-export interface CacheGetOrSetOptions extends CacheSetOptions {
+/** Options of `CacheService.getOrSet`: the TTL, and the same load options as `@Cacheable`. */
+export interface CacheGetOrSetOptions extends CacheSetOptions, CacheLoadOptions {
   /** Metrics name of these calls; default `'CacheService.getOrSet'`. */
   name?: string;
 }
@@ -42,7 +44,10 @@ export class CacheService {
     return this.engine.store.client;
   }
 
-  /** The cached value, or `undefined` when absent (or when the cache failed). */
+  /**
+   * The cached value, or `undefined` when absent, past its TTL (a value kept for stale readers is
+   * not returned here), being loaded, or when the cache failed.
+   */
   async get<T>(key: string): Promise<T | undefined> {
     if (!this.engine.isStarted) return undefined;
     const cached = await this.engine.read(this.engine.userKey(key), SERVICE);
@@ -53,7 +58,9 @@ export class CacheService {
   async set<T>(key: string, value: T, options: CacheSetOptions = {}): Promise<void> {
     if (!this.engine.isStarted) return;
     const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.set');
-    await this.engine.write(this.engine.userKey(key), value, { ttlMs }, SERVICE);
+    const retention = resolveRetention(options, 'CacheService.set');
+    const retainMs = Math.max(retention.staleWhileRevalidateMs, retention.graceMs);
+    await this.engine.write(this.engine.userKey(key), value, { ttlMs, retainMs }, SERVICE);
   }
 
   /** Deletes entries; resolves to how many existed. */
@@ -69,16 +76,25 @@ export class CacheService {
 
   /**
    * The cached value, or else `loader()`'s result, stored before this resolves. Concurrent calls
-   * for one key in this process share one load. A loader that rejects stores nothing and its error
-   * reaches every waiting caller.
+   * for one key share one load: in this process by joining it, across processes through the key's
+   * lease (`lock`). A loader that rejects stores nothing and its error reaches every waiting caller,
+   * unless a value within `grace` answers instead. Takes the same load options as `@Cacheable`.
    */
   async getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions = {}): Promise<T> {
     if (!this.engine.isStarted) return loader();
     const name = options.name ?? 'CacheService.getOrSet';
     const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
+    const load = resolveLoadPolicy(options, this.engine.config, 'CacheService.getOrSet');
+    const retainMs = Math.max(load.staleWhileRevalidateMs, load.graceMs);
     const started = performance.now();
     try {
-      const { value, outcome } = await this.engine.getOrLoad(this.engine.userKey(key), loader, { ttlMs }, name);
+      const { value, outcome } = await this.engine.getOrLoad(
+        this.engine.userKey(key),
+        () => Promise.resolve().then(loader),
+        { ttlMs, retainMs },
+        load,
+        name,
+      );
       this.engine.metrics.record(name, outcome, performance.now() - started);
       return value;
     } catch (err) {

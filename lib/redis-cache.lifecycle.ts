@@ -10,6 +10,7 @@ import { resolveCacheOptions } from './options/resolve-options.js';
 import { REDIS_CACHE_MODULE_OPTIONS } from './redis-cache.module-definition.js';
 import { createRedisClient, type CacheClient } from './redis-client.factory.js';
 import { ConnectionHealth } from './store/connection-health.js';
+import { LeaseReleaseListener } from './store/lease-release-listener.js';
 import { RedisCacheStore } from './store/redis-cache.store.js';
 
 /** How long `app.init()` waits for a first connection before starting without the cache. */
@@ -25,6 +26,7 @@ const CONNECT_WAIT_MS = 2_000;
 export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('RedisCache');
   private connection: CacheClient | undefined;
+  private leases: LeaseReleaseListener | undefined;
   private onError: ((err: Error) => void) | undefined;
 
   constructor(
@@ -41,12 +43,16 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     // An 'error' listener is required (ioredis logs unhandled ones); the tracker logs once per outage.
     this.onError = (err: Error) => health.failed(err);
     connection.client.on('error', this.onError);
+    // Lease releases are published per namespace; each application subscribes on a connection of its own.
+    const leases = new LeaseReleaseListener(`${config.namespace}:__lease-released`);
     this.engine.start(
       config,
       new RedisCacheStore(connection.client, config.commandTimeoutMs, health),
       () => health.isDown,
+      leases,
     );
     this.connection = connection;
+    this.leases = leases;
     try {
       const methods = this.compileDecoratedMethods();
       this.logger.log(`${methods} cached method(s), namespace '${config.namespace}'`);
@@ -56,11 +62,17 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     }
     // An adopted client may still be connecting, or be lazy (it would connect on its first command,
     // but the store sends none until the client is ready): wait for it as for our own.
+    // Bounded like the first connection: without the subscriber, waiters fall back to short re-reads.
+    const subscribed = withinConnectWait(leases.start(connection.client));
     await this.connect(connection, health);
+    await subscribed;
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.engine.stop();
+    const leases = this.leases;
+    this.leases = undefined;
+    await leases?.stop();
     const connection = this.connection;
     this.connection = undefined;
     if (!connection) return;
@@ -141,6 +153,16 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     // already been reported by the client's 'error' event).
     if (!ready) health.failed(new CacheUnavailableError('not reachable yet; the app starts without the cache'));
   }
+}
+
+/** Waits for `work` at most CONNECT_WAIT_MS. */
+async function withinConnectWait(work: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, CONNECT_WAIT_MS);
+  });
+  await Promise.race([work, waited]);
+  clearTimeout(timer);
 }
 
 /** The cache plans of a class's methods, its own and inherited. */

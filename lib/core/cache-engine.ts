@@ -2,14 +2,23 @@ import { RedisCacheConfigError } from '../errors.js';
 import type { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { CacheOutcome } from '../metrics/cache-outcome.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
+import type { LoadPolicy } from '../options/resolve-load-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
+import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import { decodeEntry, encodeEntry } from './cache-entry.js';
 import { safeKey } from './key-hash.js';
-import { SingleFlight, type Flight } from './single-flight.js';
+import { ReadThrough } from './read-through.js';
+import { SingleFlight } from './single-flight.js';
 
 /** How one value is written: its TTL, negative caching, and the veto of `unless`. */
 export interface WritePolicy {
   ttlMs: number;
+  /**
+   * How long the key outlives `ttlMs` so readers with `staleWhileRevalidate` or `grace` can still
+   * serve it: the larger of the two. Default 0.
+   */
+  retainMs?: number;
   /** Store `null`/`undefined` (with `nullTtl`). Default true. */
   cacheNull?: boolean;
   /** When it returns true the value is returned but not stored. */
@@ -25,13 +34,38 @@ export interface Removal {
 
 export interface LoadResult<T> {
   value: T;
-  outcome: Extract<CacheOutcome, 'hit' | 'miss' | 'error'>;
+  outcome: Extract<CacheOutcome, 'hit' | 'miss' | 'stale' | 'error'>;
+}
+
+/** A value as read from Redis, with what freshness and refreshes need. */
+export interface CachedValue {
+  value: unknown;
+  /** Ms since the epoch (writer's clock) until which the value is fresh. */
+  freshUntil: number;
+  /** How long the load that produced it took (XFetch's delta). */
+  loadMs: number;
+  /** Identifies this version of the entry to the lease script. */
+  stamp: Buffer;
+}
+
+/** What a read found: a value, a lease placeholder (a load is running), nothing, or a failure (counted). */
+export interface EntryRead {
+  entry?: CachedValue;
+  leased: boolean;
+  failed: boolean;
+}
+
+/** An entry ready to store: its bytes and the key's PX. */
+export interface PreparedEntry {
+  bytes: Buffer;
+  pxMs: number;
 }
 
 interface Started {
   config: ResolvedCacheConfig;
   store: RedisCacheStore;
   isDown: () => boolean;
+  leases: LeaseReleaseListener;
 }
 
 /**
@@ -46,6 +80,12 @@ export class CacheEngine {
   private namespace = '';
   private readonly flights = new SingleFlight<LoadResult<unknown>>();
   private readonly warnedSerialization = new Set<string>();
+  private readonly readThrough = new ReadThrough(this);
+  /**
+   * Loads write through their lease (compare-and-set), so a write or eviction that came after the
+   * load began wins. Tests switch it off to show what it prevents; nothing else should.
+   */
+  guardWrites = true;
 
   constructor(
     readonly metrics: CacheMetrics,
@@ -53,8 +93,13 @@ export class CacheEngine {
     private readonly warn: (message: string) => void,
   ) {}
 
-  start(config: ResolvedCacheConfig, store: RedisCacheStore, isDown: () => boolean): void {
-    this.started = { config, store, isDown };
+  start(
+    config: ResolvedCacheConfig,
+    store: RedisCacheStore,
+    isDown: () => boolean,
+    leases: LeaseReleaseListener,
+  ): void {
+    this.started = { config, store, isDown, leases };
     this.namespace = config.namespace;
   }
 
@@ -74,6 +119,15 @@ export class CacheEngine {
     return this.require().store;
   }
 
+  get leases(): LeaseReleaseListener {
+    return this.require().leases;
+  }
+
+  /** True during an outage (reads fail at once): no point taking leases or writing. */
+  isDown(): boolean {
+    return this.started?.isDown() ?? true;
+  }
+
   /** The Redis key of a key the cache built itself (already safe): `${namespace}:${key}`. */
   redisKey(key: string): string {
     return `${this.namespace}:${key}`;
@@ -85,29 +139,45 @@ export class CacheEngine {
   }
 
   /**
-   * The cached value for `redisKey`, or else the loader's (stored before this resolves). Concurrent
+   * The cached value for `redisKey`, or else the loader's (stored before this resolves), with the
+   * stampede protection, early refresh and stale serving of `load` (see read-through.ts). Concurrent
    * callers of one key in this process share one read and one load.
    */
-  getOrLoad<T>(redisKey: string, loader: () => Promise<T>, policy: WritePolicy, name: string): Promise<LoadResult<T>> {
-    return this.flights.run(redisKey, (flight) => this.readOrLoad(redisKey, loader, policy, name, flight)) as Promise<
-      LoadResult<T>
-    >;
+  getOrLoad<T>(
+    redisKey: string,
+    loader: () => Promise<T>,
+    write: WritePolicy,
+    load: LoadPolicy,
+    name: string,
+  ): Promise<LoadResult<T>> {
+    return this.flights.run(redisKey, (flight) =>
+      this.readThrough.run(redisKey, loader, write, load, name, flight),
+    ) as Promise<LoadResult<T>>;
   }
 
-  /** `{ found, value }`; a failed read or an undecodable payload is `found: false, failed: true` (and counted). */
+  /** The fresh value of `redisKey` (`found`); stale, absent, leased or failed reads are `found: false`. */
   async read(redisKey: string, name: string): Promise<{ found: boolean; value?: unknown; failed: boolean }> {
+    const { entry, failed } = await this.readEntry(redisKey, name);
+    if (entry && Date.now() < entry.freshUntil) return { found: true, value: entry.value, failed };
+    return { found: false, failed };
+  }
+
+  /** What `redisKey` holds; a failed read or an undecodable payload is `failed: true` (and counted). */
+  async readEntry(redisKey: string, name: string): Promise<EntryRead> {
     const store = this.started?.store;
-    if (!store) return { found: false, failed: false };
+    if (!store) return { leased: false, failed: false };
     let payload: Buffer | null;
     try {
       payload = await store.get(redisKey);
     } catch {
       this.metrics.recordError(name);
-      return { found: false, failed: true };
+      return { leased: false, failed: true };
     }
-    if (payload === null) return { found: false, failed: false };
+    if (payload === null) return { leased: false, failed: false };
     try {
-      return { found: true, value: this.codec.decode(payload), failed: false };
+      const stored = decodeEntry(this.codec, payload);
+      if (stored.kind === 'lease') return { leased: true, failed: false };
+      return { entry: stored, leased: false, failed: false };
     } catch (err) {
       this.metrics.recordError(name);
       this.warnOnce(
@@ -118,7 +188,7 @@ export class CacheEngine {
       );
       // Not through delete(): that would mark this very load as superseded and drop its write.
       await this.remove(name, (store) => store.unlink([redisKey]));
-      return { found: false, failed: true };
+      return { leased: false, failed: true };
     }
   }
 
@@ -127,33 +197,54 @@ export class CacheEngine {
    * false when the cache failed (counted), true when the value was stored or deliberately not.
    * A load of the same key already in flight in this process will not overwrite it.
    */
-  write(redisKey: string, value: unknown, policy: WritePolicy, name: string): Promise<boolean> {
+  write(redisKey: string, value: unknown, policy: WritePolicy, name: string, loadMs = 0): Promise<boolean> {
     this.flights.supersede(redisKey);
-    return this.encodeAndSet(redisKey, value, policy, name);
+    return this.set(redisKey, value, policy, name, loadMs);
   }
 
-  private async encodeAndSet(redisKey: string, value: unknown, policy: WritePolicy, name: string): Promise<boolean> {
-    if (policy.unless?.(value)) return true;
-    const isNull = value === null || value === undefined;
-    if (isNull && policy.cacheNull === false) return true;
-    // Stopped while the method ran (the app is closing): there is no cache to write to.
-    if (!this.started) return true;
-    const { store, config } = this.started;
-    let payload: Buffer;
+  private async set(
+    redisKey: string,
+    value: unknown,
+    policy: WritePolicy,
+    name: string,
+    loadMs: number,
+  ): Promise<boolean> {
+    const prepared = this.prepare(value, policy, name, loadMs);
+    if (prepared === 'skip') return true;
+    if (prepared === 'failed') return false;
+    const store = this.started?.store;
+    if (!store) return true;
     try {
-      payload = this.codec.encode(value);
-    } catch (err) {
-      this.metrics.recordError(name);
-      this.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
-      return false;
-    }
-    const ttlMs = isNull ? config.nullTtlMs : policy.ttlMs;
-    try {
-      await store.set(redisKey, payload, ttlMs * (1 + config.jitter * Math.random()));
+      await store.set(redisKey, prepared.bytes, prepared.pxMs);
       return true;
     } catch {
       this.metrics.recordError(name);
       return false;
+    }
+  }
+
+  /**
+   * The entry to store for `value` under `policy`: fresh for the TTL (jittered; `nullTtl` for
+   * null), kept `retainMs` longer for stale readers. 'skip' when it is deliberately not stored
+   * (`unless`, `cacheNull: false`, or the cache stopped while the method ran); 'failed' when it
+   * cannot be encoded (counted, warned once per name).
+   */
+  prepare(value: unknown, policy: WritePolicy, name: string, loadMs: number): PreparedEntry | 'skip' | 'failed' {
+    if (policy.unless?.(value)) return 'skip';
+    const isNull = value === null || value === undefined;
+    if (isNull && policy.cacheNull === false) return 'skip';
+    if (!this.started) return 'skip';
+    const { config } = this.started;
+    const ttlMs = (isNull ? config.nullTtlMs : policy.ttlMs) * (1 + config.jitter * Math.random());
+    try {
+      return {
+        bytes: encodeEntry(this.codec, value, Date.now() + ttlMs, loadMs),
+        pxMs: ttlMs + (policy.retainMs ?? 0),
+      };
+    } catch (err) {
+      this.metrics.recordError(name);
+      this.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
+      return 'failed';
     }
   }
 
@@ -181,25 +272,6 @@ export class CacheEngine {
     }
   }
 
-  private async readOrLoad<T>(
-    redisKey: string,
-    loader: () => Promise<T>,
-    policy: WritePolicy,
-    name: string,
-    flight: Flight<LoadResult<unknown>>,
-  ): Promise<LoadResult<T>> {
-    const cached = await this.read(redisKey, name);
-    if (cached.found) return { value: cached.value as T, outcome: 'hit' };
-    const value = await loader();
-    // Not stored when a write or eviction of this key happened while the loader ran (it wins: the
-    // loaded value may predate it), nor during an outage, where the read already failed and was
-    // counted: no second timeout for the caller. A write on its own (@CachePut, CacheService.set)
-    // still tries, and counts its failure.
-    const skip = flight.superseded || (cached.failed && this.started?.isDown());
-    if (!skip) await this.encodeAndSet(redisKey, value, policy, name);
-    return { value, outcome: cached.failed ? 'error' : 'miss' };
-  }
-
   private require(): Started {
     if (!this.started) {
       throw new RedisCacheConfigError('The cache is not started: RedisCacheModule starts it during app.init()');
@@ -207,9 +279,9 @@ export class CacheEngine {
     return this.started;
   }
 
-  /** Logs the first encode or decode failure per name; later ones are only counted in stats. */
-  private warnOnce(name: string, direction: 'encode' | 'decode', message: string, err: unknown): void {
-    const seen = `${name}|${direction}`;
+  /** Logs the first failure of a kind (`topic`) per name; later ones are only counted in stats. */
+  warnOnce(name: string, topic: string, message: string, err: unknown): void {
+    const seen = `${name}|${topic}`;
     if (this.warnedSerialization.has(seen)) return;
     this.warnedSerialization.add(seen);
     this.warn(

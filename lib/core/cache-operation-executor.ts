@@ -1,5 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import { defer, EMPTY, isObservable, lastValueFrom, mergeMap, of } from 'rxjs';
+import { resolveLoadPolicy, resolveRetention, type LoadPolicy } from '../options/resolve-load-options.js';
 import { resolveTtl } from '../options/resolve-options.js';
 import type { CacheEngine, WritePolicy } from './cache-engine.js';
 import { defaultKeyBuilder, type CacheMethodPlan, type KeyBuilder } from './cache-method-plan.js';
@@ -11,6 +12,8 @@ interface CompiledWrite {
   name: string;
   key: KeyBuilder;
   ttlMs: number;
+  /** How long the key outlives the TTL for stale readers. */
+  retainMs: number;
   cacheNull: boolean;
   condition: Condition;
   unless: Unless;
@@ -29,7 +32,7 @@ interface CompiledEvict {
 interface CompiledPlan {
   /** Metrics name of calls without `@Cacheable` (with one, its own name is used). */
   name: string;
-  cacheable?: CompiledWrite;
+  cacheable?: CompiledWrite & { load: LoadPolicy };
   puts: CompiledWrite[];
   evictsBefore: CompiledEvict[];
   evictsAfter: CompiledEvict[];
@@ -63,18 +66,12 @@ export class CacheOperationExecutor {
     if (cached) return cached;
     const method = `${owner.name}.${plan.methodName}`;
     const config = this.engine.config;
-    const cacheable = plan.cacheable && {
-      name: plan.cacheable.options.name ?? method,
-      key: plan.cacheable.key ?? defaultKeyBuilder(owner.name, plan.methodName),
-      ttlMs: resolveTtl(plan.cacheable.options.ttl, config, `${method} @Cacheable`),
-      cacheNull: plan.cacheable.options.cacheNull ?? true,
-      condition: plan.cacheable.options.condition,
-      unless: plan.cacheable.options.unless,
-    };
+    const cacheable = plan.cacheable && this.compileCacheable(plan.cacheable, owner, plan.methodName);
     const puts = plan.puts.map(({ options, key }) => ({
       name: options.name ?? method,
       key,
       ttlMs: resolveTtl(options.ttl, config, `${method} @CachePut`),
+      retainMs: retainOf(resolveRetention(options, `${method} @CachePut`)),
       cacheNull: true,
       condition: options.condition,
       unless: options.unless,
@@ -97,6 +94,25 @@ export class CacheOperationExecutor {
     if (!byOwner) this.compiled.set(plan, (byOwner = new Map()));
     byOwner.set(owner, compiled);
     return compiled;
+  }
+
+  private compileCacheable(
+    { options, key }: NonNullable<CacheMethodPlan['cacheable']>,
+    owner: { name: string },
+    methodName: string,
+  ): CompiledWrite & { load: LoadPolicy } {
+    const where = `${owner.name}.${methodName} @Cacheable`;
+    const load = resolveLoadPolicy(options, this.engine.config, where);
+    return {
+      name: options.name ?? `${owner.name}.${methodName}`,
+      key: key ?? defaultKeyBuilder(owner.name, methodName),
+      ttlMs: resolveTtl(options.ttl, this.engine.config, where),
+      retainMs: retainOf(load),
+      cacheNull: options.cacheNull ?? true,
+      condition: options.condition,
+      unless: options.unless,
+      load,
+    };
   }
 
   /** The wrapper's entry point: returns what the method would (a Promise, or an Observable). */
@@ -136,6 +152,7 @@ export class CacheOperationExecutor {
     let cacheFailed = false;
     for (const evict of plan.evictsBefore) if (!(await this.evict(evict, args))) cacheFailed = true;
     let result: unknown;
+    const invoked = performance.now();
     if (plan.cacheable) {
       result = await this.readThrough(plan.cacheable, plan.puts.length > 0, invoke, args);
     } else {
@@ -149,10 +166,11 @@ export class CacheOperationExecutor {
       }
     }
     if (result !== NO_VALUE) {
+      const loadMs = performance.now() - invoked;
       for (const put of plan.puts) {
         if (put.condition && !put.condition(...args)) continue;
         const key = this.engine.redisKey(put.key(args, result));
-        if (!(await this.engine.write(key, result, policy(put, args), put.name))) cacheFailed = true;
+        if (!(await this.engine.write(key, result, policy(put, args), put.name, loadMs))) cacheFailed = true;
       }
     }
     for (const evict of plan.evictsAfter) if (!(await this.evict(evict, args))) cacheFailed = true;
@@ -167,7 +185,7 @@ export class CacheOperationExecutor {
    * Spring): the result is then written under the `@Cacheable` key as well.
    */
   private async readThrough(
-    cacheable: CompiledWrite,
+    cacheable: CompiledWrite & { load: LoadPolicy },
     alwaysRun: boolean,
     invoke: () => Promise<unknown>,
     args: unknown[],
@@ -187,7 +205,13 @@ export class CacheOperationExecutor {
         metrics.record(cacheable.name, 'miss', performance.now() - started);
         return result;
       }
-      const { value, outcome } = await this.engine.getOrLoad(redisKey, invoke, policy(cacheable, args), cacheable.name);
+      const { value, outcome } = await this.engine.getOrLoad(
+        redisKey,
+        invoke,
+        policy(cacheable, args),
+        cacheable.load,
+        cacheable.name,
+      );
       metrics.record(cacheable.name, outcome, performance.now() - started);
       return value;
     } catch (err) {
@@ -216,9 +240,15 @@ function policy(write: CompiledWrite, args: unknown[]): WritePolicy {
   const unless = write.unless;
   return {
     ttlMs: write.ttlMs,
+    retainMs: write.retainMs,
     cacheNull: write.cacheNull,
     unless: (value: unknown) => value === NO_VALUE || (unless !== undefined && unless(value, ...args)),
   };
+}
+
+/** How long past its TTL a value is kept: long enough for the longer of the two stale windows. */
+function retainOf({ staleWhileRevalidateMs, graceMs }: { staleWhileRevalidateMs: number; graceMs: number }): number {
+  return Math.max(staleWhileRevalidateMs, graceMs);
 }
 
 /** A method's return value as a Promise: an Observable contributes its last value, or NO_VALUE. */

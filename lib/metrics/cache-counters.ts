@@ -11,6 +11,9 @@ export class CacheCounters {
   /** Calls whose outcome was `error`; each also counted one failure in `errors`. */
   failedCalls = 0;
   errors = 0;
+  refreshes = 0;
+  refreshFailures = 0;
+  fallbacks = 0;
   readonly latency = new LatencyWindow();
 
   record(outcome: CacheOutcome, latencyMs: number): void {
@@ -42,6 +45,9 @@ export class CacheCounters {
       bypasses: this.bypasses,
       failedCalls: this.failedCalls,
       errors: this.errors,
+      refreshes: this.refreshes,
+      refreshFailures: this.refreshFailures,
+      fallbacks: this.fallbacks,
       hitRate: hitRate(this.hits + this.stale, this.misses + this.failedCalls),
       latency: this.latency.summary(),
     };

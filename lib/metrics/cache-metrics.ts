@@ -30,6 +30,18 @@ export class CacheMetrics {
     this.counters(this.names, name).errors++;
   }
 
+  /** Counts one background refresh started under `name`, and whether its method failed. */
+  recordRefresh(name: string, failed = false): void {
+    const counters = this.counters(this.names, name);
+    if (failed) counters.refreshFailures++;
+    else counters.refreshes++;
+  }
+
+  /** Counts one call served a `grace` value because the method failed or was too slow. */
+  recordFallback(name: string): void {
+    this.counters(this.names, name).fallbacks++;
+  }
+
   recordRoute(route: string, outcome: CacheOutcome, latencyMs: number): void {
     this.counters(this.routes, route).record(outcome, latencyMs);
   }
@@ -46,7 +58,10 @@ export class CacheMetrics {
       stale = 0,
       bypasses = 0,
       errors = 0,
-      failedCalls = 0;
+      failedCalls = 0,
+      refreshes = 0,
+      refreshFailures = 0,
+      fallbacks = 0;
     for (const [name, counters] of this.names) {
       byName[name] = counters.snapshot();
       hits += counters.hits;
@@ -55,6 +70,9 @@ export class CacheMetrics {
       bypasses += counters.bypasses;
       errors += counters.errors;
       failedCalls += counters.failedCalls;
+      refreshes += counters.refreshes;
+      refreshFailures += counters.refreshFailures;
+      fallbacks += counters.fallbacks;
     }
     const byRoute: Record<string, CacheNameStats> = {};
     for (const [route, counters] of this.routes) byRoute[route] = counters.snapshot();
@@ -65,6 +83,9 @@ export class CacheMetrics {
       bypasses,
       failedCalls,
       errors,
+      refreshes,
+      refreshFailures,
+      fallbacks,
       hitRate: hitRate(hits + stale, misses + failedCalls),
       byName,
       byRoute,

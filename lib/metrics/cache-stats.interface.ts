@@ -14,6 +14,12 @@ export interface CacheCounts {
   failedCalls: number;
   /** Failed cache operations (Redis down or slow, undecodable payload, unencodable value). */
   errors: number;
+  /** Background refreshes run by this process (`staleWhileRevalidate`, `earlyRefresh`, a load past `timeout`). */
+  refreshes: number;
+  /** Background refreshes whose method threw; the old value stayed. */
+  refreshFailures: number;
+  /** Calls served a value within `grace` because the method threw or exceeded `timeout` (also counted in `stale`). */
+  fallbacks: number;
   /** (hits + stale) / (hits + stale + misses + failedCalls); 0 before any call. */
   hitRate: number;
 }

@@ -1,3 +1,4 @@
+import type { CacheLoadOptions, CacheRetentionOptions } from './cache-load-options.interface.js';
 import type { TtlOption } from './redis-cache-options.interface.js';
 
 /**
@@ -27,7 +28,7 @@ export interface CacheDecoratorCommonOptions {
  * @Cacheable({ key: 'user:{0}', ttl: 'user_profile' })
  * async findUser(id: number): Promise<User | null> { ... }
  */
-export interface CacheableOptions extends CacheDecoratorCommonOptions {
+export interface CacheableOptions extends CacheDecoratorCommonOptions, CacheLoadOptions {
   /** The entry's logical key; default `${ClassName}:${methodName}:${stable encoding of the arguments}`. */
   key?: CacheKeyOption;
   /** Seconds, a duration (`'5m'`) or a `ttlProfiles` name; default the module's `ttl`. */
@@ -52,7 +53,7 @@ export interface KeyFromResult {
  * @CachePut({ key: 'user:{0}', ttl: 'user_profile' })
  * async updateUser(id: number, patch: Partial<User>): Promise<User> { ... }
  */
-export interface CachePutOptions extends CacheDecoratorCommonOptions {
+export interface CachePutOptions extends CacheDecoratorCommonOptions, CacheRetentionOptions {
   /** The entry written: a template, a function of the arguments, or `{ fromResult }`. Required. */
   key: CacheKeyOption | KeyFromResult;
   /** Seconds, a duration or a `ttlProfiles` name; default the module's `ttl`. */

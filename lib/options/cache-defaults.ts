@@ -6,6 +6,9 @@ export const CACHE_DEFAULTS = {
   jitter: 0.1,
   nullTtlSeconds: 60,
   commandTimeoutMs: 250,
+  lock: true,
+  lockTtlSeconds: 10,
+  lockWaitMs: 5_000,
 } as const;
 
 /** Characters a key part may contain as it is; anything else is hashed. */

@@ -44,6 +44,15 @@ export interface RedisCacheModuleOptions {
   nullTtl?: number | DurationString;
   /** Milliseconds (or a duration) after which a cache command is abandoned and the call goes to the source. Default `250`. */
   commandTimeout?: number | DurationString;
+  /**
+   * Default of `@Cacheable`/`getOrSet`'s `lock`: one load per cold key across every process sharing
+   * the Redis, the other callers waiting for its value. Default `true`.
+   */
+  lock?: boolean;
+  /** Default lease length of a load: seconds or a duration. Default `10`. */
+  lockTtl?: number | DurationString;
+  /** Default time a caller waits for another process's load: milliseconds or a duration. Default `5000`. */
+  lockWait?: number | DurationString;
   /** Register the providers globally so decorated classes in every module reach the cache. Default `true`. */
   isGlobal?: boolean;
 }

@@ -1,6 +1,6 @@
 import { RedisCacheConfigError } from '../errors.js';
 import { CACHE_DEFAULTS, SAFE_KEY_PART } from './cache-defaults.js';
-import { isDurationString, toPositiveMilliseconds } from './duration.js';
+import { isDurationString, toMilliseconds, toPositiveMilliseconds } from './duration.js';
 import type { RedisCacheModuleOptions, RedisConnectionOption, TtlOption } from './redis-cache-options.interface.js';
 
 /** Module options after defaults, unit conversion and validation. Durations are in milliseconds. */
@@ -12,6 +12,9 @@ export interface ResolvedCacheConfig {
   readonly jitter: number;
   readonly nullTtlMs: number;
   readonly commandTimeoutMs: number;
+  readonly lock: boolean;
+  readonly lockTtlMs: number;
+  readonly lockWaitMs: number;
 }
 
 /**
@@ -55,6 +58,20 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     } else commandTimeoutMs = ms;
   }
 
+  if (options.lock !== undefined && typeof options.lock !== 'boolean') {
+    problems.push(`lock must be true or false (got ${show(options.lock)})`);
+  }
+  const lockTtlMs = keep('lockTtl', options.lockTtl, CACHE_DEFAULTS.lockTtlSeconds);
+  let lockWaitMs: number = CACHE_DEFAULTS.lockWaitMs;
+  if (options.lockWait !== undefined) {
+    const ms = toMilliseconds(options.lockWait, 'ms');
+    if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+      problems.push(
+        `lockWait must be a non-negative number of milliseconds or a duration like '2s' (got ${show(options.lockWait)})`,
+      );
+    } else lockWaitMs = ms;
+  }
+
   const jitter = options.jitter ?? CACHE_DEFAULTS.jitter;
   if (typeof jitter !== 'number' || !Number.isFinite(jitter) || jitter < 0) {
     problems.push(`jitter must be a finite number >= 0, e.g. 0.1 for up to +10% (got ${show(jitter)})`);
@@ -87,7 +104,18 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
   if (problems.length > 0) {
     throw new RedisCacheConfigError(`Invalid RedisCacheModule options:\n  - ${problems.join('\n  - ')}`);
   }
-  return { redis, namespace, ttlMs, ttlProfiles, jitter, nullTtlMs, commandTimeoutMs };
+  return {
+    redis,
+    namespace,
+    ttlMs,
+    ttlProfiles,
+    jitter,
+    nullTtlMs,
+    commandTimeoutMs,
+    lock: options.lock ?? CACHE_DEFAULTS.lock,
+    lockTtlMs,
+    lockWaitMs,
+  };
 }
 
 /**

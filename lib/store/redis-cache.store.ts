@@ -1,6 +1,14 @@
 import type { Cluster, Redis } from 'ioredis';
 import { CacheUnavailableError } from '../errors.js';
 import type { ConnectionHealth } from './connection-health.js';
+import { ACQUIRE_LEASE, COMPLETE_LEASE, LeaseReply } from './lease-scripts.js';
+
+/** What an attempt to take a key's lease found. */
+export type LeaseAttempt =
+  | { status: 'acquired' }
+  | { status: 'held'; remainingMs: number }
+  /** The key no longer holds what the caller saw: read it again. */
+  | { status: 'changed' };
 
 /** How many keys one SCAN step asks for and one UNLINK removes. */
 const SCAN_BATCH = 500;
@@ -28,6 +36,40 @@ export class RedisCacheStore {
   /** `SET key value PX ttl` in one command: there is never a write without a TTL. */
   async set(key: string, payload: Buffer, ttlMs: number): Promise<void> {
     await this.run('SET', () => this.client.set(key, payload, 'PX', Math.max(1, Math.round(ttlMs))));
+  }
+
+  /**
+   * Takes the lease of `key` for `ttlMs`: on an absent key (`expectStamp` empty) by writing a lease
+   * placeholder, on the stale entry whose stamp the caller read by marking its header. One script,
+   * one key (store/lease-scripts.ts).
+   */
+  async acquireLease(key: string, token: Buffer, ttlMs: number, expectStamp: Buffer | ''): Promise<LeaseAttempt> {
+    const ttl = Math.max(1, Math.round(ttlMs));
+    const reply = (await this.run('ACQUIRE_LEASE', () =>
+      ACQUIRE_LEASE.run(this.client, key, token, ttl, expectStamp),
+    )) as [number, number];
+    if (reply[0] === LeaseReply.ACQUIRED) return { status: 'acquired' };
+    if (reply[0] === LeaseReply.HELD) return { status: 'held', remainingMs: reply[1] };
+    return { status: 'changed' };
+  }
+
+  /**
+   * Replaces `key` by `entry` (with PX `ttlMs`) if it still carries `token`, or just gives the lease
+   * back when `entry` is undefined; then publishes `key` on `channel` to wake waiters. Resolves to
+   * whether the token still held: false means a write or eviction revoked the lease, so nothing was written.
+   */
+  async completeLease(
+    key: string,
+    token: Buffer,
+    entry: Buffer | undefined,
+    ttlMs: number,
+    channel: string,
+  ): Promise<boolean> {
+    const px = Math.max(1, Math.round(ttlMs));
+    const held = await this.run('COMPLETE_LEASE', () =>
+      COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, key),
+    );
+    return held === 1;
   }
 
   /**

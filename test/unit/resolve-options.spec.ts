@@ -30,6 +30,9 @@ describe('resolveCacheOptions', () => {
       jitter: 0.1,
       nullTtlMs: 60_000,
       commandTimeoutMs: 250,
+      lock: true,
+      lockTtlMs: 10_000,
+      lockWaitMs: 5_000,
     });
   });
 

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { CacheSerializationError } from '../errors.js';
+import type { CacheCodec } from '../serialization/cache-codec.js';
+import { PAYLOAD_MAGIC } from '../serialization/payload-header.js';
+
+/**
+ * What one Redis key of the cache holds: a header, then (for an entry) the codec's payload.
+ *
+ *   byte 0       0xC1, the byte MessagePack never uses (see payload-header.ts)
+ *   byte 1       kind: ENTRY (a value) or LEASE (a placeholder: a load of this key is running)
+ *   bytes 2-9    lease token: who may replace this key with a loaded value; zeros when none
+ *   bytes 10-17  lease deadline, ms since the epoch on Redis's clock (float64 BE); 0 when none
+ *   bytes 18-25  fresh until, ms since the epoch on the writer's clock (float64 BE)
+ *   bytes 26-29  how long the load that produced the value took, ms (float32 BE): XFetch's delta
+ *   bytes 30-    the codec's payload (entries only)
+ *
+ * The lease lives in the entry's own key, so a value and its lock can never be on different Cluster
+ * slots, and a `@CachePut` (which overwrites the key) or an eviction (which deletes it) revokes the
+ * lease of a load in flight: that load's compare-and-set then finds another token and drops its
+ * possibly stale value. The Lua scripts in store/lease-scripts.ts read the same offsets.
+ */
+export const ENTRY_KIND = 0x02;
+export const LEASE_KIND = 0x03;
+export const TOKEN_OFFSET = 2;
+export const TOKEN_LENGTH = 8;
+export const FRESH_UNTIL_OFFSET = 18;
+export const LOAD_MS_OFFSET = 26;
+export const ENTRY_HEADER_LENGTH = 30;
+
+/** A decoded key: a value with its freshness, a lease placeholder, or nothing we wrote. */
+export type StoredEntry =
+  { kind: 'entry'; value: unknown; freshUntil: number; loadMs: number; stamp: Buffer } | { kind: 'lease' };
+
+/** Encodes a value with its freshness metadata and no lease. Throws `CacheSerializationError`. */
+export function encodeEntry(codec: CacheCodec, value: unknown, freshUntil: number, loadMs: number): Buffer {
+  const payload = codec.encode(value);
+  const entry = Buffer.allocUnsafe(ENTRY_HEADER_LENGTH + payload.length);
+  entry[0] = PAYLOAD_MAGIC;
+  entry[1] = ENTRY_KIND;
+  entry.fill(0, TOKEN_OFFSET, FRESH_UNTIL_OFFSET);
+  entry.writeDoubleBE(freshUntil, FRESH_UNTIL_OFFSET);
+  entry.writeFloatBE(Math.min(loadMs, 3.4e38), LOAD_MS_OFFSET);
+  payload.copy(entry, ENTRY_HEADER_LENGTH);
+  return entry;
+}
+
+/** Decodes what a key holds. Throws `CacheSerializationError` for anything this package did not write. */
+export function decodeEntry(codec: CacheCodec, stored: Buffer): StoredEntry {
+  if (stored.length >= ENTRY_HEADER_LENGTH && stored[0] === PAYLOAD_MAGIC) {
+    if (stored[1] === LEASE_KIND) return { kind: 'lease' };
+    if (stored[1] === ENTRY_KIND) {
+      return {
+        kind: 'entry',
+        value: codec.decode(stored.subarray(ENTRY_HEADER_LENGTH)),
+        freshUntil: stored.readDoubleBE(FRESH_UNTIL_OFFSET),
+        loadMs: stored.readFloatBE(LOAD_MS_OFFSET),
+        // Identifies this version of the entry to the lease script (a refresh leases only the version it saw).
+        stamp: stored.subarray(FRESH_UNTIL_OFFSET, LOAD_MS_OFFSET),
+      };
+    }
+  }
+  throw new CacheSerializationError(
+    `not a cache entry of this package (${stored.length} bytes, starting 0x${stored.subarray(0, 2).toString('hex')})`,
+    'decode',
+  );
+}
+
+/** A lease token: 8 random bytes, unique per load. */
+export function newLeaseToken(): Buffer {
+  return randomBytes(TOKEN_LENGTH);
+}

@@ -1,0 +1,283 @@
+import type { LoadPolicy } from '../options/resolve-load-options.js';
+import { newLeaseToken } from './cache-entry.js';
+import type { CacheEngine, CachedValue, LoadResult, WritePolicy } from './cache-engine.js';
+import type { Flight } from './single-flight.js';
+
+/** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
+const POLL_WITHOUT_SUBSCRIBER_MS = 50;
+
+type MissOutcome = 'miss' | 'error';
+
+/** One read-through call: its key, its method and its options. */
+interface Call {
+  key: string;
+  loader: () => Promise<unknown>;
+  write: WritePolicy;
+  load: LoadPolicy;
+  name: string;
+}
+
+/**
+ * The read-through of `@Cacheable` and `getOrSet` across every process that shares the Redis.
+ *
+ * - Fresh value: returned (a hit). With `earlyRefresh`, XFetch may start a background refresh.
+ * - Within `staleWhileRevalidate` past the TTL: returned at once (`stale`) while one caller, across
+ *   all processes, refreshes it in the background.
+ * - Otherwise one caller takes the key's lease (store/lease-scripts.ts) and runs the method; the
+ *   others wait for the release message (store/lease-release-listener.ts), re-read and get its value.
+ *   After `lockWait` a waiter runs the method itself without writing. The holder's value is written
+ *   only if the key still carries its lease: a `@CachePut` or eviction after the load began revokes
+ *   it (no stale sets). A holder that dies leaves a lease that expires after `lockTtl`.
+ * - A value within `grace` is returned when the method throws or exceeds `timeout`.
+ *
+ * Every cache failure is counted and the call goes to the source (fail open); errors of the method
+ * itself reach the caller unless a grace value answers instead.
+ */
+export class ReadThrough {
+  /** Keys this process is refreshing in the background: one refresh per key at a time. */
+  private readonly refreshing = new Set<string>();
+
+  constructor(private readonly engine: CacheEngine) {}
+
+  async run(
+    key: string,
+    loader: () => Promise<unknown>,
+    write: WritePolicy,
+    load: LoadPolicy,
+    name: string,
+    flight: Flight<LoadResult<unknown>>,
+  ): Promise<LoadResult<unknown>> {
+    const call: Call = { key, loader, write, load, name };
+    const seen = await this.engine.readEntry(key, name);
+    // During an outage the read already failed (and was counted): straight to the source, no lease.
+    if (seen.failed && this.engine.isDown()) return { value: await loader(), outcome: 'error' };
+    const served = this.serve(call, seen.entry, true);
+    if (served) return served;
+    return this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss');
+  }
+
+  /**
+   * The answer an entry gives without loading: fresh (a hit), or within `staleWhileRevalidate` (stale,
+   * with a background refresh when `refresh`). Undefined when the caller must load.
+   */
+  private serve(call: Call, entry: CachedValue | undefined, refresh: boolean): LoadResult<unknown> | undefined {
+    if (!entry) return undefined;
+    const now = Date.now();
+    const { earlyRefreshBeta: beta, staleWhileRevalidateMs } = call.load;
+    if (now < entry.freshUntil) {
+      // XFetch: the closer to expiry and the slower the last load, the likelier an early refresh.
+      if (refresh && beta > 0 && now - entry.loadMs * beta * Math.log(Math.random()) >= entry.freshUntil) {
+        this.refreshInBackground(call, entry);
+      }
+      return { value: entry.value, outcome: 'hit' };
+    }
+    if (now < entry.freshUntil + staleWhileRevalidateMs) {
+      if (refresh) this.refreshInBackground(call, entry);
+      return { value: entry.value, outcome: 'stale' };
+    }
+    return undefined;
+  }
+
+  /**
+   * Takes the lease and loads, or waits for the holder's value. `entry` is what the caller last saw
+   * (expired, or undefined): the lease is taken only on that version of the key.
+   */
+  private async loadWithLease(
+    call: Call,
+    flight: Flight<LoadResult<unknown>>,
+    entry: CachedValue | undefined,
+    outcome: MissOutcome,
+  ): Promise<LoadResult<unknown>> {
+    const { key, load, name } = call;
+    // Stopped while the read ran (the app is closing): no lease, no write.
+    if (!this.engine.isStarted) return this.loadWithoutWriting(call, undefined, outcome);
+    const { store, leases } = this.engine;
+    const started = performance.now();
+    const lockDeadline = started + load.lockWaitMs;
+    let fallback = this.withinGrace(call, entry);
+    const graceDeadline = fallback && load.timeoutMs !== undefined ? started + load.timeoutMs : Infinity;
+    for (;;) {
+      const token = newLeaseToken();
+      // Listening before the attempt: a release between a 'held' answer and the wait is not missed.
+      const wake = leases.listen(key);
+      let attempt;
+      try {
+        attempt = await store.acquireLease(key, token, load.lockTtlMs, entry?.stamp ?? '');
+      } catch {
+        wake.cancel();
+        this.engine.metrics.recordError(name);
+        return this.loadWithoutWriting(call, fallback, 'error');
+      }
+      if (attempt.status === 'acquired') {
+        wake.cancel();
+        return this.loadAsHolder(call, token, flight, fallback, outcome);
+      }
+      if (attempt.status === 'held') {
+        if (!load.lock) {
+          wake.cancel();
+          return this.loadWithoutWriting(call, fallback, outcome);
+        }
+        const deadline = Math.min(lockDeadline, graceDeadline);
+        const left = deadline - performance.now();
+        const bound = leases.listening ? Infinity : POLL_WITHOUT_SUBSCRIBER_MS;
+        // Woken by the release, or when the lease the holder took runs out (it may have died).
+        if (left > 0) await wake.wait(Math.min(left, attempt.remainingMs + 1, bound));
+        else wake.cancel();
+      } else {
+        wake.cancel();
+      }
+      const again = await this.engine.readEntry(key, name);
+      if (again.failed && this.engine.isDown()) return this.loadWithoutWriting(call, fallback, 'error');
+      // The holder's value (a hit: the method did not run for this caller), or a stale one being refreshed.
+      const served = this.serve(call, again.entry, attempt.status === 'changed');
+      if (served) return served;
+      entry = again.entry;
+      fallback = this.withinGrace(call, entry) ?? fallback;
+      const now = performance.now();
+      if (now >= graceDeadline && fallback) return this.serveFallback(call, fallback);
+      if (now >= lockDeadline) return this.loadWithoutWriting(call, fallback, outcome);
+    }
+  }
+
+  /**
+   * The lease holder's load: runs the method, writes its value if the lease still holds, releases
+   * and wakes the waiters. With a grace value and `timeout`, answers with that value when the method
+   * is too slow and lets the load finish in the background.
+   */
+  private async loadAsHolder(
+    call: Call,
+    token: Buffer,
+    flight: Flight<LoadResult<unknown>>,
+    fallback: CachedValue | undefined,
+    outcome: MissOutcome,
+  ): Promise<LoadResult<unknown>> {
+    const loaded = this.loadAndComplete(call, token, flight);
+    try {
+      if (fallback && call.load.timeoutMs !== undefined) {
+        const raced = await beforeTimeout(loaded, call.load.timeoutMs);
+        if (raced !== TIMED_OUT) return { value: raced, outcome };
+        // Too slow: the grace value answers, and the load goes on as a background refresh.
+        this.engine.metrics.recordRefresh(call.name);
+        loaded.catch(() => this.engine.metrics.recordRefresh(call.name, true));
+        return this.serveFallback(call, fallback);
+      }
+      return { value: await loaded, outcome };
+    } catch (err) {
+      if (fallback) return this.serveFallback(call, fallback);
+      throw err;
+    }
+  }
+
+  /** Runs the method as the lease holder; resolves once its value is written (or dropped) and the lease released. */
+  private async loadAndComplete(call: Call, token: Buffer, flight: Flight<LoadResult<unknown>>): Promise<unknown> {
+    const started = performance.now();
+    let value: unknown;
+    try {
+      value = await call.loader();
+    } catch (err) {
+      await this.complete(call, token, undefined);
+      throw err;
+    }
+    // A write or eviction of this key in this process while the method ran: its value may predate it.
+    const prepared = flight.superseded
+      ? 'skip'
+      : this.engine.prepare(value, call.write, call.name, performance.now() - started);
+    await this.complete(call, token, typeof prepared === 'string' ? undefined : prepared);
+    return value;
+  }
+
+  /**
+   * Writes `prepared` if the key still carries `token` (or only releases the lease), and wakes the
+   * waiters. With `guardWrites` off the value is written unconditionally, as a cache without leases would.
+   */
+  private async complete(
+    call: Call,
+    token: Buffer,
+    prepared: { bytes: Buffer; pxMs: number } | undefined,
+  ): Promise<void> {
+    const { engine } = this;
+    if (!engine.isStarted) return;
+    const { store, leases } = engine;
+    try {
+      if (prepared && !engine.guardWrites) await store.set(call.key, prepared.bytes, prepared.pxMs);
+      await store.completeLease(
+        call.key,
+        token,
+        engine.guardWrites ? prepared?.bytes : undefined,
+        prepared?.pxMs ?? 0,
+        leases.channel,
+      );
+    } catch {
+      engine.metrics.recordError(call.name);
+    }
+  }
+
+  /** Runs the method without a lease (lock off and held, the wait ran out, or the cache failed): nothing is written. */
+  private async loadWithoutWriting(
+    call: Call,
+    fallback: CachedValue | undefined,
+    outcome: MissOutcome,
+  ): Promise<LoadResult<unknown>> {
+    try {
+      return { value: await call.loader(), outcome };
+    } catch (err) {
+      if (fallback) return this.serveFallback(call, fallback);
+      throw err;
+    }
+  }
+
+  /**
+   * Refreshes a value that is still served (stale-while-revalidate, early refresh): at most one
+   * refresh per key in this process, and only the caller that takes the lease across processes runs
+   * the method. Never rejects; a failing method is counted in `refreshFailures` and logged once.
+   */
+  private refreshInBackground(call: Call, entry: CachedValue): void {
+    if (this.refreshing.has(call.key)) return;
+    this.refreshing.add(call.key);
+    void this.refresh(call, entry).finally(() => this.refreshing.delete(call.key));
+  }
+
+  private async refresh(call: Call, entry: CachedValue): Promise<void> {
+    const { engine } = this;
+    if (!engine.isStarted) return;
+    const token = newLeaseToken();
+    try {
+      const attempt = await engine.store.acquireLease(call.key, token, call.load.lockTtlMs, entry.stamp);
+      if (attempt.status !== 'acquired') return;
+    } catch {
+      engine.metrics.recordError(call.name);
+      return;
+    }
+    engine.metrics.recordRefresh(call.name);
+    try {
+      await this.loadAndComplete(call, token, { promise: undefined, superseded: false });
+    } catch (err) {
+      engine.metrics.recordRefresh(call.name, true);
+      engine.warnOnce(call.name, 'refresh', `${call.name}: a background refresh failed; the old value stays`, err);
+    }
+  }
+
+  private withinGrace(call: Call, entry: CachedValue | undefined): CachedValue | undefined {
+    return entry && Date.now() < entry.freshUntil + call.load.graceMs ? entry : undefined;
+  }
+
+  private serveFallback(call: Call, fallback: CachedValue): LoadResult<unknown> {
+    this.engine.metrics.recordFallback(call.name);
+    return { value: fallback.value, outcome: 'stale' };
+  }
+}
+
+const TIMED_OUT: unique symbol = Symbol('timed-out');
+
+/** `promise`'s value, or TIMED_OUT after `ms` (the promise keeps running; its rejection is the caller's to handle). */
+async function beforeTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

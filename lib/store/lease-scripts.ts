@@ -1,0 +1,73 @@
+import { LuaScript } from './lua-script.js';
+
+// Both scripts read the header laid out in core/cache-entry.ts (Lua strings count from 1):
+//   1: 0xC1 (193) | 2: kind, 2 = entry, 3 = lease placeholder | 3-10: token | 11-18: lease deadline
+//   (float64, Redis clock) | 19-26: the entry's stamp (its fresh-until) | 27-30: load time | 31-: payload.
+// Times come from Redis's own clock (TIME), so every process agrees on when a lease ends.
+
+/** What `ACQUIRE_LEASE` answered (the first element of its reply). */
+export const LeaseReply = {
+  /** Held by another load: the second element is how many ms its lease has left. */
+  HELD: 0,
+  /** Acquired: the caller loads and then completes with its token. */
+  ACQUIRED: 1,
+  /** The key no longer holds what the caller saw (a new value landed, or the entry went): read again. */
+  CHANGED: 2,
+} as const;
+
+/**
+ * KEYS[1] the entry; ARGV: token, lease ms, the stamp of the stale entry the caller saw ('' when it
+ * saw none). Absent key: writes a lease placeholder, `SET NX`-like, with PX = lease. The stale entry
+ * the caller saw, with no live lease: writes the token and deadline into its header (the value stays
+ * readable while it is refreshed) and keeps the key at least as long as the lease.
+ */
+export const ACQUIRE_LEASE = new LuaScript(
+  'acquire-lease',
+  `
+local key, token, ttl, expect = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+-- pcall: a key of another type (someone else's hash) answers WRONGTYPE; it is replaced like garbage.
+local head = redis.pcall('GETRANGE', key, 0, 29)
+local ours = type(head) == 'string' and #head == 30 and string.byte(head, 1) == 193
+if not ours then
+  if expect ~= '' then return {2, 0} end
+  -- Absent, or not written by this package (readers delete that anyway): take it.
+  redis.call('SET', key, '\\193\\3' .. token .. struct.pack('>d', now + ttl) .. string.rep('\\0', 12), 'PX', ttl)
+  return {1, 0}
+end
+local leaseUntil = struct.unpack('>d', head, 11)
+if leaseUntil > now then return {0, math.ceil(leaseUntil - now)} end
+if string.byte(head, 2) ~= 2 or string.sub(head, 19, 26) ~= expect then return {2, 0} end
+redis.call('SETRANGE', key, 2, token .. struct.pack('>d', now + ttl))
+if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+return {1, 0}
+`,
+);
+
+/**
+ * KEYS[1] the entry; ARGV: token, the new entry ('' to release without a value), its PX, the
+ * channel and message that wake waiters. Only while the key still carries the caller's token: it
+ * is replaced by the new entry (or, without one, the placeholder deleted / the entry's lease
+ * cleared). Otherwise a write or eviction came after the load began, and nothing is written.
+ * Publishes in both cases: waiters re-read the key either way. Returns 1 when the token matched.
+ */
+export const COMPLETE_LEASE = new LuaScript(
+  'complete-lease',
+  `
+local key, token, entry = KEYS[1], ARGV[1], ARGV[2]
+local head = redis.pcall('GETRANGE', key, 0, 9)
+local held = type(head) == 'string' and #head == 10 and string.byte(head, 1) == 193 and string.sub(head, 3, 10) == token
+if held then
+  if entry ~= '' then
+    redis.call('SET', key, entry, 'PX', ARGV[3])
+  elseif string.byte(head, 2) == 3 then
+    redis.call('DEL', key)
+  else
+    redis.call('SETRANGE', key, 2, string.rep('\\0', 16))
+  end
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return held and 1 or 0
+`,
+);
