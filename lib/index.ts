@@ -29,5 +29,6 @@ export type {
   CacheKeyOption,
   KeyFromResult,
 } from './options/cache-decorator-options.interface.js';
+export type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
 export type { DurationString } from './options/duration.js';
 export { RedisCacheError, RedisCacheConfigError, CacheSerializationError, CacheUnavailableError } from './errors.js';

@@ -1,3 +1,4 @@
+import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheUnavailableError } from '../errors.js';
 import type { ConnectionHealth } from './connection-health.js';
@@ -73,21 +74,26 @@ export class RedisCacheStore {
   }
 
   /**
-   * UNLINK (non-blocking delete) of the given keys. Standalone: one pipeline. Cluster: one command
-   * per key, since a Cluster pipeline must stay on one node and the keys may live on several.
+   * UNLINK (non-blocking delete) of the given keys, pipelined. A Cluster pipeline must stay on one
+   * node, so on a Cluster the keys are grouped by the node that serves their slot: one pipeline per node.
    */
   async unlink(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
     const client = this.client;
     if (keys.length === 1) return this.run('UNLINK', () => client.unlink(keys[0]));
-    if (isCluster(client)) {
-      return this.run('UNLINK', async () => sum(await Promise.all(keys.map((key) => client.unlink(key)))));
+    if (!isCluster(client)) return this.run('UNLINK', () => unlinkPipelined(client, keys));
+    const byNode = new Map<string, string[]>();
+    const prefix = this.clientKeyPrefix();
+    for (const key of keys) {
+      const slot = calculateSlot(prefix + key);
+      const node = client.slots[slot]?.[0] ?? `slot ${slot}`;
+      const group = byNode.get(node);
+      if (group) group.push(key);
+      else byNode.set(node, [key]);
     }
-    return this.run('UNLINK', async () => {
-      const pipeline = client.pipeline();
-      for (const key of keys) pipeline.unlink(key);
-      return countDeleted(await pipeline.exec());
-    });
+    return this.run('UNLINK', async () =>
+      sum(await Promise.all([...byNode.values()].map((group) => unlinkPipelined(client, group)))),
+    );
   }
 
   /**
@@ -173,6 +179,13 @@ export function isCluster(client: Redis | Cluster): client is Cluster {
 /** By name, so a reply error from another copy of ioredis is recognised too. */
 function isReplyError(err: unknown): boolean {
   return err instanceof Error && err.name === 'ReplyError';
+}
+
+/** UNLINK of each key in one pipeline; the number deleted. */
+async function unlinkPipelined(client: Redis | Cluster, keys: readonly string[]): Promise<number> {
+  const pipeline = client.pipeline();
+  for (const key of keys) pipeline.unlink(key);
+  return countDeleted(await pipeline.exec());
 }
 
 function sum(counts: number[]): number {
