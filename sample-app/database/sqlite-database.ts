@@ -96,7 +96,16 @@ export class SqliteDatabase implements OnApplicationShutdown {
   }
 }
 
-/** True when `error` is SQLite's report of a violated constraint of the given kind. */
+/**
+ * True when `error` is SQLite's report of a violated constraint of the given kind. By name and code,
+ * not `instanceof`: better-sqlite3's native addon keeps the SqliteError class of the first copy of
+ * the package loaded in the process, so a second copy (a test runner's fresh module registry) would
+ * not recognise its errors.
+ */
 export function isConstraintError(error: unknown, kind: 'UNIQUE' | 'FOREIGNKEY'): boolean {
-  return error instanceof BetterSqlite3.SqliteError && error.code === `SQLITE_CONSTRAINT_${kind}`;
+  return (
+    error instanceof Error &&
+    error.name === 'SqliteError' &&
+    (error as { code?: unknown }).code === `SQLITE_CONSTRAINT_${kind}`
+  );
 }
