@@ -33,6 +33,21 @@ export class AcceptedByTheCompiler {
   @CacheEvict({ keys: (id: number) => [`user:${id}`], beforeInvocation: true })
   @CacheEvict({ allEntries: 'users:' })
   async remove(_id: number): Promise<void> {}
+
+  @Cacheable({ lockTtl: '30s', lockWait: 2_000, staleWhileRevalidate: 60, grace: '1h', timeout: '300ms' })
+  async trending(): Promise<User[]> {
+    return [];
+  }
+
+  @Cacheable({ lock: false, earlyRefresh: true })
+  async hot(): Promise<number> {
+    return 1;
+  }
+
+  @CachePut({ key: 'trending', staleWhileRevalidate: '1m', grace: '1h' })
+  async recompute(): Promise<User[]> {
+    return [];
+  }
 }
 
 export class RejectedByTheCompiler {
@@ -51,6 +66,18 @@ export class RejectedByTheCompiler {
   // @ts-expect-error -- void: nothing to wait for
   @CacheEvict({ key: 'k' })
   baz(): void {}
+
+  // @ts-expect-error -- a duration needs a unit the parser knows
+  @Cacheable({ lockTtl: '30 seconds' })
+  async badDuration(): Promise<number> {
+    return 1;
+  }
+
+  // @ts-expect-error -- a write-through always runs the method: nothing to lock
+  @CachePut({ key: 'k', lock: true })
+  async putWithLock(): Promise<number> {
+    return 1;
+  }
 
   // @ts-expect-error -- CachePut needs a key
   @CachePut({})
