@@ -9,6 +9,7 @@ import type { RedisCacheModuleOptions } from './options/redis-cache-options.inte
 import { resolveCacheOptions } from './options/resolve-options.js';
 import { REDIS_CACHE_MODULE_OPTIONS } from './redis-cache.module-definition.js';
 import { createRedisClient, type CacheClient } from './redis-client.factory.js';
+import { closeClient } from './store/close-client.js';
 import { ConnectionHealth } from './store/connection-health.js';
 import { LeaseReleaseListener } from './store/lease-release-listener.js';
 import { RedisCacheStore } from './store/redis-cache.store.js';
@@ -82,17 +83,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
       if (this.onError) client.off('error', this.onError);
       return;
     }
-    if (client.status === 'ready') {
-      // QUIT resolves on the server's reply, before the socket closes: wait for 'end' so that
-      // app.close() leaves no open connection behind.
-      const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
-      await client.quit().then(
-        () => ended,
-        () => client.disconnect(),
-      );
-    } else {
-      client.disconnect();
-    }
+    await closeClient(client);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { closeClient } from './close-client.js';
 import { isCluster } from './redis-cache.store.js';
 
 /** Waits of a caller for one key's lease to be released; registered before the caller re-reads. */
@@ -55,16 +56,7 @@ export class LeaseReleaseListener {
     this.subscriber = undefined;
     for (const listeners of this.listeners.values()) for (const listener of listeners) listener.resolve?.(false);
     this.listeners.clear();
-    if (!subscriber) return;
-    if (subscriber.status === 'ready') {
-      const ended = new Promise<void>((resolve) => subscriber.once('end', () => resolve()));
-      await subscriber.quit().then(
-        () => ended,
-        () => subscriber.disconnect(),
-      );
-    } else {
-      subscriber.disconnect();
-    }
+    if (subscriber) await closeClient(subscriber);
   }
 
   /** Starts listening for the release of `key`; call before re-reading it, so no release is missed. */
