@@ -41,6 +41,8 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     const config = resolveCacheOptions(this.options);
     const connection = createRedisClient(config.redis);
     const health = new ConnectionHealth(this.logger);
+    // What an outage kept the cache from invalidating is deleted as soon as Redis answers again.
+    health.onRecovered = () => void this.engine.replayInvalidations();
     // An 'error' listener is required (ioredis logs unhandled ones); the tracker logs once per outage.
     this.onError = (err: Error) => health.failed(err);
     connection.client.on('error', this.onError);

@@ -8,6 +8,7 @@ import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
 import { decodeEntry, encodeEntry } from './cache-entry.js';
 import { safeKey } from './key-hash.js';
+import { PendingInvalidations } from './pending-invalidations.js';
 import { ReadThrough } from './read-through.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -66,6 +67,7 @@ interface Started {
   store: RedisCacheStore;
   isDown: () => boolean;
   leases: LeaseReleaseListener;
+  pending: PendingInvalidations;
 }
 
 /**
@@ -99,7 +101,7 @@ export class CacheEngine {
     isDown: () => boolean,
     leases: LeaseReleaseListener,
   ): void {
-    this.started = { config, store, isDown, leases };
+    this.started = { config, store, isDown, leases, pending: new PendingInvalidations(`${config.namespace}:`) };
     this.namespace = config.namespace;
   }
 
@@ -121,6 +123,25 @@ export class CacheEngine {
 
   get leases(): LeaseReleaseListener {
     return this.require().leases;
+  }
+
+  /**
+   * Remembers keys whose invalidation failed (an eviction, a write, a lease left behind by a
+   * timed-out command), to delete them when Redis answers again: see pending-invalidations.ts.
+   */
+  invalidateLater(redisKeys: readonly string[]): void {
+    this.started?.pending.addKeys(redisKeys);
+  }
+
+  /** Replays the invalidations an outage held back; called when the connection recovers. Never rejects. */
+  async replayInvalidations(): Promise<void> {
+    const started = this.started;
+    if (started) await started.pending.flush(started.store).catch(() => undefined);
+  }
+
+  /** How many invalidations wait for Redis to recover (tests and diagnostics). */
+  get pendingInvalidations(): number {
+    return this.started?.pending.size ?? 0;
   }
 
   /** True during an outage (reads fail at once): no point taking leases or writing. */
@@ -219,6 +240,8 @@ export class CacheEngine {
       return true;
     } catch {
       this.metrics.recordError(name);
+      // The old value is still there, and older than this write: delete it once Redis is back.
+      this.invalidateLater([redisKey]);
       return false;
     }
   }
@@ -251,14 +274,18 @@ export class CacheEngine {
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
   async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
     for (const key of redisKeys) this.flights.supersede(key);
-    return this.remove(name, (store) => store.unlink(redisKeys));
+    const removal = await this.remove(name, (store) => store.unlink(redisKeys));
+    if (removal.failed) this.invalidateLater(redisKeys);
+    return removal;
   }
 
   /** Deletes every entry under `${namespace}:${prefix}` with SCAN + UNLINK. */
   async clear(prefix: string, name: string): Promise<Removal> {
     const literalPrefix = this.redisKey(prefix);
     this.flights.supersedePrefix(literalPrefix);
-    return this.remove(name, (store) => store.scanAndUnlink(literalPrefix));
+    const removal = await this.remove(name, (store) => store.scanAndUnlink(literalPrefix));
+    if (removal.failed) this.started?.pending.addPrefix(literalPrefix);
+    return removal;
   }
 
   private async remove(name: string, removeWith: (store: RedisCacheStore) => Promise<number>): Promise<Removal> {

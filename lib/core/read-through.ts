@@ -106,6 +106,8 @@ export class ReadThrough {
       } catch {
         wake.cancel();
         this.engine.metrics.recordError(name);
+        // A timed-out attempt may still have taken the lease: delete it once Redis is back.
+        this.engine.invalidateLater([key]);
         return this.loadWithoutWriting(call, fallback, 'error');
       }
       if (attempt.status === 'acquired') {
@@ -209,6 +211,8 @@ export class ReadThrough {
       );
     } catch {
       engine.metrics.recordError(call.name);
+      // The lease (or a value written without its guard) may be left behind: delete it once Redis is back.
+      engine.invalidateLater([call.key]);
     }
   }
 
@@ -246,6 +250,7 @@ export class ReadThrough {
       if (attempt.status !== 'acquired') return;
     } catch {
       engine.metrics.recordError(call.name);
+      engine.invalidateLater([call.key]);
       return;
     }
     engine.metrics.recordRefresh(call.name);

@@ -13,6 +13,8 @@ export class ConnectionHealth {
   private down = false;
   private downSince = 0;
   private failuresThisOutage = 0;
+  /** Called once when an outage ends (the cache replays what it could not invalidate). */
+  onRecovered: (() => void) | undefined;
 
   constructor(private readonly logger: HealthLogger) {}
 
@@ -36,6 +38,7 @@ export class ConnectionHealth {
     );
     this.down = false;
     this.failuresThisOutage = 0;
+    this.onRecovered?.();
   }
 }
 
