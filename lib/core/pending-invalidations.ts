@@ -14,12 +14,14 @@ export class PendingInvalidations {
   private prefixes = new Set<string>();
   private overflowed = false;
   private flushing = false;
+  /** Keys and prefixes taken by the flush running now: still pending until it is done. */
+  private inFlight = 0;
 
   /** `namespacePrefix`: `${namespace}:`, what an overflow clears. */
   constructor(private readonly namespacePrefix: string) {}
 
   get size(): number {
-    return this.keys.size + this.prefixes.size + (this.overflowed ? 1 : 0);
+    return this.keys.size + this.prefixes.size + (this.overflowed ? 1 : 0) + this.inFlight;
   }
 
   addKeys(keys: readonly string[]): void {
@@ -44,6 +46,7 @@ export class PendingInvalidations {
     this.keys = new Set();
     this.prefixes = new Set();
     this.overflowed = false;
+    this.inFlight = keys.length + prefixes.length;
     try {
       if (keys.length > 0) {
         try {
@@ -61,6 +64,7 @@ export class PendingInvalidations {
       }
     } finally {
       this.flushing = false;
+      this.inFlight = 0;
     }
   }
 
