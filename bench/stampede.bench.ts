@@ -1,0 +1,331 @@
+/**
+ * Stampede protection across processes. Four Node processes (support/stampede-worker.ts), each a
+ * Nest application context with `RedisCacheModule.forRoot` on one throwaway redis-server (started
+ * here, stopped at the end), call a `@Cacheable` method that takes 100 ms and counts its runs in
+ * Redis. Each round, one PUBLISH releases all four at once; each fires 250 concurrent calls on the
+ * same cold key (a fresh key per round). Per round and in aggregate it prints how many times the
+ * method ran across the processes (goal with the cross-process lock: exactly 1), how many callers
+ * were served, caller latency p50/p99/max, and p99 minus the method's own duration (goal: < 5 ms).
+ * The `lock: false` variant, interleaved round by round, is the contrast: in-process single-flight
+ * only, so up to one run per process.
+ *
+ * Run: npm run bench:stampede
+ * Knobs: BENCH_ROUNDS (default 20 per variant), BENCH_WORKERS (4), BENCH_CALLS (250 per worker),
+ * BENCH_METHOD_MS (100), BENCH_VARIANTS (lock,no-lock), BENCH_DEADLINE_S (90).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { startLocalRedis, type LocalRedisServer } from '../tools/local-redis-server.mjs';
+import { median } from './support/async-harness.js';
+import { packageVersion } from './support/package-version.js';
+import {
+  START_CHANNEL,
+  executionsKey,
+  type StampedeVariant,
+  type StartSignal,
+  type WorkerMessage,
+} from './support/stampede-protocol.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
+const CALLS = Number(process.env.BENCH_CALLS ?? 250);
+const METHOD_MS = Number(process.env.BENCH_METHOD_MS ?? 100);
+const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 90);
+const VARIANTS = (process.env.BENCH_VARIANTS ?? 'lock,no-lock').split(',').map((v) => v.trim()) as StampedeVariant[];
+const WARMUP_ROUNDS = 1;
+const READY_TIMEOUT_MS = 30_000;
+const ROUND_TIMEOUT_MS = 20_000;
+const P99_OVERHEAD_GOAL_MS = 5;
+if (!VARIANTS.every((v) => v === 'lock' || v === 'no-lock')) throw new Error('BENCH_VARIANTS: lock,no-lock');
+
+type RoundMessage = Extract<WorkerMessage, { type: 'round' }>;
+
+interface RoundResult {
+  variant: StampedeVariant;
+  executions: number;
+  /** Method runs per worker, e.g. [1, 0, 0, 0]. */
+  perWorker: number[];
+  served: number;
+  failures: number;
+  wrongValues: number;
+  /** Distinct values the callers got, across the processes (1 = everyone shared one run). */
+  values: number;
+  latencies: number[];
+  p50: number;
+  p99: number;
+  max: number;
+  /** Mean duration of the round's method runs, ms. */
+  bodyMs: number;
+  /** Between the first and the last worker receiving the start signal, ms. */
+  releaseSpreadMs: number;
+  /** From the start signal to the method's start, in the processes that ran it (max over them). */
+  toStartMs: number;
+  /** From the end of a process's own method run to its last caller served (max over those processes). */
+  ownTailMs: number;
+  /** From the end of the first method run to the last caller served in a process that ran none. */
+  otherTailMs: number;
+}
+
+const workers: ChildProcess[] = [];
+
+/** Resolves with the first message from `worker` that `accept` takes; rejects on exit or timeout. */
+function nextMessage<T extends WorkerMessage>(
+  worker: ChildProcess,
+  accept: (message: WorkerMessage) => message is T,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('exit', onExit);
+    };
+    const onMessage = (message: WorkerMessage) => {
+      if (!accept(message)) return;
+      done();
+      resolve(message);
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      done();
+      reject(new Error(`stampede worker ${worker.pid} exited (${signal ?? code}) while waiting for ${what}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`stampede worker ${worker.pid}: no ${what} after ${timeoutMs} ms`));
+    }, timeoutMs);
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+  });
+}
+
+async function runRound(publisher: Redis, variant: StampedeVariant, key: string): Promise<RoundResult> {
+  const reports = Promise.all(
+    workers.map((worker) =>
+      nextMessage(
+        worker,
+        (m): m is RoundMessage => m.type === 'round' && m.key === key,
+        ROUND_TIMEOUT_MS,
+        `round ${key}`,
+      ),
+    ),
+  );
+  const signal: StartSignal = { variant, key };
+  const receivers = await publisher.publish(START_CHANNEL, JSON.stringify(signal));
+  if (receivers !== WORKERS) throw new Error(`the start signal reached ${receivers} of ${WORKERS} workers`);
+  const rounds = await reports;
+  const executions = Number((await publisher.get(executionsKey(key))) ?? 0);
+  const latencies = rounds.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const bodies = rounds.flatMap((r) => r.bodyMs);
+  const releases = rounds.map((r) => r.releasedAt);
+  return {
+    variant,
+    executions,
+    perWorker: rounds.map((r) => r.bodyMs.length),
+    served: latencies.length,
+    failures: rounds.reduce((sum, r) => sum + r.failures, 0),
+    wrongValues: rounds.reduce((sum, r) => sum + r.wrongValues, 0),
+    values: new Set(rounds.flatMap((r) => r.tokens)).size,
+    latencies,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    max: latencies[latencies.length - 1] ?? Number.NaN,
+    bodyMs: bodies.length ? bodies.reduce((a, b) => a + b, 0) / bodies.length : Number.NaN,
+    releaseSpreadMs: Math.max(...releases) - Math.min(...releases),
+    toStartMs: Math.max(...rounds.flatMap((r) => r.bodyEndedAt.map((end, i) => end - r.bodyMs[i] - r.releasedAt))),
+    ownTailMs: Math.max(
+      ...rounds.filter((r) => r.bodyMs.length).map((r) => r.lastServedAt - Math.max(...r.bodyEndedAt)),
+    ),
+    otherTailMs: Math.max(
+      ...rounds
+        .filter((r) => !r.bodyMs.length)
+        .map((r) => r.lastServedAt - Math.min(...rounds.flatMap((x) => x.bodyEndedAt))),
+    ),
+  };
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+const COLUMNS: Array<[string, number]> = [
+  ['round', 16],
+  ['runs', 5],
+  ['per process', 12],
+  ['served', 7],
+  ['values', 7],
+  ['p50 ms', 8],
+  ['p99 ms', 8],
+  ['max ms', 8],
+  ['method ms', 10],
+  ['p99-method', 11],
+  ['release spread', 15],
+  ['to start', 9],
+  ['tail: own', 10],
+  ['other', 6],
+];
+
+function row(cells: string[]): string {
+  return cells.map((cell, i) => (i ? cell.padStart(COLUMNS[i][1]) : cell.padEnd(COLUMNS[i][1]))).join(' ');
+}
+
+function printRound(label: string, r: RoundResult): void {
+  console.log(
+    row([
+      label,
+      String(r.executions),
+      r.perWorker.join('+'),
+      `${r.served}${r.failures ? ` (${r.failures} failed)` : ''}`,
+      String(r.values),
+      r.p50.toFixed(1),
+      r.p99.toFixed(1),
+      r.max.toFixed(1),
+      r.bodyMs.toFixed(1),
+      (r.p99 - r.bodyMs).toFixed(1),
+      `${r.releaseSpreadMs.toFixed(2)} ms`,
+      r.toStartMs.toFixed(1),
+      r.ownTailMs.toFixed(1),
+      Number.isFinite(r.otherTailMs) ? r.otherTailMs.toFixed(1) : '-',
+    ]),
+  );
+}
+
+function summarize(variant: StampedeVariant, results: RoundResult[]): string[] {
+  const runs = results.map((r) => r.executions);
+  const pooled = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const overheads = results.map((r) => r.p99 - r.bodyMs);
+  const expectedCallers = results.length * WORKERS * CALLS;
+  const served = results.reduce((sum, r) => sum + r.served, 0);
+  const failures = results.reduce((sum, r) => sum + r.failures, 0);
+  const wrong = results.reduce((sum, r) => sum + r.wrongValues, 0);
+  const exactlyOne = runs.filter((n) => n === 1).length;
+  const otherTails = results.map((r) => r.otherTailMs).filter(Number.isFinite);
+  const lines = [
+    `${variant}: method runs per round ${runs.join(' ')} (total ${runs.reduce((a, b) => a + b, 0)} in ` +
+      `${results.length} rounds; exactly 1 in ${exactlyOne}/${results.length})`,
+    `  callers served ${served}/${expectedCallers}${failures ? `, ${failures} failed` : ''}` +
+      `${wrong ? `, ${wrong} got another key's value` : ''}; distinct values per round ` +
+      `${results.map((r) => r.values).join(' ')}`,
+    `  caller latency over all rounds: p50 ${percentile(pooled, 0.5).toFixed(1)} ms, p99 ` +
+      `${percentile(pooled, 0.99).toFixed(1)} ms, max ${pooled[pooled.length - 1].toFixed(1)} ms; ` +
+      `method ${median(results.map((r) => r.bodyMs)).toFixed(1)} ms (median of rounds)`,
+    `  p99 minus the method's duration: median of rounds ${median(overheads).toFixed(1)} ms, worst round ` +
+      `${Math.max(...overheads).toFixed(1)} ms (goal < ${P99_OVERHEAD_GOAL_MS} ms)`,
+    `  start signal to the method's start ${median(results.map((r) => r.toStartMs)).toFixed(1)} ms; ` +
+      `method's end to the last caller served: in the process that ran it ` +
+      `${median(results.map((r) => r.ownTailMs)).toFixed(1)} ms` +
+      (otherTails.length ? `, in the processes that waited ${median(otherTails).toFixed(1)} ms` : '') +
+      ' (medians of rounds)',
+  ];
+  if (variant === 'lock') {
+    const ok = exactlyOne === results.length && served === expectedCallers && median(overheads) < P99_OVERHEAD_GOAL_MS;
+    lines.push(`  goals (1 run per round, everyone served, p99-method < 5 ms): ${ok ? 'met' : 'NOT met'}`);
+  }
+  return lines;
+}
+
+async function main(server: LocalRedisServer): Promise<void> {
+  const publisher = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  publisher.on('error', () => undefined);
+  try {
+    const redisVersion = /redis_version:(\S+)/.exec(await publisher.info('server'))?.[1];
+    console.log(
+      `node ${process.version}, @nestjs/core ${packageVersion('@nestjs/core')}, ioredis ` +
+        `${packageVersion('ioredis')}, redis-server ${redisVersion} on loopback; ${cpus().length} CPUs ` +
+        `(${cpus()[0]?.model.trim()}), load average ${loadavg()[0].toFixed(2)}`,
+    );
+    console.log(
+      `${WORKERS} processes x ${CALLS} concurrent calls on one cold key per round, method ${METHOD_MS} ms; ` +
+        `${ROUNDS} measured rounds per variant after ${WARMUP_ROUNDS} warm-up, variants interleaved\n`,
+    );
+
+    const script = fileURLToPath(new URL('./support/stampede-worker.js', import.meta.url));
+    for (let i = 0; i < WORKERS; i++) {
+      workers.push(
+        fork(script, [server.url, String(i), String(CALLS), String(METHOD_MS)], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        }),
+      );
+    }
+    await Promise.all(
+      workers.map((worker) =>
+        nextMessage(worker, (m): m is WorkerMessage => m.type === 'ready', READY_TIMEOUT_MS, 'ready'),
+      ),
+    );
+
+    console.log(row(COLUMNS.map(([name]) => name)));
+    const results = new Map<StampedeVariant, RoundResult[]>(VARIANTS.map((v) => [v, []]));
+    for (let round = -WARMUP_ROUNDS; round < ROUNDS; round++) {
+      for (let step = 0; step < VARIANTS.length; step++) {
+        const variant = VARIANTS[(Math.max(round, 0) + step) % VARIANTS.length];
+        const key = `${variant}-${round < 0 ? `warmup${-round}` : round + 1}-${Date.now()}`;
+        const result = await runRound(publisher, variant, key);
+        printRound(`${variant} ${round < 0 ? 'warm-up' : `#${round + 1}`}`, result);
+        if (round >= 0) results.get(variant)!.push(result);
+      }
+    }
+    console.log();
+    for (const variant of VARIANTS) {
+      for (const line of summarize(variant, results.get(variant)!)) console.log(line);
+    }
+    if (VARIANTS.length === 2) {
+      // Without the lock every process runs the method itself, so its callers' p99 - method is what
+      // 4 busy processes on this machine cost anyway; the difference is what waiting on another
+      // process's load adds.
+      const overhead = (v: StampedeVariant) => median(results.get(v)!.map((r) => r.p99 - r.bodyMs));
+      console.log(
+        `lock vs no-lock, p99 minus the method's duration (medians of rounds): ` +
+          `${overhead('lock').toFixed(1)} ms vs ${overhead('no-lock').toFixed(1)} ms, ` +
+          `the lock adds ${(overhead('lock') - overhead('no-lock')).toFixed(1)} ms`,
+      );
+    }
+  } finally {
+    await stopWorkers();
+    await publisher.quit().catch(() => publisher.disconnect());
+  }
+}
+
+async function stopWorkers(): Promise<void> {
+  await Promise.all(
+    workers.map(async (worker) => {
+      if (worker.exitCode !== null || worker.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      if (worker.connected) worker.send({ type: 'stop' });
+      else worker.kill('SIGTERM');
+      const escalate = setTimeout(() => worker.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(escalate);
+    }),
+  );
+}
+
+// Workers and server are stopped whatever happens: normal end, error, Ctrl-C, or the deadline.
+const started = performance.now();
+const server = await startLocalRedis();
+let exitCode = 0;
+const abort = (reason: string, code: number) => {
+  console.error(reason);
+  for (const worker of workers) worker.kill('SIGKILL');
+  void server.kill().finally(() => process.exit(code));
+};
+const deadline = setTimeout(
+  () => abort(`stampede bench: still running after ${DEADLINE_S} s; stopped`, 1),
+  DEADLINE_S * 1_000,
+);
+deadline.unref();
+process.once('SIGINT', () => abort('stampede bench: interrupted', 130));
+process.once('SIGTERM', () => abort('stampede bench: terminated', 143));
+try {
+  await main(server);
+} catch (error) {
+  console.error(error);
+  exitCode = 1;
+} finally {
+  await server.stop();
+  clearTimeout(deadline);
+}
+console.log(`(whole run ${((performance.now() - started) / 1_000).toFixed(1)} s)`);
+process.exitCode = exitCode;
