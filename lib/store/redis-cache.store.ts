@@ -22,6 +22,16 @@ const SCAN_BATCH = 500;
  */
 export class RedisCacheStore {
   private probing = false;
+  /**
+   * Commands in flight, oldest first, as a doubly linked list through the entries (a reply removes
+   * its entry in O(1), in whatever order replies come, as on a Cluster). `commandTimeout` is the
+   * same for every command, so the oldest also has the earliest deadline: one timer, armed for the
+   * oldest deadline, is enough for all of them.
+   */
+  private oldest: PendingCommand | undefined;
+  private newest: PendingCommand | undefined;
+  /** Armed while commands may be pending; unref'd, so it never keeps the process alive. */
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly client: Redis | Cluster,
@@ -130,46 +140,121 @@ export class RedisCacheStore {
   /**
    * Runs one command with the fail-fast rules: refused while the connection is not ready, abandoned
    * after `commandTimeout`. Reports success and failure to the health tracker (which logs once per outage).
+   *
+   * Not `async`, and no `Promise.race` with a timer per command: the caller's promise is settled
+   * straight from the command's reply, and one timer (see {@link sweep}) abandons every command whose
+   * deadline has passed. Measured: bench/README.md, "The store's fail-fast timer".
    */
-  private async run<T>(command: string, execute: () => Promise<T>): Promise<T> {
+  private run<T>(command: string, execute: () => Promise<T>): Promise<T> {
     if (this.client.status !== 'ready') {
       const error = new CacheUnavailableError(`Redis connection is ${this.client.status}; ${command} skipped`);
       this.health.failed(error);
-      throw error;
+      return Promise.reject(error);
     }
     // During an outage one command at a time probes Redis; the others fail at once instead of each
     // waiting out commandTimeout against a server that is paused or overloaded.
     const probe = this.health.isDown;
     if (probe) {
-      if (this.probing) throw new CacheUnavailableError(`Redis is unavailable; ${command} skipped while a probe runs`);
+      if (this.probing) {
+        return Promise.reject(new CacheUnavailableError(`Redis is unavailable; ${command} skipped while a probe runs`));
+      }
       this.probing = true;
     }
-    let timer: NodeJS.Timeout | undefined;
+    let reply: Promise<T>;
     try {
-      const result = await Promise.race([
-        execute(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new CacheUnavailableError(`${command} exceeded commandTimeout (${this.commandTimeoutMs} ms)`)),
-            this.commandTimeoutMs,
-          );
-        }),
-      ]);
-      this.health.succeeded();
-      return result;
+      reply = execute();
     } catch (err) {
-      const error =
-        err instanceof CacheUnavailableError ? err : new CacheUnavailableError(`${command} failed`, { cause: err });
-      // An error reply (WRONGTYPE on a key someone else wrote, say) is about that key, not the
-      // connection: Redis answered, so it is no outage and other keys keep being served.
-      if (isReplyError(err)) this.health.succeeded();
-      else this.health.failed(error);
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      if (probe) this.probing = false;
+      reply = Promise.reject(err);
     }
+    return new Promise<T>((resolve, reject) => {
+      const pending = this.track(command, probe, reject);
+      reply.then(
+        (value) => {
+          if (!this.settle(pending)) return; // abandoned: the caller has moved on
+          this.health.succeeded();
+          resolve(value);
+        },
+        (err: unknown) => {
+          if (!this.settle(pending)) return;
+          const error =
+            err instanceof CacheUnavailableError ? err : new CacheUnavailableError(`${command} failed`, { cause: err });
+          // An error reply (WRONGTYPE on a key someone else wrote, say) is about that key, not the
+          // connection: Redis answered, so it is no outage and other keys keep being served.
+          if (isReplyError(err)) this.health.succeeded();
+          else this.health.failed(error);
+          reject(error);
+        },
+      );
+    });
   }
+
+  private track(command: string, probe: boolean, reject: (error: Error) => void): PendingCommand {
+    const pending: PendingCommand = {
+      command,
+      probe,
+      reject,
+      deadline: performance.now() + this.commandTimeoutMs,
+      older: this.newest,
+      newer: undefined,
+    };
+    if (this.newest) this.newest.newer = pending;
+    else this.oldest = pending;
+    this.newest = pending;
+    // Armed once, not per command: while commands keep coming it fires about once per
+    // commandTimeout, finds the commands that were that old already answered, and re-arms.
+    if (!this.sweepTimer) this.armSweep(this.commandTimeoutMs);
+    return pending;
+  }
+
+  /** Takes a command out of the pending list; false when it was already abandoned (or settled). */
+  private settle(pending: PendingCommand): boolean {
+    if (pending.reject === undefined) return false;
+    pending.reject = undefined;
+    if (pending.probe) this.probing = false;
+    const { older, newer } = pending;
+    if (older) older.newer = newer;
+    else this.oldest = newer;
+    if (newer) newer.older = older;
+    else this.newest = older;
+    pending.older = pending.newer = undefined;
+    return true;
+  }
+
+  private armSweep(ms: number): void {
+    this.sweepTimer = setTimeout(this.sweep, ms);
+    this.sweepTimer.unref();
+  }
+
+  /** Abandons every command past its deadline, then re-arms for the oldest one left (if any). */
+  private readonly sweep = (): void => {
+    this.sweepTimer = undefined;
+    const now = performance.now();
+    while (this.oldest && this.oldest.deadline <= now) {
+      const pending = this.oldest;
+      const reject = pending.reject!;
+      this.settle(pending);
+      const error = new CacheUnavailableError(
+        `${pending.command} exceeded commandTimeout (${this.commandTimeoutMs} ms)`,
+      );
+      this.health.failed(error);
+      reject(error);
+    }
+    // A timer may fire a little before performance.now() reaches the deadline: never re-arm for 0.
+    if (this.oldest) this.armSweep(Math.max(1, Math.ceil(this.oldest.deadline - now)));
+  };
+}
+
+/** One command awaiting its reply (see `RedisCacheStore.track`). */
+interface PendingCommand {
+  readonly command: string;
+  /** The one command allowed through during an outage: its end lets the next one probe. */
+  readonly probe: boolean;
+  /** Rejects the caller's promise; cleared once the command is settled or abandoned. */
+  reject: ((error: Error) => void) | undefined;
+  /** `performance.now()` after which the command is abandoned. */
+  readonly deadline: number;
+  older: PendingCommand | undefined;
+  newer: PendingCommand | undefined;
 }
 
 export function isCluster(client: Redis | Cluster): client is Cluster {
