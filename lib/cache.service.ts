@@ -88,14 +88,14 @@ export class CacheService {
     const retainMs = Math.max(load.staleWhileRevalidateMs, load.graceMs);
     const started = performance.now();
     try {
-      const { value, outcome } = await this.engine.getOrLoad(
+      const { value, outcome, fallback } = await this.engine.getOrLoad(
         this.engine.userKey(key),
         () => Promise.resolve().then(loader),
         { ttlMs, retainMs },
         load,
         name,
       );
-      this.engine.metrics.record(name, outcome, performance.now() - started);
+      this.engine.metrics.record(name, outcome, performance.now() - started, fallback);
       return value;
     } catch (err) {
       this.engine.metrics.record(name, 'miss', performance.now() - started);

@@ -6,7 +6,7 @@ import type { LoadPolicy } from '../options/resolve-load-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
-import { decodeEntry, encodeEntry } from './cache-entry.js';
+import { decodeEntry, encodeEntry, type DecodedEntry } from './cache-entry.js';
 import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './pending-invalidations.js';
 import { ReadThrough } from './read-through.js';
@@ -36,18 +36,12 @@ export interface Removal {
 export interface LoadResult<T> {
   value: T;
   outcome: Extract<CacheOutcome, 'hit' | 'miss' | 'stale' | 'error'>;
+  /** A grace value answered because the method failed or passed `timeout` (counted in `fallbacks`). */
+  fallback?: boolean;
 }
 
 /** A value as read from Redis, with what freshness and refreshes need. */
-export interface CachedValue {
-  value: unknown;
-  /** Ms since the epoch (writer's clock) until which the value is fresh. */
-  freshUntil: number;
-  /** How long the load that produced it took (XFetch's delta). */
-  loadMs: number;
-  /** Identifies this version of the entry to the lease script. */
-  stamp: Buffer;
-}
+export type CachedValue = DecodedEntry;
 
 /** What a read found: a value, a lease placeholder (a load is running), nothing, or a failure (counted). */
 export interface EntryRead {
@@ -55,6 +49,10 @@ export interface EntryRead {
   leased: boolean;
   failed: boolean;
 }
+
+const NOTHING: EntryRead = Object.freeze({ leased: false, failed: false });
+const LEASED: EntryRead = Object.freeze({ leased: true, failed: false });
+const READ_FAILED: EntryRead = Object.freeze({ leased: false, failed: true });
 
 /** An entry ready to store: its bytes and the key's PX. */
 export interface PreparedEntry {
@@ -183,34 +181,46 @@ export class CacheEngine {
     return { found: false, failed };
   }
 
-  /** What `redisKey` holds; a failed read or an undecodable payload is `failed: true` (and counted). */
-  async readEntry(redisKey: string, name: string): Promise<EntryRead> {
+  /**
+   * What `redisKey` holds; a failed read or an undecodable payload is `failed: true` (and counted).
+   * One `.then` on the command, no async wrapper: this is every hit's path.
+   */
+  readEntry(redisKey: string, name: string): Promise<EntryRead> {
     const store = this.started?.store;
-    if (!store) return { leased: false, failed: false };
-    let payload: Buffer | null;
-    try {
-      payload = await store.get(redisKey);
-    } catch {
-      this.metrics.recordError(name);
-      return { leased: false, failed: true };
-    }
-    if (payload === null) return { leased: false, failed: false };
+    if (!store) return Promise.resolve(NOTHING);
+    return store.get(redisKey).then(
+      (payload) => this.decodeRead(redisKey, name, payload),
+      () => this.readFailed(name),
+    );
+  }
+
+  /** What a GET's reply means: decoded, or deleted and failed when it cannot be decoded (see `readEntry`). */
+  decodeRead(redisKey: string, name: string, payload: Buffer | null): EntryRead | Promise<EntryRead> {
+    if (payload === null) return NOTHING;
     try {
       const stored = decodeEntry(this.codec, payload);
-      if (stored.kind === 'lease') return { leased: true, failed: false };
-      return { entry: stored, leased: false, failed: false };
+      return stored.kind === 'lease' ? LEASED : { entry: stored, leased: false, failed: false };
     } catch (err) {
-      this.metrics.recordError(name);
-      this.warnOnce(
-        name,
-        'decode',
-        `${name}: undecodable cache payload at '${redisKey}' was deleted and treated as a miss`,
-        err,
-      );
-      // Not through delete(): that would mark this very load as superseded and drop its write.
-      await this.remove(name, (store) => store.unlink([redisKey]));
-      return { leased: false, failed: true };
+      return this.undecodable(redisKey, name, err);
     }
+  }
+
+  /** A failed GET (counted). */
+  readFailed(name: string): EntryRead {
+    this.metrics.recordError(name);
+    return READ_FAILED;
+  }
+
+  private undecodable(redisKey: string, name: string, err: unknown): Promise<EntryRead> {
+    this.metrics.recordError(name);
+    this.warnOnce(
+      name,
+      'decode',
+      `${name}: undecodable cache payload at '${redisKey}' was deleted and treated as a miss`,
+      err,
+    );
+    // Not through delete(): that would mark this very load as superseded and drop its write.
+    return this.remove(name, (store) => store.unlink([redisKey])).then(() => READ_FAILED);
   }
 
   /**

@@ -27,9 +27,32 @@ export const FRESH_UNTIL_OFFSET = 18;
 export const LOAD_MS_OFFSET = 26;
 export const ENTRY_HEADER_LENGTH = 30;
 
-/** A decoded key: a value with its freshness, a lease placeholder, or nothing we wrote. */
-export type StoredEntry =
-  { kind: 'entry'; value: unknown; freshUntil: number; loadMs: number; stamp: Buffer } | { kind: 'lease' };
+/** A decoded value with its freshness. */
+export class DecodedEntry {
+  readonly kind = 'entry';
+
+  constructor(
+    readonly value: unknown,
+    /** Ms since the epoch (writer's clock) until which the value is fresh. */
+    readonly freshUntil: number,
+    /** How long the load that produced it took (XFetch's delta). */
+    readonly loadMs: number,
+    private readonly stored: Buffer,
+  ) {}
+
+  /**
+   * Identifies this version of the entry to the lease script (a refresh leases only the version it
+   * saw). A getter: only a refresh needs it, and every hit decodes an entry.
+   */
+  get stamp(): Buffer {
+    return this.stored.subarray(FRESH_UNTIL_OFFSET, LOAD_MS_OFFSET);
+  }
+}
+
+/** A decoded key: a value with its freshness, or a lease placeholder. */
+export type StoredEntry = DecodedEntry | { kind: 'lease' };
+
+const LEASE = Object.freeze({ kind: 'lease' as const });
 
 /** Encodes a value with its freshness metadata and no lease. Throws `CacheSerializationError`. */
 export function encodeEntry(codec: CacheCodec, value: unknown, freshUntil: number, loadMs: number): Buffer {
@@ -47,16 +70,14 @@ export function encodeEntry(codec: CacheCodec, value: unknown, freshUntil: numbe
 /** Decodes what a key holds. Throws `CacheSerializationError` for anything this package did not write. */
 export function decodeEntry(codec: CacheCodec, stored: Buffer): StoredEntry {
   if (stored.length >= ENTRY_HEADER_LENGTH && stored[0] === PAYLOAD_MAGIC) {
-    if (stored[1] === LEASE_KIND) return { kind: 'lease' };
+    if (stored[1] === LEASE_KIND) return LEASE;
     if (stored[1] === ENTRY_KIND) {
-      return {
-        kind: 'entry',
-        value: codec.decode(stored.subarray(ENTRY_HEADER_LENGTH)),
-        freshUntil: stored.readDoubleBE(FRESH_UNTIL_OFFSET),
-        loadMs: stored.readFloatBE(LOAD_MS_OFFSET),
-        // Identifies this version of the entry to the lease script (a refresh leases only the version it saw).
-        stamp: stored.subarray(FRESH_UNTIL_OFFSET, LOAD_MS_OFFSET),
-      };
+      return new DecodedEntry(
+        codec.decode(stored.subarray(ENTRY_HEADER_LENGTH)),
+        stored.readDoubleBE(FRESH_UNTIL_OFFSET),
+        stored.readFloatBE(LOAD_MS_OFFSET),
+        stored,
+      );
     }
   }
   throw new CacheSerializationError(

@@ -1,6 +1,6 @@
 import type { LoadPolicy } from '../options/resolve-load-options.js';
 import { newLeaseToken } from './cache-entry.js';
-import type { CacheEngine, CachedValue, LoadResult, WritePolicy } from './cache-engine.js';
+import type { CacheEngine, CachedValue, EntryRead, LoadResult, WritePolicy } from './cache-engine.js';
 import type { Flight } from './single-flight.js';
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
@@ -39,7 +39,7 @@ export class ReadThrough {
 
   constructor(private readonly engine: CacheEngine) {}
 
-  async run(
+  run(
     key: string,
     loader: () => Promise<unknown>,
     write: WritePolicy,
@@ -47,13 +47,25 @@ export class ReadThrough {
     name: string,
     flight: Flight<LoadResult<unknown>>,
   ): Promise<LoadResult<unknown>> {
-    const call: Call = { key, loader, write, load, name };
-    const seen = await this.engine.readEntry(key, name);
-    // During an outage the read already failed (and was counted): straight to the source, no lease.
-    if (seen.failed && this.engine.isDown()) return { value: await loader(), outcome: 'error' };
-    const served = this.serve(call, seen.entry, true);
-    if (served) return served;
-    return this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss');
+    const { engine } = this;
+    const answer = (seen: EntryRead): LoadResult<unknown> | Promise<LoadResult<unknown>> => {
+      // During an outage the read already failed (and was counted): straight to the source, no lease.
+      if (seen.failed && engine.isDown()) return loader().then((value) => ({ value, outcome: 'error' as const }));
+      const call: Call = { key, loader, write, load, name };
+      return (
+        this.serve(call, seen.entry, true) ??
+        this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss')
+      );
+    };
+    if (!engine.isStarted) return Promise.resolve(answer({ leased: false, failed: false }));
+    // One `.then` on the GET itself, no async frames: a hit returns from here (bench/README.md).
+    return engine.store.get(key).then(
+      (payload) => {
+        const seen = engine.decodeRead(key, name, payload);
+        return seen instanceof Promise ? seen.then(answer) : answer(seen);
+      },
+      () => answer(engine.readFailed(name)),
+    );
   }
 
   /**
@@ -90,7 +102,7 @@ export class ReadThrough {
   ): Promise<LoadResult<unknown>> {
     const { key, load, name } = call;
     // Stopped while the read ran (the app is closing): no lease, no write.
-    if (!this.engine.isStarted) return this.loadWithoutWriting(call, undefined, outcome);
+    if (!this.engine.isStarted) return this.loadWithoutWriting(call, undefined, Infinity, outcome);
     const { store, leases } = this.engine;
     const started = performance.now();
     const lockDeadline = started + load.lockWaitMs;
@@ -108,16 +120,16 @@ export class ReadThrough {
         this.engine.metrics.recordError(name);
         // A timed-out attempt may still have taken the lease: delete it once Redis is back.
         this.engine.invalidateLater([key]);
-        return this.loadWithoutWriting(call, fallback, 'error');
+        return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       }
       if (attempt.status === 'acquired') {
         wake.cancel();
-        return this.loadAsHolder(call, token, flight, fallback, outcome);
+        return this.loadAsHolder(call, token, flight, fallback, graceDeadline, outcome);
       }
       if (attempt.status === 'held') {
         if (!load.lock) {
           wake.cancel();
-          return this.loadWithoutWriting(call, fallback, outcome);
+          return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
         }
         const deadline = Math.min(lockDeadline, graceDeadline);
         const left = deadline - performance.now();
@@ -129,15 +141,15 @@ export class ReadThrough {
         wake.cancel();
       }
       const again = await this.engine.readEntry(key, name);
-      if (again.failed && this.engine.isDown()) return this.loadWithoutWriting(call, fallback, 'error');
+      if (again.failed && this.engine.isDown()) return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       // The holder's value (a hit: the method did not run for this caller), or a stale one being refreshed.
       const served = this.serve(call, again.entry, attempt.status === 'changed');
       if (served) return served;
       entry = again.entry;
       fallback = this.withinGrace(call, entry) ?? fallback;
       const now = performance.now();
-      if (now >= graceDeadline && fallback) return this.serveFallback(call, fallback);
-      if (now >= lockDeadline) return this.loadWithoutWriting(call, fallback, outcome);
+      if (now >= graceDeadline && fallback) return fromGrace(fallback);
+      if (now >= lockDeadline) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
     }
   }
 
@@ -146,26 +158,48 @@ export class ReadThrough {
    * and wakes the waiters. With a grace value and `timeout`, answers with that value when the method
    * is too slow and lets the load finish in the background.
    */
-  private async loadAsHolder(
+  private loadAsHolder(
     call: Call,
     token: Buffer,
     flight: Flight<LoadResult<unknown>>,
     fallback: CachedValue | undefined,
+    graceDeadline: number,
     outcome: MissOutcome,
   ): Promise<LoadResult<unknown>> {
-    const loaded = this.loadAndComplete(call, token, flight);
+    // Past the deadline the load goes on as a background refresh: its value is still stored.
+    return this.valueOrFallback(
+      call,
+      this.loadAndComplete(call, token, flight),
+      fallback,
+      graceDeadline,
+      outcome,
+      true,
+    );
+  }
+
+  /**
+   * The method's value; or, when a grace value exists, that value if the method throws or is still
+   * running at `graceDeadline` (a `performance.now()` time; Infinity for none). A load left running
+   * never rejects unhandled: as the holder's it counts as a refresh (and a failed one if it throws).
+   */
+  private async valueOrFallback(
+    call: Call,
+    loading: Promise<unknown>,
+    fallback: CachedValue | undefined,
+    graceDeadline: number,
+    outcome: MissOutcome,
+    holder: boolean,
+  ): Promise<LoadResult<unknown>> {
     try {
-      if (fallback && call.load.timeoutMs !== undefined) {
-        const raced = await beforeTimeout(loaded, call.load.timeoutMs);
-        if (raced !== TIMED_OUT) return { value: raced, outcome };
-        // Too slow: the grace value answers, and the load goes on as a background refresh.
-        this.engine.metrics.recordRefresh(call.name);
-        loaded.catch(() => this.engine.metrics.recordRefresh(call.name, true));
-        return this.serveFallback(call, fallback);
-      }
-      return { value: await loaded, outcome };
+      if (!fallback || graceDeadline === Infinity) return { value: await loading, outcome };
+      const raced = await beforeTimeout(loading, Math.max(0, graceDeadline - performance.now()));
+      if (raced !== TIMED_OUT) return { value: raced, outcome };
+      const { metrics } = this.engine;
+      if (holder) metrics.recordRefresh(call.name);
+      loading.catch(() => holder && metrics.recordRefresh(call.name, true));
+      return fromGrace(fallback);
     } catch (err) {
-      if (fallback) return this.serveFallback(call, fallback);
+      if (fallback) return fromGrace(fallback);
       throw err;
     }
   }
@@ -217,17 +251,13 @@ export class ReadThrough {
   }
 
   /** Runs the method without a lease (lock off and held, the wait ran out, or the cache failed): nothing is written. */
-  private async loadWithoutWriting(
+  private loadWithoutWriting(
     call: Call,
     fallback: CachedValue | undefined,
+    graceDeadline: number,
     outcome: MissOutcome,
   ): Promise<LoadResult<unknown>> {
-    try {
-      return { value: await call.loader(), outcome };
-    } catch (err) {
-      if (fallback) return this.serveFallback(call, fallback);
-      throw err;
-    }
+    return this.valueOrFallback(call, call.loader(), fallback, graceDeadline, outcome, false);
   }
 
   /**
@@ -265,11 +295,11 @@ export class ReadThrough {
   private withinGrace(call: Call, entry: CachedValue | undefined): CachedValue | undefined {
     return entry && Date.now() < entry.freshUntil + call.load.graceMs ? entry : undefined;
   }
+}
 
-  private serveFallback(call: Call, fallback: CachedValue): LoadResult<unknown> {
-    this.engine.metrics.recordFallback(call.name);
-    return { value: fallback.value, outcome: 'stale' };
-  }
+/** A caller answered by a grace value (counted per caller in `fallbacks`). */
+function fromGrace(fallback: CachedValue): LoadResult<unknown> {
+  return { value: fallback.value, outcome: 'stale', fallback: true };
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed-out');

@@ -19,9 +19,14 @@ export class CacheMetrics {
   private readonly routes = new Map<string, CacheCounters>();
   private readonly requests = new AsyncLocalStorage<RequestCacheTrace>();
 
-  /** Records one call's outcome and latency under `name`, and in the current request's trace. */
-  record(name: string, outcome: CacheOutcome, latencyMs: number): void {
-    this.counters(this.names, name).record(outcome, latencyMs);
+  /**
+   * Records one call's outcome and latency under `name`, and in the current request's trace;
+   * `fallback`: a grace value answered it because the method failed or was too slow.
+   */
+  record(name: string, outcome: CacheOutcome, latencyMs: number, fallback = false): void {
+    const counters = this.counters(this.names, name);
+    counters.record(outcome, latencyMs);
+    if (fallback) counters.fallbacks++;
     this.requests.getStore()?.outcomes.push(outcome);
   }
 
@@ -35,11 +40,6 @@ export class CacheMetrics {
     const counters = this.counters(this.names, name);
     if (failed) counters.refreshFailures++;
     else counters.refreshes++;
-  }
-
-  /** Counts one call served a `grace` value because the method failed or was too slow. */
-  recordFallback(name: string): void {
-    this.counters(this.names, name).fallbacks++;
   }
 
   recordRoute(route: string, outcome: CacheOutcome, latencyMs: number): void {
