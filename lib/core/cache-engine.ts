@@ -6,7 +6,7 @@ import type { LoadPolicy } from '../options/resolve-load-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
-import { decodeEntry, encodeEntry, type DecodedEntry } from './cache-entry.js';
+import { DecodedEntry, decodeEntry, encodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from './cache-entry.js';
 import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './pending-invalidations.js';
 import { ReadThrough } from './read-through.js';
@@ -42,17 +42,7 @@ export interface LoadResult<T> {
 
 /** A value as read from Redis, with what freshness and refreshes need. */
 export type CachedValue = DecodedEntry;
-
-/** What a read found: a value, a lease placeholder (a load is running), nothing, or a failure (counted). */
-export interface EntryRead {
-  entry?: CachedValue;
-  leased: boolean;
-  failed: boolean;
-}
-
-const NOTHING: EntryRead = Object.freeze({ leased: false, failed: false });
-const LEASED: EntryRead = Object.freeze({ leased: true, failed: false });
-const READ_FAILED: EntryRead = Object.freeze({ leased: false, failed: true });
+export type { EntryRead };
 
 /** An entry ready to store: its bytes and the key's PX. */
 export interface PreparedEntry {
@@ -189,17 +179,23 @@ export class CacheEngine {
     const store = this.started?.store;
     if (!store) return Promise.resolve(NOTHING);
     return store.get(redisKey).then(
-      (payload) => this.decodeRead(redisKey, name, payload),
+      (payload) => {
+        const read = this.decodeRead(redisKey, name, payload);
+        return read instanceof DecodedEntry ? { entry: read, leased: false, failed: false } : read;
+      },
       () => this.readFailed(name),
     );
   }
 
-  /** What a GET's reply means: decoded, or deleted and failed when it cannot be decoded (see `readEntry`). */
-  decodeRead(redisKey: string, name: string, payload: Buffer | null): EntryRead | Promise<EntryRead> {
+  /**
+   * What a GET's reply means: a value (returned as it is, so a hit allocates nothing more), a lease
+   * or nothing; or, when it cannot be decoded, deleted and failed (see `readEntry`).
+   */
+  decodeRead(redisKey: string, name: string, payload: Buffer | null): DecodedEntry | EntryRead | Promise<EntryRead> {
     if (payload === null) return NOTHING;
     try {
       const stored = decodeEntry(this.codec, payload);
-      return stored.kind === 'lease' ? LEASED : { entry: stored, leased: false, failed: false };
+      return stored.kind === 'lease' ? LEASED : stored;
     } catch (err) {
       return this.undecodable(redisKey, name, err);
     }

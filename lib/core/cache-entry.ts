@@ -49,6 +49,20 @@ export class DecodedEntry {
   }
 }
 
+/** What a read found: a value, a lease placeholder (a load is running), nothing, or a failure (counted). */
+export interface EntryRead {
+  entry?: DecodedEntry;
+  leased: boolean;
+  failed: boolean;
+}
+
+/** Nothing under the key. */
+export const NOTHING: EntryRead = Object.freeze({ leased: false, failed: false });
+/** A lease placeholder: a load of the key is running. */
+export const LEASED: EntryRead = Object.freeze({ leased: true, failed: false });
+/** The read failed, or the payload could not be decoded (and was counted). */
+export const READ_FAILED: EntryRead = Object.freeze({ leased: false, failed: true });
+
 /** A decoded key: a value with its freshness, or a lease placeholder. */
 export type StoredEntry = DecodedEntry | { kind: 'lease' };
 

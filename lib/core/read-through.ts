@@ -1,6 +1,6 @@
 import type { LoadPolicy } from '../options/resolve-load-options.js';
-import { newLeaseToken } from './cache-entry.js';
-import type { CacheEngine, CachedValue, EntryRead, LoadResult, WritePolicy } from './cache-engine.js';
+import { DecodedEntry, newLeaseToken, NOTHING, type EntryRead } from './cache-entry.js';
+import type { CacheEngine, CachedValue, LoadResult, WritePolicy } from './cache-engine.js';
 import type { Flight } from './single-flight.js';
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
@@ -48,23 +48,38 @@ export class ReadThrough {
     flight: Flight<LoadResult<unknown>>,
   ): Promise<LoadResult<unknown>> {
     const { engine } = this;
-    const answer = (seen: EntryRead): LoadResult<unknown> | Promise<LoadResult<unknown>> => {
-      // During an outage the read already failed (and was counted): straight to the source, no lease.
-      if (seen.failed && engine.isDown()) return loader().then((value) => ({ value, outcome: 'error' as const }));
-      const call: Call = { key, loader, write, load, name };
-      return (
-        this.serve(call, seen.entry, true) ??
-        this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss')
-      );
-    };
-    if (!engine.isStarted) return Promise.resolve(answer({ leased: false, failed: false }));
-    // One `.then` on the GET itself, no async frames: a hit returns from here (bench/README.md).
+    if (!engine.isStarted) return Promise.resolve(this.answer(NOTHING, key, loader, write, load, name, flight));
+    // One `.then` on the GET itself, no async frames, nothing allocated for a plain hit (bench/README.md).
     return engine.store.get(key).then(
       (payload) => {
-        const seen = engine.decodeRead(key, name, payload);
-        return seen instanceof Promise ? seen.then(answer) : answer(seen);
+        const read = engine.decodeRead(key, name, payload);
+        if (read instanceof DecodedEntry) {
+          if (load.earlyRefreshBeta === 0 && Date.now() < read.freshUntil) return { value: read.value, outcome: 'hit' };
+          return this.answer({ entry: read, leased: false, failed: false }, key, loader, write, load, name, flight);
+        }
+        if (read instanceof Promise)
+          return read.then((seen) => this.answer(seen, key, loader, write, load, name, flight));
+        return this.answer(read, key, loader, write, load, name, flight);
       },
-      () => answer(engine.readFailed(name)),
+      () => this.answer(engine.readFailed(name), key, loader, write, load, name, flight),
+    );
+  }
+
+  /** Everything but a plain hit: early refresh, stale serving, the lease, the outage path. */
+  private answer(
+    seen: EntryRead,
+    key: string,
+    loader: () => Promise<unknown>,
+    write: WritePolicy,
+    load: LoadPolicy,
+    name: string,
+    flight: Flight<LoadResult<unknown>>,
+  ): LoadResult<unknown> | Promise<LoadResult<unknown>> {
+    // During an outage the read already failed (and was counted): straight to the source, no lease.
+    if (seen.failed && this.engine.isDown()) return loader().then((value) => ({ value, outcome: 'error' as const }));
+    const call: Call = { key, loader, write, load, name };
+    return (
+      this.serve(call, seen.entry, true) ?? this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss')
     );
   }
 
