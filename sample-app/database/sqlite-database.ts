@@ -99,13 +99,13 @@ export class SqliteDatabase implements OnApplicationShutdown {
 /**
  * True when `error` is SQLite's report of a violated constraint of the given kind. By name and code,
  * not `instanceof`: better-sqlite3's native addon keeps the SqliteError class of the first copy of
- * the package loaded in the process, so a second copy (a test runner's fresh module registry) would
- * not recognise its errors.
+ * the package loaded in the process, so errors thrown for a second copy (a test runner's fresh
+ * module registry, in its own realm) are instances of neither that copy's SqliteError nor its Error.
  */
 export function isConstraintError(error: unknown, kind: 'UNIQUE' | 'FOREIGNKEY'): boolean {
-  return (
-    error instanceof Error &&
-    error.name === 'SqliteError' &&
-    (error as { code?: unknown }).code === `SQLITE_CONSTRAINT_${kind}`
-  );
+  const { name, code } = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: unknown;
+    code?: unknown;
+  };
+  return name === 'SqliteError' && code === `SQLITE_CONSTRAINT_${kind}`;
 }
