@@ -30,7 +30,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { Cacheable, CacheService, RedisCacheModule } from '../lib/index.js';
 import { ENTRY_HEADER_LENGTH } from '../lib/core/cache-entry.js';
 import { createDefaultCodec } from '../lib/serialization/cache-codec.js';
-import { startLocalRedis, type LocalRedisServer } from '../tools/local-redis-server.mjs';
+import type { LocalRedisServer } from '../tools/local-redis-server.mjs';
+import { runBench } from './support/run-bench.js';
 import { interleave, medianRatio, type Contender, type ContenderResult } from './support/async-harness.js';
 import { makePosts, makeUser, type BenchPost, type BenchUser } from './support/fixtures.js';
 import { packageVersion } from './support/package-version.js';
@@ -291,29 +292,4 @@ function printTable(results: ContenderResult[]): void {
   console.log();
 }
 
-// The server is stopped whatever happens: normal end, error, Ctrl-C, or the deadline.
-const started = performance.now();
-const server = await startLocalRedis();
-let exitCode = 0;
-const abort = (reason: string, code: number) => {
-  console.error(reason);
-  void server.kill().finally(() => process.exit(code));
-};
-const deadline = setTimeout(
-  () => abort(`hit-path bench: still running after ${DEADLINE_S} s; stopped`, 1),
-  DEADLINE_S * 1_000,
-);
-deadline.unref();
-process.once('SIGINT', () => abort('hit-path bench: interrupted', 130));
-process.once('SIGTERM', () => abort('hit-path bench: terminated', 143));
-try {
-  await main(server);
-} catch (error) {
-  console.error(error);
-  exitCode = 1;
-} finally {
-  await server.stop();
-  clearTimeout(deadline);
-}
-console.log(`(whole run ${((performance.now() - started) / 1_000).toFixed(1)} s)`);
-process.exitCode = exitCode;
+await runBench('hit-path bench', DEADLINE_S, main);

@@ -24,7 +24,8 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { startLocalRedis, type LocalRedisServer } from '../tools/local-redis-server.mjs';
+import type { LocalRedisServer } from '../tools/local-redis-server.mjs';
+import { runBench } from './support/run-bench.js';
 import { median } from './support/async-harness.js';
 import type { HttpAppMessage, HttpAppMode } from './support/http-app.js';
 import { packageVersion } from './support/package-version.js';
@@ -238,30 +239,6 @@ writeFileSync(
   JSON.stringify({ name: 'nestjs-redis-cache', private: true, type: 'module', exports: { '.': './lib/index.js' } }),
 );
 
-// Apps and server are stopped whatever happens: normal end, error, Ctrl-C, or the deadline.
-const started = performance.now();
-const server = await startLocalRedis();
-let exitCode = 0;
-const abort = (reason: string, code: number) => {
-  console.error(reason);
+await runBench('http bench', DEADLINE_S, main, () => {
   for (const child of children) child.kill('SIGKILL');
-  void server.kill().finally(() => process.exit(code));
-};
-const deadline = setTimeout(
-  () => abort(`http bench: still running after ${DEADLINE_S} s; stopped`, 1),
-  DEADLINE_S * 1_000,
-);
-deadline.unref();
-process.once('SIGINT', () => abort('http bench: interrupted', 130));
-process.once('SIGTERM', () => abort('http bench: terminated', 143));
-try {
-  await main(server);
-} catch (error) {
-  console.error(error);
-  exitCode = 1;
-} finally {
-  await server.stop();
-  clearTimeout(deadline);
-}
-console.log(`(whole run ${((performance.now() - started) / 1_000).toFixed(1)} s)`);
-process.exitCode = exitCode;
+});

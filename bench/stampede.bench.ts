@@ -17,7 +17,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { startLocalRedis, type LocalRedisServer } from '../tools/local-redis-server.mjs';
+import type { LocalRedisServer } from '../tools/local-redis-server.mjs';
+import { runBench } from './support/run-bench.js';
 import { median } from './support/async-harness.js';
 import { packageVersion } from './support/package-version.js';
 import {
@@ -302,30 +303,6 @@ async function stopWorkers(): Promise<void> {
   );
 }
 
-// Workers and server are stopped whatever happens: normal end, error, Ctrl-C, or the deadline.
-const started = performance.now();
-const server = await startLocalRedis();
-let exitCode = 0;
-const abort = (reason: string, code: number) => {
-  console.error(reason);
+await runBench('stampede bench', DEADLINE_S, main, () => {
   for (const worker of workers) worker.kill('SIGKILL');
-  void server.kill().finally(() => process.exit(code));
-};
-const deadline = setTimeout(
-  () => abort(`stampede bench: still running after ${DEADLINE_S} s; stopped`, 1),
-  DEADLINE_S * 1_000,
-);
-deadline.unref();
-process.once('SIGINT', () => abort('stampede bench: interrupted', 130));
-process.once('SIGTERM', () => abort('stampede bench: terminated', 143));
-try {
-  await main(server);
-} catch (error) {
-  console.error(error);
-  exitCode = 1;
-} finally {
-  await server.stop();
-  clearTimeout(deadline);
-}
-console.log(`(whole run ${((performance.now() - started) / 1_000).toFixed(1)} s)`);
-process.exitCode = exitCode;
+});

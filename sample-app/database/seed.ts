@@ -85,7 +85,8 @@ export function seedDatabase(db: Database): void {
   })();
 }
 
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small seeded PRNG (tests replay schedules with it too). */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

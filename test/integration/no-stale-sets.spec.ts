@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheEngine } from '../../lib/core/cache-engine.js';
 import { createSampleApp } from '../../sample-app/create-sample-app.js';
 import { SqliteDatabase } from '../../sample-app/database/sqlite-database.js';
-import { SEED_USERS } from '../../sample-app/database/seed.js';
+import { mulberry32, SEED_USERS } from '../../sample-app/database/seed.js';
 import type { User } from '../../sample-app/users/user.model.js';
 import { UsersRepository } from '../../sample-app/users/users.repository.js';
 import { UsersService } from '../../sample-app/users/users.service.js';
@@ -44,17 +44,8 @@ const WRITE_DELAY_MS = 10;
 const MAX_READS = 3;
 const MAX_WRITES = 2;
 
-/** mulberry32: a small seeded PRNG, so a failing schedule can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** The sample's seeded PRNG, so a failing schedule can be replayed from its seed. */
+const prng = mulberry32;
 
 interface Node {
   label: string;
