@@ -77,8 +77,9 @@ export class CacheService {
   /**
    * The cached value, or else `loader()`'s result, stored before this resolves. Concurrent calls
    * for one key share one load: in this process by joining it, across processes through the key's
-   * lease (`lock`). A loader that rejects stores nothing and its error reaches every waiting caller,
-   * unless a value within `grace` answers instead. Takes the same load options as `@Cacheable`.
+   * lease (`lock`). A loader that rejects stores nothing; its error reaches every caller waiting in
+   * this process (unless a value within `grace` answers instead), and waiters in other processes run
+   * their own loader. Takes the same load options as `@Cacheable`.
    */
   async getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions = {}): Promise<T> {
     if (!this.engine.isStarted) return loader();

@@ -72,6 +72,8 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
   }
 
   async onApplicationShutdown(): Promise<void> {
+    // Loads still running will not store their values: let other processes' waiters go now.
+    await this.engine.releaseLeases();
     this.engine.stop();
     const leases = this.leases;
     this.leases = undefined;

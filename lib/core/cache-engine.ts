@@ -89,11 +89,21 @@ export class CacheEngine {
     isDown: () => boolean,
     leases: LeaseReleaseListener,
   ): void {
-    this.started = { config, store, isDown, leases, pending: new PendingInvalidations(`${config.namespace}:`) };
+    const pending = new PendingInvalidations(`${config.namespace}:`, () => void this.replayInvalidations());
+    this.started = { config, store, isDown, leases, pending };
     this.namespace = config.namespace;
   }
 
+  /**
+   * Gives back the leases of loads still running in this process, so other processes don't wait
+   * for values that will never be written. Called while closing, before `stop()` and the client.
+   */
+  releaseLeases(): Promise<void> {
+    return this.readThrough.releaseHeld();
+  }
+
   stop(): void {
+    this.started?.pending.stop();
     this.started = undefined;
   }
 
@@ -114,17 +124,22 @@ export class CacheEngine {
   }
 
   /**
-   * Remembers keys whose invalidation failed (an eviction, a write, a lease left behind by a
-   * timed-out command), to delete them when Redis answers again: see pending-invalidations.ts.
+   * Remembers keys whose eviction or write failed, to delete them when Redis answers again: see
+   * pending-invalidations.ts.
    */
   invalidateLater(redisKeys: readonly string[]): void {
     this.started?.pending.addKeys(redisKeys);
   }
 
-  /** Replays the invalidations an outage held back; called when the connection recovers. Never rejects. */
+  /** Remembers a lease a timed-out command may hold, to give it back (by its token) when Redis answers. */
+  releaseLater(redisKey: string, token: Buffer): void {
+    this.started?.pending.addLease(redisKey, token);
+  }
+
+  /** Replays the invalidations an outage held back; on recovery and on a retry timer. Never rejects. */
   async replayInvalidations(): Promise<void> {
     const started = this.started;
-    if (started) await started.pending.flush(started.store).catch(() => undefined);
+    if (started) await started.pending.flush(started.store, started.leases.channel).catch(() => undefined);
   }
 
   /** How many invalidations wait for Redis to recover (tests and diagnostics). */

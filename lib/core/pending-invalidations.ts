@@ -1,76 +1,116 @@
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
 
-/** How many keys are remembered; past it, the recovery clears the whole namespace instead. */
+/** How many keys are remembered; past it, the replay clears the whole namespace instead. */
 const MAX_PENDING_KEYS = 10_000;
+/** When Redis answers but an invalidation still failed (an error reply: READONLY, OOM), retry this often. */
+const RETRY_MS = 1_000;
 
 /**
- * Invalidations the cache could not carry out because Redis failed: evictions, writes (the old
- * value stays behind a write that did not land), leases left behind by a timed-out command. They are
- * replayed when Redis answers again, so an outage costs misses afterwards, never stale values for a
- * whole TTL. Past MAX_PENDING_KEYS the replay clears the namespace: more misses, still nothing stale.
+ * Invalidations the cache could not carry out because Redis failed: evictions and writes (the old
+ * value stays behind a write that did not land), and leases a timed-out command may have left
+ * behind. They are replayed as soon as Redis answers again (`flush`, on recovery), and retried every
+ * second while any remain, so an outage costs misses afterwards, never stale values for a whole
+ * TTL. Past MAX_PENDING_KEYS the replay clears the namespace: more misses, still nothing stale.
+ * A lease is given back by its token, so the replay never deletes a value someone stored since.
  */
 export class PendingInvalidations {
   private keys = new Set<string>();
   private prefixes = new Set<string>();
+  private leases = new Map<string, Buffer>();
   private overflowed = false;
   private flushing = false;
-  /** Keys and prefixes taken by the flush running now: still pending until it is done. */
+  /** Keys, prefixes and leases taken by the flush running now: still pending until it is done. */
   private inFlight = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
 
-  /** `namespacePrefix`: `${namespace}:`, what an overflow clears. */
-  constructor(private readonly namespacePrefix: string) {}
+  /**
+   * `namespacePrefix`: `${namespace}:`, what an overflow clears; `replay`: flushes through the
+   * store (the engine's, while it runs).
+   */
+  constructor(
+    private readonly namespacePrefix: string,
+    private readonly replay: () => void,
+  ) {}
 
   get size(): number {
-    return this.keys.size + this.prefixes.size + (this.overflowed ? 1 : 0) + this.inFlight;
+    return this.keys.size + this.prefixes.size + this.leases.size + (this.overflowed ? 1 : 0) + this.inFlight;
   }
 
   addKeys(keys: readonly string[]): void {
-    if (this.overflowed) return;
-    for (const key of keys) this.keys.add(key);
-    if (this.keys.size > MAX_PENDING_KEYS) this.overflow();
+    if (!this.overflowed) {
+      for (const key of keys) this.keys.add(key);
+      if (this.keys.size > MAX_PENDING_KEYS) this.overflow();
+    }
+    this.scheduleRetry();
   }
 
   /** A prefix whose SCAN + UNLINK failed (`clear`). */
   addPrefix(literalPrefix: string): void {
-    if (this.overflowed) return;
-    this.prefixes.add(literalPrefix);
-    if (this.prefixes.size > MAX_PENDING_KEYS) this.overflow();
+    if (!this.overflowed) {
+      this.prefixes.add(literalPrefix);
+      if (this.prefixes.size > MAX_PENDING_KEYS) this.overflow();
+    }
+    this.scheduleRetry();
   }
 
-  /** Replays everything pending; what fails again stays pending for the next recovery. One flush at a time. */
-  async flush(store: RedisCacheStore): Promise<void> {
+  /** A lease a timed-out command may hold: given back (if it still carries `token`) by the replay. */
+  addLease(key: string, token: Buffer): void {
+    if (!this.overflowed) {
+      this.leases.set(key, token);
+      if (this.leases.size > MAX_PENDING_KEYS) this.overflow();
+    }
+    this.scheduleRetry();
+  }
+
+  /** Replays everything pending; what fails again stays pending. One flush at a time. */
+  async flush(store: RedisCacheStore, channel: string): Promise<void> {
     if (this.flushing || this.size === 0) return;
     this.flushing = true;
     const keys = [...this.keys];
     const prefixes = this.overflowed ? [this.namespacePrefix] : [...this.prefixes];
+    const leases = this.overflowed ? [] : [...this.leases];
     this.keys = new Set();
     this.prefixes = new Set();
+    this.leases = new Map();
     this.overflowed = false;
-    this.inFlight = keys.length + prefixes.length;
+    this.inFlight = keys.length + prefixes.length + leases.length;
     try {
-      if (keys.length > 0) {
-        try {
-          await store.unlink(keys);
-        } catch {
-          this.addKeys(keys);
-        }
-      }
-      for (const prefix of prefixes) {
-        try {
-          await store.scanAndUnlink(prefix);
-        } catch {
-          this.addPrefix(prefix);
-        }
-      }
+      if (keys.length > 0) await store.unlink(keys).catch(() => this.addKeys(keys));
+      for (const prefix of prefixes) await store.scanAndUnlink(prefix).catch(() => this.addPrefix(prefix));
+      await Promise.all(
+        leases.map(([key, token]) =>
+          store.completeLease(key, token, undefined, 0, channel).catch(() => this.addLease(key, token)),
+        ),
+      );
     } finally {
       this.flushing = false;
       this.inFlight = 0;
     }
+    // Added while this flush ran, or failed again: the retry timer takes it from here.
+    this.scheduleRetry();
+  }
+
+  /** No more retries (the application is closing). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retry || this.size === 0) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.replay();
+    }, RETRY_MS);
+    this.retry.unref();
   }
 
   private overflow(): void {
     this.overflowed = true;
     this.keys.clear();
     this.prefixes.clear();
+    this.leases.clear();
   }
 }

@@ -1,6 +1,7 @@
 import type { LoadPolicy } from '../options/resolve-load-options.js';
 import { DecodedEntry, newLeaseToken, NOTHING, type EntryRead } from './cache-entry.js';
 import type { CacheEngine, CachedValue, LoadResult, WritePolicy } from './cache-engine.js';
+import { CommandTimeoutError } from '../store/redis-cache.store.js';
 import type { Flight } from './single-flight.js';
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
@@ -36,6 +37,8 @@ interface Call {
 export class ReadThrough {
   /** Keys this process is refreshing in the background: one refresh per key at a time. */
   private readonly refreshing = new Set<string>();
+  /** The leases this process holds (key -> token), given back if the application closes mid-load. */
+  private readonly held = new Map<string, Buffer>();
 
   constructor(private readonly engine: CacheEngine) {}
 
@@ -122,19 +125,23 @@ export class ReadThrough {
     const started = performance.now();
     const lockDeadline = started + load.lockWaitMs;
     let fallback = this.withinGrace(call, entry);
-    const graceDeadline = fallback && load.timeoutMs !== undefined ? started + load.timeoutMs : Infinity;
+    // `timeout` counts from the call's start, once a grace value is known (it may appear on a re-read).
+    const graceDeadlineOf = () => (fallback && load.timeoutMs !== undefined ? started + load.timeoutMs : Infinity);
+    let graceDeadline = graceDeadlineOf();
     for (;;) {
+      // Closed while waiting (the client may be the application's own and still answer): no lease, no write.
+      if (!this.engine.isStarted) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
       const token = newLeaseToken();
       // Listening before the attempt: a release between a 'held' answer and the wait is not missed.
       const wake = leases.listen(key);
       let attempt;
       try {
         attempt = await store.acquireLease(key, token, load.lockTtlMs, entry?.stamp ?? '');
-      } catch {
+      } catch (err) {
         wake.cancel();
         this.engine.metrics.recordError(name);
-        // A timed-out attempt may still have taken the lease: delete it once Redis is back.
-        this.engine.invalidateLater([key]);
+        // A timed-out attempt may still have taken the lease: give it back once Redis answers.
+        if (err instanceof CommandTimeoutError) this.engine.releaseLater(key, token);
         return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       }
       if (attempt.status === 'acquired') {
@@ -146,12 +153,14 @@ export class ReadThrough {
           wake.cancel();
           return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
         }
-        const deadline = Math.min(lockDeadline, graceDeadline);
-        const left = deadline - performance.now();
+        const left = Math.min(lockDeadline, graceDeadline) - performance.now();
         const bound = leases.listening ? Infinity : POLL_WITHOUT_SUBSCRIBER_MS;
         // Woken by the release, or when the lease the holder took runs out (it may have died).
-        if (left > 0) await wake.wait(Math.min(left, attempt.remainingMs + 1, bound));
-        else wake.cancel();
+        const woken = left > 0 ? await wake.wait(Math.min(left, attempt.remainingMs + 1, bound)) : 'timeout';
+        wake.cancel();
+        // The holder stored nothing (its method threw, or `unless`/`cacheNull` kept the result out):
+        // every waiter runs the method now, rather than one process after another taking the lease.
+        if (woken === 'empty') return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
       } else {
         wake.cancel();
       }
@@ -162,6 +171,7 @@ export class ReadThrough {
       if (served) return served;
       entry = again.entry;
       fallback = this.withinGrace(call, entry) ?? fallback;
+      graceDeadline = graceDeadlineOf();
       const now = performance.now();
       if (now >= graceDeadline && fallback) return fromGrace(fallback);
       if (now >= lockDeadline) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
@@ -221,6 +231,7 @@ export class ReadThrough {
 
   /** Runs the method as the lease holder; resolves once its value is written (or dropped) and the lease released. */
   private async loadAndComplete(call: Call, token: Buffer, flight: Flight<LoadResult<unknown>>): Promise<unknown> {
+    this.held.set(call.key, token);
     const started = performance.now();
     let value: unknown;
     try {
@@ -247,6 +258,8 @@ export class ReadThrough {
     prepared: { bytes: Buffer; pxMs: number } | undefined,
   ): Promise<void> {
     const { engine } = this;
+    if (this.held.get(call.key) === token) this.held.delete(call.key);
+    // Closed meanwhile: the lease was given back by releaseHeld(); the value is not stored.
     if (!engine.isStarted) return;
     const { store, leases } = engine;
     try {
@@ -258,11 +271,24 @@ export class ReadThrough {
         prepared?.pxMs ?? 0,
         leases.channel,
       );
-    } catch {
+    } catch (err) {
       engine.metrics.recordError(call.name);
-      // The lease (or a value written without its guard) may be left behind: delete it once Redis is back.
-      engine.invalidateLater([call.key]);
+      // Timed out: it may not have run, and the lease would stay until lockTtl. Give it back (by its
+      // token, so a value it did store stays) once Redis answers.
+      if (err instanceof CommandTimeoutError) engine.releaseLater(call.key, token);
     }
+  }
+
+  /** Gives back every lease this process holds (the application is closing). Never rejects. */
+  async releaseHeld(): Promise<void> {
+    const { engine } = this;
+    if (!engine.isStarted || this.held.size === 0) return;
+    const { store, leases } = engine;
+    const held = [...this.held];
+    this.held.clear();
+    await Promise.all(
+      held.map(([key, token]) => store.completeLease(key, token, undefined, 0, leases.channel).catch(() => undefined)),
+    );
   }
 
   /** Runs the method without a lease (lock off and held, the wait ran out, or the cache failed): nothing is written. */
@@ -293,9 +319,9 @@ export class ReadThrough {
     try {
       const attempt = await engine.store.acquireLease(call.key, token, call.load.lockTtlMs, entry.stamp);
       if (attempt.status !== 'acquired') return;
-    } catch {
+    } catch (err) {
       engine.metrics.recordError(call.name);
-      engine.invalidateLater([call.key]);
+      if (err instanceof CommandTimeoutError) engine.releaseLater(call.key, token);
       return;
     }
     engine.metrics.recordRefresh(call.name);

@@ -5,6 +5,14 @@ import { LuaScript } from './lua-script.js';
 //   (float64, Redis clock) | 19-26: the entry's stamp (its fresh-until) | 27-30: load time | 31-: payload.
 // Times come from Redis's own clock (TIME), so every process agrees on when a lease ends.
 
+/** Appended to the key in a release message when the holder stored nothing (keys never contain NUL). */
+export const EMPTY_MARK = '\0';
+
+/** The message `COMPLETE_LEASE` publishes for `key`: the key, marked when nothing was stored. */
+export function releaseMessage(key: string, stored: boolean): string {
+  return stored ? key : key + EMPTY_MARK;
+}
+
 /** What `ACQUIRE_LEASE` answered (the first element of its reply). */
 export const LeaseReply = {
   /** Held by another load: the second element is how many ms its lease has left. */

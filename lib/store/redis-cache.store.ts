@@ -2,7 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheUnavailableError } from '../errors.js';
 import type { ConnectionHealth } from './connection-health.js';
-import { ACQUIRE_LEASE, COMPLETE_LEASE, LeaseReply } from './lease-scripts.js';
+import { ACQUIRE_LEASE, COMPLETE_LEASE, LeaseReply, releaseMessage } from './lease-scripts.js';
 
 /** What an attempt to take a key's lease found. */
 export type LeaseAttempt =
@@ -66,8 +66,9 @@ export class RedisCacheStore {
 
   /**
    * Replaces `key` by `entry` (with PX `ttlMs`) if it still carries `token`, or just gives the lease
-   * back when `entry` is undefined; then publishes `key` on `channel` to wake waiters. Resolves to
-   * whether the token still held: false means a write or eviction revoked the lease, so nothing was written.
+   * back when `entry` is undefined; then publishes the release on `channel` to wake waiters (marked
+   * when nothing was stored). Resolves to whether the token still held: false means a write or
+   * eviction revoked the lease, so nothing was written.
    */
   async completeLease(
     key: string,
@@ -77,8 +78,9 @@ export class RedisCacheStore {
     channel: string,
   ): Promise<boolean> {
     const px = Math.max(1, Math.round(ttlMs));
+    const message = releaseMessage(key, entry !== undefined);
     const held = await this.run('COMPLETE_LEASE', () =>
-      COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, key),
+      COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, message),
     );
     return held === 1;
   }
@@ -233,9 +235,7 @@ export class RedisCacheStore {
       const pending = this.oldest;
       const reject = pending.reject!;
       this.settle(pending);
-      const error = new CacheUnavailableError(
-        `${pending.command} exceeded commandTimeout (${this.commandTimeoutMs} ms)`,
-      );
+      const error = new CommandTimeoutError(`${pending.command} exceeded commandTimeout (${this.commandTimeoutMs} ms)`);
       this.health.failed(error);
       reject(error);
     }
@@ -256,6 +256,12 @@ interface PendingCommand {
   older: PendingCommand | undefined;
   newer: PendingCommand | undefined;
 }
+
+/**
+ * A command abandoned after `commandTimeout`: unlike one refused or skipped, it was sent and may
+ * still run on Redis (a lease it took, a write it made), so what it did may need undoing later.
+ */
+export class CommandTimeoutError extends CacheUnavailableError {}
 
 export function isCluster(client: Redis | Cluster): client is Cluster {
   return (client as Cluster).isCluster === true;

@@ -1,0 +1,163 @@
+// The lease at the edges: the application closing while callers wait or while it holds a lease, a
+// holder whose method throws, Redis down when the app boots, and the subscriber's connection lost
+// while callers wait. Each test owns its redis-server, so INFO commandstats counts only its commands.
+import 'reflect-metadata';
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { Cacheable } from 'nestjs-redis-cache';
+import { randomBytes } from 'node:crypto';
+import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
+import { leasePlaceholder, redisNow, timed, waitFor } from '../support/load-helpers.js';
+import { createTestApp, uniqueNamespace } from '../support/test-app.js';
+
+/** A source whose loads take `delayMs` and throw while `failing`; counts its runs. */
+@Injectable()
+class SlowSource {
+  runs = 0;
+  delayMs = 0;
+  failing = false;
+
+  @Cacheable({ key: 'item:{0}', ttl: 60 })
+  async load(id: number): Promise<string> {
+    this.runs++;
+    await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    if (this.failing) throw new Error('source failed');
+    return `item ${id}`;
+  }
+}
+
+async function commandCalls(admin: Redis, command: string): Promise<number> {
+  const info = await admin.info('commandstats');
+  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+}
+
+describe('leases at the edges', () => {
+  let server: LocalRedisServer | undefined;
+  let admin: Redis | undefined;
+  const apps: INestApplication[] = [];
+
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.close().catch(() => undefined);
+    admin?.disconnect();
+    await server?.stop();
+    server = admin = undefined;
+  });
+
+  async function appOn(url: string, namespace: string, cache: object = {}): Promise<INestApplication> {
+    const app = await createTestApp({ providers: [SlowSource], cache: { redis: url, namespace, ...cache } });
+    apps.push(app);
+    return app;
+  }
+
+  /** Writes another process's lease on `item:{id}` lasting `ms` (nobody will release it). */
+  async function foreignLease(namespace: string, id: number, ms: number): Promise<void> {
+    const deadline = (await redisNow(admin!)) + ms;
+    await admin!.set(`${namespace}:item:${id}`, leasePlaceholder(randomBytes(8), deadline), 'PX', ms);
+  }
+
+  it('closing the app while a caller waits ends the wait at once, without a loop of lease attempts', async () => {
+    server = await startLocalRedis();
+    admin = new Redis(server.url);
+    const namespace = uniqueNamespace('edge');
+    // The application's own client: it stays open after app.close(), as the reviewer's case had it.
+    const client = new Redis(server.url);
+    const app = await appOn(server.url, namespace, { redis: client });
+    const source = app.get(SlowSource);
+    await foreignLease(namespace, 1, 10_000);
+    const evalsBefore = await commandCalls(admin, 'evalsha');
+    const waiting = timed(() => source.load(1));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await app.close();
+    apps.length = 0;
+    const { value, ms } = await waiting;
+    expect(value).toBe('item 1'); // the caller ran the method itself
+    expect(ms).toBeLessThan(1_000); // not the default lockWait of 5 s
+    expect((await commandCalls(admin, 'evalsha')) - evalsBefore).toBeLessThan(10);
+    client.disconnect();
+  });
+
+  it('a holder whose method throws lets the waiters in other apps run it at once, not one after another', async () => {
+    server = await startLocalRedis();
+    admin = new Redis(server.url);
+    const namespace = uniqueNamespace('edge');
+    const holderApp = await appOn(server.url, namespace);
+    const waiterApps = [await appOn(server.url, namespace), await appOn(server.url, namespace)];
+    const holder = holderApp.get(SlowSource);
+    holder.delayMs = 300;
+    holder.failing = true;
+    const failed = holder.load(2).catch((err: Error) => err.message);
+    await waitFor('the holder took the lease', async () => (await admin!.exists(`${namespace}:item:2`)) === 1);
+    const waiters = waiterApps.map((app) => {
+      const source = app.get(SlowSource);
+      source.delayMs = 300;
+      return timed(() => source.load(2));
+    });
+    expect(await failed).toBe('source failed');
+    const results = await Promise.all(waiters);
+    expect(results.map((result) => result.value)).toEqual(['item 2', 'item 2']);
+    // Both ran the method in parallel right after the failure (~300 + 300 ms), not in series (~900 ms).
+    for (const { ms } of results) expect(ms).toBeLessThan(850);
+    expect(waiterApps.map((app) => app.get(SlowSource).runs)).toEqual([1, 1]);
+  });
+
+  it('an app that closes mid-load gives its lease back: waiters elsewhere do not wait out lockWait', async () => {
+    server = await startLocalRedis();
+    admin = new Redis(server.url);
+    const namespace = uniqueNamespace('edge');
+    const closing = await appOn(server.url, namespace);
+    const staying = await appOn(server.url, namespace);
+    closing.get(SlowSource).delayMs = 2_000;
+    const abandoned = closing.get(SlowSource).load(3);
+    await waitFor('the lease was taken', async () => (await admin!.exists(`${namespace}:item:3`)) === 1);
+    const waiter = timed(() => staying.get(SlowSource).load(3));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await closing.close();
+    apps.splice(apps.indexOf(closing), 1);
+    const { value, ms } = await waiter;
+    expect(value).toBe('item 3');
+    expect(ms).toBeLessThan(1_500); // woken by the release, not the 5 s lockWait or the 10 s lockTtl
+    expect(await abandoned).toBe('item 3'); // the closing app's own caller still got its value
+  });
+
+  it('an app that booted while Redis was down subscribes once Redis is up, and its waiters are woken', async () => {
+    const port = await import('../../tools/local-redis-server.mjs').then(({ freePort }) => freePort());
+    const url = `redis://127.0.0.1:${port}`;
+    const namespace = uniqueNamespace('edge');
+    const waiterApp = await appOn(url, namespace, { lockWait: 4_000 });
+    server = await startLocalRedis({ port });
+    admin = new Redis(server.url);
+    await waitFor(
+      'the late subscriber is subscribed',
+      async () =>
+        Number(((await admin!.call('PUBSUB', 'NUMSUB', `${namespace}:__lease-released`)) as [string, number])[1]) === 1,
+      10_000,
+      50,
+    );
+    const holderApp = await appOn(server.url, namespace);
+    holderApp.get(SlowSource).delayMs = 300;
+    const held = holderApp.get(SlowSource).load(4);
+    await waitFor('the lease was taken', async () => (await admin!.exists(`${namespace}:item:4`)) === 1);
+    const waiter = await timed(() => waiterApp.get(SlowSource).load(4));
+    expect(await held).toBe('item 4');
+    expect(waiter.value).toBe('item 4');
+    expect(waiterApp.get(SlowSource).runs).toBe(0); // it got the holder's value
+    expect(waiter.ms).toBeLessThan(1_500); // woken by the release, not lockWait
+  }, 20_000);
+
+  it('Redis dying while callers wait ends their wait: they go to the source instead of waiting out lockWait', async () => {
+    server = await startLocalRedis();
+    admin = new Redis(server.url);
+    const namespace = uniqueNamespace('edge');
+    const app = await appOn(server.url, namespace, { commandTimeout: 100 });
+    await foreignLease(namespace, 5, 10_000);
+    const waiter = timed(() => app.get(SlowSource).load(5));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    admin.disconnect();
+    admin = undefined;
+    await server.kill();
+    server = undefined;
+    const { value, ms } = await waiter;
+    expect(value).toBe('item 5');
+    expect(ms).toBeLessThan(1_500);
+  });
+});
