@@ -40,8 +40,14 @@ local head = redis.pcall('GETRANGE', key, 0, 29)
 local ours = type(head) == 'string' and #head == 30 and string.byte(head, 1) == 193
 if not ours then
   if expect ~= '' then return {2, 0} end
-  -- Absent, or not written by this package (readers delete that anyway): take it.
-  redis.call('SET', key, '\\193\\3' .. token .. struct.pack('>d', now + ttl) .. string.rep('\\0', 12), 'PX', ttl)
+  local placeholder = '\\193\\3' .. token .. struct.pack('>d', now + ttl) .. string.rep('\\0', 12)
+  if head == '' then
+    -- Absent: the lock proper, SET NX PX with the token. (An empty string held there: read again.)
+    if redis.call('SET', key, placeholder, 'NX', 'PX', ttl) then return {1, 0} end
+    return {2, 0}
+  end
+  -- Not written by this package (readers delete that anyway): take it over.
+  redis.call('SET', key, placeholder, 'PX', ttl)
   return {1, 0}
 end
 local leaseUntil = struct.unpack('>d', head, 11)
