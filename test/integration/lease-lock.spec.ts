@@ -18,7 +18,7 @@ import {
 } from 'nestjs-redis-cache';
 import { ENTRY_KIND, LEASE_KIND } from '../../lib/core/cache-entry.js';
 import { leasePlaceholder, redisNow, timed, waitFor } from '../support/load-helpers.js';
-import { createTestApp, rawRedis, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
+import { createTestApp, initError, rawRedis, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
 import { delay } from './helpers.js';
 
 type Method = 'stock' | 'unlocked' | 'impatient' | 'shortLease';
@@ -202,21 +202,12 @@ describe('leases across two apps on one Redis and namespace', () => {
 describe('lease option validation at bootstrap', () => {
   const base = (): RedisCacheModuleOptions => ({ redis: testRedisUrl(), namespace: uniqueNamespace('lease-opts') });
 
-  async function initError(options: RedisCacheModuleOptions, providers: unknown[] = []): Promise<string> {
+  async function initErrorOf(options: RedisCacheModuleOptions, providers: unknown[] = []): Promise<string> {
     const moduleRef = await Test.createTestingModule({
       imports: [RedisCacheModule.forRoot(options)],
       providers: providers as never[],
     }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    try {
-      await app.init();
-    } catch (err) {
-      expect(err).toBeInstanceOf(RedisCacheConfigError);
-      return (err as Error).message;
-    } finally {
-      await app.close();
-    }
-    throw new Error('app.init() resolved, expected a RedisCacheConfigError');
+    return initError(moduleRef.createNestApplication({ logger: false }));
   }
 
   function catalogWith(options: Record<string, unknown>) {
@@ -249,7 +240,7 @@ describe('lease option validation at bootstrap', () => {
     ['timeout', '1x'],
     ['lock', 'yes'],
   ])('@Cacheable %s %p fails app.init() naming Class.method and the option', async (option, value) => {
-    const message = await initError(base(), [catalogWith({ [option]: value })]);
+    const message = await initErrorOf(base(), [catalogWith({ [option]: value })]);
     expect(message).toContain(`CatalogService.load @Cacheable: ${option}`);
   });
 
@@ -262,7 +253,7 @@ describe('lease option validation at bootstrap', () => {
     ['lockWait', -1],
     ['lockWait', 'never'],
   ])('module %s %p fails app.init() naming the option', async (option, value) => {
-    const message = await initError({ ...base(), [option]: value });
+    const message = await initErrorOf({ ...base(), [option]: value });
     expect(message).toMatch(new RegExp(`\\b${option} must be`));
   });
 

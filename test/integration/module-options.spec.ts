@@ -9,11 +9,10 @@ import {
   CacheEvict,
   CachePut,
   CacheService,
-  RedisCacheConfigError,
   RedisCacheModule,
   type RedisCacheModuleOptions,
 } from 'nestjs-redis-cache';
-import { rawRedis, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
+import { initError, rawRedis, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
 
 @Injectable()
 class ItemsService {
@@ -34,19 +33,6 @@ async function build(
     providers: providers as never[],
   }).compile();
   return moduleRef.createNestApplication({ logger: false });
-}
-
-/** `app.init()` must reject with a RedisCacheConfigError; returns its message. */
-async function initError(app: INestApplication): Promise<string> {
-  try {
-    await app.init();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RedisCacheConfigError);
-    return (err as Error).message;
-  } finally {
-    await app.close();
-  }
-  throw new Error('app.init() resolved, expected a RedisCacheConfigError');
 }
 
 describe('RedisCacheModule.forRoot validation at bootstrap', () => {

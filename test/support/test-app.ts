@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
 import type { INestApplication, ModuleMetadata, Type } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { RedisCacheModule, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
+import { RedisCacheConfigError, RedisCacheModule, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 
 /** The Redis the global setup started (or REDIS_URL). */
 export function testRedisUrl(): string {
@@ -42,4 +42,17 @@ export async function createTestApp({
 /** A plain client for inspecting what the cache wrote. */
 export function rawRedis(url = testRedisUrl()): Redis {
   return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+}
+
+/** `app.init()` must reject with a RedisCacheConfigError; returns its message (and closes the app). */
+export async function initError(app: INestApplication): Promise<string> {
+  try {
+    await app.init();
+  } catch (err) {
+    expect(err).toBeInstanceOf(RedisCacheConfigError);
+    return (err as Error).message;
+  } finally {
+    await app.close();
+  }
+  throw new Error('app.init() resolved, expected a RedisCacheConfigError');
 }
