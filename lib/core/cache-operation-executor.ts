@@ -17,6 +17,8 @@ interface CompiledWrite {
   cacheNull: boolean;
   condition: Condition;
   unless: Unless;
+  /** The policy of every call when there is no `unless` (built once, on first use). */
+  sharedPolicy?: WritePolicy;
 }
 
 interface CompiledEvict {
@@ -272,13 +274,22 @@ export class CacheOperationExecutor {
   }
 }
 
+/** The write policy of one call: shared by every call of a write without `unless`, so a hit allocates none. */
 function policy(write: CompiledWrite, args: unknown[]): WritePolicy {
   const unless = write.unless;
+  if (!unless) {
+    return (write.sharedPolicy ??= {
+      ttlMs: write.ttlMs,
+      retainMs: write.retainMs,
+      cacheNull: write.cacheNull,
+      unless: isNoValue,
+    });
+  }
   return {
     ttlMs: write.ttlMs,
     retainMs: write.retainMs,
     cacheNull: write.cacheNull,
-    unless: unless ? (value: unknown) => value === NO_VALUE || unless(value, ...args) : isNoValue,
+    unless: (value: unknown) => value === NO_VALUE || unless(value, ...args),
   };
 }
 
