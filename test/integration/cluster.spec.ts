@@ -44,6 +44,19 @@ class CatalogService {
   async removeAll(): Promise<void> {}
 }
 
+/** A load slow enough for another app to arrive while it holds the lease. */
+@Injectable()
+class SlowCatalog {
+  runs = 0;
+
+  @Cacheable({ key: 'slow:{0}', ttl: 60 })
+  async find(id: number): Promise<{ id: number; runs: number }> {
+    const runs = ++this.runs;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return { id, runs };
+  }
+}
+
 describe('Redis Cluster (3 primaries)', () => {
   let cluster: LocalRedisCluster;
   /** A client of our own, to look at what the cache wrote. */
@@ -79,8 +92,11 @@ describe('Redis Cluster (3 primaries)', () => {
     expect(alive).toEqual([]);
   });
 
-  async function createClusterApp(redis: RedisCacheModuleOptions['redis'], providers: Provider[] = []) {
-    const namespace = uniqueNamespace('cluster');
+  async function createClusterApp(
+    redis: RedisCacheModuleOptions['redis'],
+    providers: Provider[] = [],
+    namespace = uniqueNamespace('cluster'),
+  ) {
     const moduleRef = await Test.createTestingModule({
       imports: [RedisCacheModule.forRoot({ redis, namespace })],
       providers,
@@ -269,6 +285,24 @@ describe('Redis Cluster (3 primaries)', () => {
         await client.quit();
       }
     });
+  });
+
+  it('the lease works across apps on a Cluster: one load, and the waiter is woken by the release', async () => {
+    const namespace = uniqueNamespace('cluster-lease');
+    const nodes = { cluster: { nodes: cluster.nodes } };
+    const holder = await createClusterApp(nodes, [SlowCatalog], namespace);
+    const waiter = await createClusterApp(nodes, [SlowCatalog], namespace);
+    const holding = holder.app.get(SlowCatalog).find(7);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await inspector.exists(`${namespace}:slow:7`)).toBe(1); // the lease placeholder
+    const started = performance.now();
+    const waited = await waiter.app.get(SlowCatalog).find(7);
+    const ms = performance.now() - started;
+    expect(await holding).toEqual({ id: 7, runs: 1 });
+    expect(waited).toEqual({ id: 7, runs: 1 }); // the holder's value
+    expect(waiter.app.get(SlowCatalog).runs).toBe(0);
+    expect(ms).toBeLessThan(1_500); // the release woke it, not lockWait (5 s)
+    expect(waiter.cache.stats().errors + holder.cache.stats().errors).toBe(0);
   });
 
   it('app.close() closes the Cluster client the module opened', async () => {
