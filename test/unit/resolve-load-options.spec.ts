@@ -1,23 +1,12 @@
 // Load options (lock, lockTtl, lockWait, earlyRefresh, staleWhileRevalidate, grace, timeout): units,
 // duration strings, defaults from the module's config, and errors naming where and which option.
-import { RedisCacheConfigError } from 'nestjs-redis-cache';
+import { configError } from '../support/config-error.js';
 import { resolveLoadPolicy, resolveRetention } from '../../lib/options/resolve-load-options.js';
 import { resolveCacheOptions } from '../../lib/options/resolve-options.js';
 import type { CacheLoadOptions } from '../../lib/options/cache-load-options.interface.js';
 
 const WHERE = 'UsersService.findOne @Cacheable';
 const defaults = resolveCacheOptions({ redis: 'redis://127.0.0.1:6379' });
-
-function configError(run: () => unknown): RedisCacheConfigError {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RedisCacheConfigError);
-    expect((err as RedisCacheConfigError).code).toBe('E_CACHE_CONFIG');
-    return err as RedisCacheConfigError;
-  }
-  throw new Error('expected a RedisCacheConfigError');
-}
 
 const resolve = (options: Record<string, unknown>, config = defaults) =>
   resolveLoadPolicy(options as CacheLoadOptions, config, WHERE);

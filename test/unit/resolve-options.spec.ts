@@ -1,17 +1,6 @@
 // Module options: defaults, unit conversion and validation with messages that name the option.
-import { RedisCacheConfigError } from 'nestjs-redis-cache';
+import { configError } from '../support/config-error.js';
 import { resolveCacheOptions, resolveTtl } from '../../lib/options/resolve-options.js';
-
-function configError(run: () => unknown): RedisCacheConfigError {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RedisCacheConfigError);
-    expect((err as RedisCacheConfigError).code).toBe('E_CACHE_CONFIG');
-    return err as RedisCacheConfigError;
-  }
-  throw new Error('expected a RedisCacheConfigError');
-}
 
 describe('resolveCacheOptions', () => {
   const savedUrl = process.env.REDIS_URL;
