@@ -253,9 +253,14 @@ export class CacheEngine {
   ): Promise<boolean> {
     const prepared = this.prepare(value, policy, name, loadMs);
     if (prepared === 'skip') return true;
-    if (prepared === 'failed') return false;
     const store = this.started?.store;
-    if (!store) return true;
+    if (!store) return prepared !== 'failed';
+    if (prepared === 'failed') {
+      // The new value cannot be stored, so the old one must not stay behind it (nor a load in
+      // flight land after it): the key is deleted, as an eviction would.
+      await this.delete([redisKey], name);
+      return false;
+    }
     try {
       await store.set(redisKey, prepared.bytes, prepared.pxMs);
       return true;

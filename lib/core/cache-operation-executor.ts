@@ -239,7 +239,10 @@ export class CacheOperationExecutor {
     try {
       if (alwaysRun) {
         const result = await invoke();
-        if (result !== NO_VALUE) await this.engine.write(redisKey, result, policy(cacheable, args), cacheable.name);
+        const loadMs = performance.now() - started;
+        if (result !== NO_VALUE) {
+          await this.engine.write(redisKey, result, policy(cacheable, args), cacheable.name, loadMs);
+        }
         metrics.record(cacheable.name, 'miss', performance.now() - started);
         return result;
       }

@@ -16,7 +16,8 @@ const RETRY_MS = 1_000;
 export class PendingInvalidations {
   private keys = new Set<string>();
   private prefixes = new Set<string>();
-  private leases = new Map<string, Buffer>();
+  /** By key and token: two leases of one key (two timed-out attempts) are both given back. */
+  private leases = new Map<string, { key: string; token: Buffer }>();
   private overflowed = false;
   private flushing = false;
   /** Keys, prefixes and leases taken by the flush running now: still pending until it is done. */
@@ -57,7 +58,7 @@ export class PendingInvalidations {
   /** A lease a timed-out command may hold: given back (if it still carries `token`) by the replay. */
   addLease(key: string, token: Buffer): void {
     if (!this.overflowed) {
-      this.leases.set(key, token);
+      this.leases.set(`${key}\0${token.toString('hex')}`, { key, token });
       if (this.leases.size > MAX_PENDING_KEYS) this.overflow();
     }
     this.scheduleRetry();
@@ -69,7 +70,7 @@ export class PendingInvalidations {
     this.flushing = true;
     const keys = [...this.keys];
     const prefixes = this.overflowed ? [this.namespacePrefix] : [...this.prefixes];
-    const leases = this.overflowed ? [] : [...this.leases];
+    const leases = this.overflowed ? [] : [...this.leases.values()];
     this.keys = new Set();
     this.prefixes = new Set();
     this.leases = new Map();
@@ -79,7 +80,7 @@ export class PendingInvalidations {
       if (keys.length > 0) await store.unlink(keys).catch(() => this.addKeys(keys));
       for (const prefix of prefixes) await store.scanAndUnlink(prefix).catch(() => this.addPrefix(prefix));
       await Promise.all(
-        leases.map(([key, token]) =>
+        leases.map(({ key, token }) =>
           store.completeLease(key, token, undefined, 0, channel).catch(() => this.addLease(key, token)),
         ),
       );

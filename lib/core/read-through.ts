@@ -1,7 +1,7 @@
 import type { LoadPolicy } from '../options/resolve-load-options.js';
 import { DecodedEntry, newLeaseToken, NOTHING, type EntryRead } from './cache-entry.js';
 import type { CacheEngine, CachedValue, LoadResult, WritePolicy } from './cache-engine.js';
-import { CommandTimeoutError } from '../store/redis-cache.store.js';
+import { CommandTimeoutError, type RedisCacheStore } from '../store/redis-cache.store.js';
 import type { Flight } from './single-flight.js';
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
@@ -39,6 +39,8 @@ export class ReadThrough {
   private readonly refreshing = new Set<string>();
   /** The leases this process holds (key -> token), given back if the application closes mid-load. */
   private readonly held = new Map<string, Buffer>();
+  /** Set once the leases were given back (the application is closing): a lease taken later goes back at once. */
+  private closing = false;
 
   constructor(private readonly engine: CacheEngine) {}
 
@@ -146,6 +148,11 @@ export class ReadThrough {
       }
       if (attempt.status === 'acquired') {
         wake.cancel();
+        // Taken while the app closes, after its leases were given back: give this one back too.
+        if (this.closing) {
+          await this.giveBack(store, leases.channel, key, token);
+          return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
+        }
         return this.loadAsHolder(call, token, flight, fallback, graceDeadline, outcome);
       }
       if (attempt.status === 'held') {
@@ -221,7 +228,7 @@ export class ReadThrough {
       if (raced !== TIMED_OUT) return { value: raced, outcome };
       const { metrics } = this.engine;
       if (holder) metrics.recordRefresh(call.name);
-      loading.catch(() => holder && metrics.recordRefresh(call.name, true));
+      loading.catch((err: unknown) => holder && this.refreshFailed(call, err));
       return fromGrace(fallback);
     } catch (err) {
       if (fallback) return fromGrace(fallback);
@@ -240,10 +247,17 @@ export class ReadThrough {
       await this.complete(call, token, undefined);
       throw err;
     }
-    // A write or eviction of this key in this process while the method ran: its value may predate it.
-    const prepared = flight.superseded
-      ? 'skip'
-      : this.engine.prepare(value, call.write, call.name, performance.now() - started);
+    let prepared;
+    try {
+      // A write or eviction of this key in this process while the method ran: its value may predate it.
+      prepared = flight.superseded
+        ? 'skip'
+        : this.engine.prepare(value, call.write, call.name, performance.now() - started);
+    } catch (err) {
+      // `unless` threw: the caller gets its error, and the lease goes back now, not after lockTtl.
+      await this.complete(call, token, undefined);
+      throw err;
+    }
     await this.complete(call, token, typeof prepared === 'string' ? undefined : prepared);
     return value;
   }
@@ -271,17 +285,27 @@ export class ReadThrough {
         prepared?.pxMs ?? 0,
         leases.channel,
       );
-    } catch (err) {
+    } catch {
       engine.metrics.recordError(call.name);
-      // Timed out: it may not have run, and the lease would stay until lockTtl. Give it back (by its
-      // token, so a value it did store stays) once Redis answers.
-      if (err instanceof CommandTimeoutError) engine.releaseLater(call.key, token);
+      // Refused (Redis down, or another command probing it) or timed out: the lease would stay until
+      // lockTtl and keep every waiter waiting. Give it back once Redis answers, by its token, so a
+      // value a timed-out completion did store stays.
+      engine.releaseLater(call.key, token);
     }
+  }
+
+  /**
+   * Gives a lease back without a value (waiters elsewhere run the method at once), through the store
+   * the lease was taken with (the engine may have stopped since). Never rejects.
+   */
+  private async giveBack(store: RedisCacheStore, channel: string, key: string, token: Buffer): Promise<void> {
+    await store.completeLease(key, token, undefined, 0, channel).catch(() => this.engine.releaseLater(key, token));
   }
 
   /** Gives back every lease this process holds (the application is closing). Never rejects. */
   async releaseHeld(): Promise<void> {
     const { engine } = this;
+    this.closing = true;
     if (!engine.isStarted || this.held.size === 0) return;
     const { store, leases } = engine;
     const held = [...this.held];
@@ -315,22 +339,29 @@ export class ReadThrough {
   private async refresh(call: Call, entry: CachedValue): Promise<void> {
     const { engine } = this;
     if (!engine.isStarted) return;
+    const { store, leases } = engine;
     const token = newLeaseToken();
     try {
-      const attempt = await engine.store.acquireLease(call.key, token, call.load.lockTtlMs, entry.stamp);
+      const attempt = await store.acquireLease(call.key, token, call.load.lockTtlMs, entry.stamp);
       if (attempt.status !== 'acquired') return;
     } catch (err) {
       engine.metrics.recordError(call.name);
       if (err instanceof CommandTimeoutError) engine.releaseLater(call.key, token);
       return;
     }
+    if (this.closing) return this.giveBack(store, leases.channel, call.key, token);
     engine.metrics.recordRefresh(call.name);
     try {
       await this.loadAndComplete(call, token, { promise: undefined, superseded: false });
     } catch (err) {
-      engine.metrics.recordRefresh(call.name, true);
-      engine.warnOnce(call.name, 'refresh', `${call.name}: a background refresh failed; the old value stays`, err);
+      this.refreshFailed(call, err);
     }
+  }
+
+  /** A load that went on in the background failed: counted in `refreshFailures`, logged once per name. */
+  private refreshFailed(call: Call, err: unknown): void {
+    this.engine.metrics.recordRefresh(call.name, true);
+    this.engine.warnOnce(call.name, 'refresh', `${call.name}: a background refresh failed; the old value stays`, err);
   }
 
   private withinGrace(call: Call, entry: CachedValue | undefined): CachedValue | undefined {

@@ -5,13 +5,12 @@ import { LuaScript } from './lua-script.js';
 //   (float64, Redis clock) | 19-26: the entry's stamp (its fresh-until) | 27-30: load time | 31-: payload.
 // Times come from Redis's own clock (TIME), so every process agrees on when a lease ends.
 
-/** Appended to the key in a release message when the holder stored nothing (keys never contain NUL). */
+/**
+ * Appended by `COMPLETE_LEASE` to the key in a release message when the holder gave its lease back
+ * without a value (keys never contain NUL): the key still holds nothing new, so waiters need not
+ * read it again. A plain key means "read it again": the holder's value, or a write that revoked it.
+ */
 export const EMPTY_MARK = '\0';
-
-/** The message `COMPLETE_LEASE` publishes for `key`: the key, marked when nothing was stored. */
-export function releaseMessage(key: string, stored: boolean): string {
-  return stored ? key : key + EMPTY_MARK;
-}
 
 /** What `ACQUIRE_LEASE` answered (the first element of its reply). */
 export const LeaseReply = {
@@ -50,9 +49,12 @@ if not ours then
   redis.call('SET', key, placeholder, 'PX', ttl)
   return {1, 0}
 end
+local isEntry = string.byte(head, 2) == 2
+-- Another version of the value than the caller saw (a newer one landed): read it, don't wait for its refresh.
+if isEntry and string.sub(head, 19, 26) ~= expect then return {2, 0} end
 local leaseUntil = struct.unpack('>d', head, 11)
 if leaseUntil > now then return {0, math.ceil(leaseUntil - now)} end
-if string.byte(head, 2) ~= 2 or string.sub(head, 19, 26) ~= expect then return {2, 0} end
+if not isEntry then return {2, 0} end
 redis.call('SETRANGE', key, 2, token .. struct.pack('>d', now + ttl))
 if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 return {1, 0}
@@ -61,10 +63,11 @@ return {1, 0}
 
 /**
  * KEYS[1] the entry; ARGV: token, the new entry ('' to release without a value), its PX, the
- * channel and message that wake waiters. Only while the key still carries the caller's token: it
- * is replaced by the new entry (or, without one, the placeholder deleted / the entry's lease
- * cleared). Otherwise a write or eviction came after the load began, and nothing is written.
- * Publishes in both cases: waiters re-read the key either way. Returns 1 when the token matched.
+ * channel that wakes waiters, and the key as waiters know it. Only while the key still carries the
+ * caller's token: it is replaced by the new entry (or, without one, the placeholder deleted / the
+ * entry's lease cleared). Otherwise a write or eviction came after the load began, and nothing is
+ * written. Publishes in every case: the key, with EMPTY_MARK only when the lease was given back
+ * without a value (a revoked lease means a write landed: waiters read it). Returns 1 when the token matched.
  */
 export const COMPLETE_LEASE = new LuaScript(
   'complete-lease',
@@ -81,7 +84,9 @@ if held then
     redis.call('SETRANGE', key, 2, string.rep('\\0', 16))
   end
 end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+local message = ARGV[5]
+if held and entry == '' then message = message .. '\\0' end
+redis.call('PUBLISH', ARGV[4], message)
 return held and 1 or 0
 `,
 );

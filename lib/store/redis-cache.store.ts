@@ -2,7 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheUnavailableError } from '../errors.js';
 import type { ConnectionHealth } from './connection-health.js';
-import { ACQUIRE_LEASE, COMPLETE_LEASE, LeaseReply, releaseMessage } from './lease-scripts.js';
+import { ACQUIRE_LEASE, COMPLETE_LEASE, LeaseReply } from './lease-scripts.js';
 
 /** What an attempt to take a key's lease found. */
 export type LeaseAttempt =
@@ -67,7 +67,7 @@ export class RedisCacheStore {
   /**
    * Replaces `key` by `entry` (with PX `ttlMs`) if it still carries `token`, or just gives the lease
    * back when `entry` is undefined; then publishes the release on `channel` to wake waiters (marked
-   * when nothing was stored). Resolves to whether the token still held: false means a write or
+   * when the lease was given back without a value). Resolves to whether the token still held: false means a write or
    * eviction revoked the lease, so nothing was written.
    */
   async completeLease(
@@ -78,9 +78,8 @@ export class RedisCacheStore {
     channel: string,
   ): Promise<boolean> {
     const px = Math.max(1, Math.round(ttlMs));
-    const message = releaseMessage(key, entry !== undefined);
     const held = await this.run('COMPLETE_LEASE', () =>
-      COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, message),
+      COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, key),
     );
     return held === 1;
   }

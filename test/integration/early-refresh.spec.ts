@@ -2,8 +2,9 @@
 // background, so callers never see the miss at expiry. The same traffic without it misses each time.
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
-import { Cacheable, CacheService, type CacheNameStats } from 'nestjs-redis-cache';
-import { createTestApp, uniqueNamespace } from '../support/test-app.js';
+import { Cacheable, CachePut, CacheService, type CacheNameStats } from 'nestjs-redis-cache';
+import { LOAD_MS_OFFSET } from '../../lib/core/cache-entry.js';
+import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
 import { delay } from './helpers.js';
 
 const TTL_MS = 400;
@@ -21,6 +22,14 @@ class TrendingService {
     const run = ++this.runs.early;
     await delay(LOAD_MS);
     return run;
+  }
+
+  /** Always runs (with @CachePut) and stores its result: the stored entry still carries the load time. */
+  @Cacheable({ key: 'trending:forced', ttl: '400ms', earlyRefresh: 1 })
+  @CachePut({ key: 'trending:forced:copy', ttl: '400ms' })
+  async forced(): Promise<number> {
+    await delay(LOAD_MS);
+    return 1;
   }
 
   @Cacheable({ key: 'trending:plain', ttl: '400ms' })
@@ -47,11 +56,13 @@ describe('earlyRefresh (XFetch)', () => {
   let trending: TrendingService;
   let cache: CacheService;
 
+  const redis = rawRedis();
+  let namespace: string;
+  afterAll(() => redis.quit());
+
   beforeEach(async () => {
-    app = await createTestApp({
-      providers: [TrendingService],
-      cache: { namespace: uniqueNamespace('xfetch'), jitter: 0 },
-    });
+    namespace = uniqueNamespace('xfetch');
+    app = await createTestApp({ providers: [TrendingService], cache: { namespace, jitter: 0 } });
     trending = app.get(TrendingService);
     cache = app.get(CacheService);
   });
@@ -76,6 +87,13 @@ describe('earlyRefresh (XFetch)', () => {
     // The last call got the latest value, or the one before it while a refresh was running.
     expect(results[results.length - 1]).toBeGreaterThanOrEqual(trending.runs.early - 1);
   }, 10_000);
+
+  it("a value written by @Cacheable with @CachePut carries its load's duration (XFetch's delta)", async () => {
+    await trending.forced();
+    const loadMsOf = async (key: string) => (await redis.getBuffer(`${namespace}:${key}`))!.readFloatBE(LOAD_MS_OFFSET);
+    expect(await loadMsOf('trending:forced')).toBeGreaterThanOrEqual(LOAD_MS - 5);
+    expect(await loadMsOf('trending:forced:copy')).toBeGreaterThanOrEqual(LOAD_MS - 5);
+  });
 
   it('without earlyRefresh, the same traffic misses at each expiry', async () => {
     expect(await trending.plain()).toBe(1);

@@ -15,6 +15,7 @@ import {
   waitUntilStale,
   watchUnhandledRejections,
 } from '../support/load-helpers.js';
+import { LogRecorder } from '../support/fault-helpers.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
 import { delay } from './helpers.js';
 
@@ -173,8 +174,13 @@ describe('grace and timeout', () => {
       expect(quotes.runs).toBe(2);
     });
 
-    it('a slow load past timeout that then throws is counted as a failed refresh; the grace value stays', async () => {
+    it('a slow load past timeout that then throws is counted as a failed refresh, logged once; the grace value stays', async () => {
       const unhandled = watchUnhandledRejections();
+      const logs = new LogRecorder();
+      await app.close();
+      app = await createTestApp({ providers: [QuoteService], cache: { namespace: ns, jitter: 0 }, logger: logs });
+      quotes = app.get(QuoteService);
+      cache = app.get(CacheService);
       try {
         expect(await quotes.slow(3)).toBe('quote 3 v1');
         const freshUntil = await waitUntilStale(redis, key('slow:3'));
@@ -184,6 +190,12 @@ describe('grace and timeout', () => {
         await waitFor('the failed refresh', () => stats('slow').refreshFailures === 1);
         expect(stats('slow')).toMatchObject({ refreshes: 1, refreshFailures: 1, fallbacks: 1 });
         expect(await freshUntilOf(redis, key('slow:3'))).toBe(freshUntil); // the old entry, untouched
+        expect(await quotes.slow(3)).toBe('quote 3 v1');
+        await waitFor('the second failed refresh', () => stats('slow').refreshFailures === 2);
+        const failures = logs.cacheLines('warn').filter((line) => line.includes('background refresh failed'));
+        expect(failures).toHaveLength(1);
+        expect(failures[0]).toContain('QuoteService.slow');
+        expect(failures[0]).toContain('source down in run 2');
         await delay(20);
         expect(unhandled.rejections).toEqual([]);
       } finally {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
-import type { INestApplication, ModuleMetadata, Type } from '@nestjs/common';
+import type { INestApplication, LoggerService, ModuleMetadata, Type } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { RedisCacheConfigError, RedisCacheModule, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 
@@ -21,6 +21,8 @@ export interface TestAppOptions {
   providers?: ModuleMetadata['providers'];
   controllers?: Type<unknown>[];
   cache?: RedisCacheModuleOptions;
+  /** Where the app logs (default: nowhere). */
+  logger?: LoggerService;
 }
 
 /** A Nest application with the cache on the test Redis and a fresh namespace; call `app.close()`. */
@@ -28,13 +30,14 @@ export async function createTestApp({
   providers = [],
   controllers = [],
   cache = {},
+  logger,
 }: TestAppOptions): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [RedisCacheModule.forRoot({ redis: testRedisUrl(), namespace: uniqueNamespace('app'), ...cache })],
     providers,
     controllers,
   }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
+  const app = moduleRef.createNestApplication({ logger: logger ?? false });
   await app.init();
   return app;
 }

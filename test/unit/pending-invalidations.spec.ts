@@ -49,6 +49,19 @@ describe('PendingInvalidations', () => {
     pending.stop();
   });
 
+  it('gives back two leases of one key (two timed-out attempts) by their own tokens', async () => {
+    const pending = new PendingInvalidations('ns:', noReplay);
+    const { store, calls } = fakeStore();
+    pending.addLease('ns:k', Buffer.from('0101010101010101', 'hex'));
+    pending.addLease('ns:k', Buffer.from('0202020202020202', 'hex'));
+    pending.addLease('ns:k', Buffer.from('0202020202020202', 'hex'));
+    expect(pending.size).toBe(2);
+    await pending.flush(store, 'ch');
+    expect(calls.released.sort()).toEqual(['ns:k/0101010101010101/no value/ch', 'ns:k/0202020202020202/no value/ch']);
+    expect(pending.size).toBe(0);
+    pending.stop();
+  });
+
   it('keeps what fails again, and retries it every second until it goes through', async () => {
     jest.useFakeTimers();
     const { store, calls } = fakeStore();

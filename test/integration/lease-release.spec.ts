@@ -1,0 +1,138 @@
+// Every lease goes back, and waiters read what landed. Two apps on one Redis and namespace stand for
+// two processes: a holder whose lease a write revoked wakes the waiters to read that write (not to
+// run the method); a holder whose completion Redis refused gives its lease back once Redis answers;
+// an `unless` that throws gives it back at once; a lease taken while the app closes goes straight
+// back; a caller that saw an older version is told to read the newer one rather than wait for its
+// refresh.
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Cacheable, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
+import type { Redis } from 'ioredis';
+import { FRESH_UNTIL_OFFSET, LOAD_MS_OFFSET } from '../../lib/core/cache-entry.js';
+import { CacheEngine } from '../../lib/core/cache-engine.js';
+import { timed, waitFor } from '../support/load-helpers.js';
+import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
+import { delay } from './helpers.js';
+
+@Injectable()
+class ArticleService {
+  label = '?';
+  runs = 0;
+  delayMs = 300;
+  /** Runs inside the method, after its delay: lets a test act while the lease is held. */
+  beforeReturn: (() => Promise<void>) | undefined;
+
+  @Cacheable({ key: 'article:{0}', ttl: 60 })
+  async article(id: number): Promise<string> {
+    this.runs++;
+    await delay(this.delayMs);
+    await this.beforeReturn?.();
+    return `article ${id} from ${this.label}`;
+  }
+
+  @Cacheable({ key: 'list:{0}', ttl: 60, unless: (list: { items: string[] } | null) => list!.items.length === 0 })
+  async list(id: number): Promise<{ items: string[] } | null> {
+    this.runs++;
+    return id === 0 ? null : { items: [`item ${id}`] };
+  }
+}
+
+describe('leases go back, and waiters read what landed', () => {
+  const redis = rawRedis();
+  const apps: INestApplication[] = [];
+  let ns: string;
+  const key = (logical: string) => `${ns}:${logical}`;
+
+  async function start(label: string, cache: RedisCacheModuleOptions = {}) {
+    const app = await createTestApp({ providers: [ArticleService], cache: { namespace: ns, jitter: 0, ...cache } });
+    apps.push(app);
+    const articles = app.get(ArticleService);
+    articles.label = label;
+    return { app, articles, cache: app.get(CacheService), engine: app.get(CacheEngine) };
+  }
+
+  beforeEach(() => {
+    ns = uniqueNamespace('release');
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+  });
+  afterAll(() => redis.quit());
+
+  it("a write that revokes the holder's lease wakes the waiters to read it, not to run the method", async () => {
+    const holder = await start('H');
+    const waiter = await start('W');
+    const loading = holder.articles.article(1);
+    await waitFor('the holder to take the lease', () => holder.articles.runs === 1);
+    const waiting = waiter.articles.article(1);
+    await delay(50);
+    // A write of the key in the holder's process while its load runs: the load's value may be older.
+    await holder.cache.set('article:1', 'article 1 as written');
+    expect(await loading).toBe('article 1 from H'); // the holder's caller gets its own load
+    expect(await waiting).toBe('article 1 as written'); // the waiter read the write
+    expect(waiter.articles.runs).toBe(0);
+    expect(await holder.cache.get('article:1')).toBe('article 1 as written'); // the load did not overwrite it
+  });
+
+  it('a holder whose completion Redis refused gives the lease back once Redis answers: waiters do not sit out lockWait', async () => {
+    const holder = await start('H');
+    const waiter = await start('W', { lockWait: 6_000 });
+    const client = holder.cache.client as Redis;
+    const id = await client.client('ID');
+    // The holder's connection drops just before its method returns: the completion is refused.
+    holder.articles.beforeReturn = async () => {
+      holder.articles.beforeReturn = undefined;
+      await redis.client('KILL', 'ID', String(id));
+      await waitFor('the holder to notice', () => client.status !== 'ready', 2_000, 2);
+    };
+    const loading = holder.articles.article(2);
+    await waitFor('the holder to take the lease', () => holder.articles.runs === 1);
+    const waiting = timed(() => waiter.articles.article(2));
+    expect(await loading).toBe('article 2 from H');
+    const { value, ms } = await waiting;
+    // Given back about a second later (the retry of held-back invalidations), not after lockWait (6 s).
+    expect(ms).toBeLessThan(3_500);
+    expect(value).toBe('article 2 from W'); // an empty release: the waiter ran the method itself
+    expect(holder.cache.stats().errors).toBeGreaterThanOrEqual(1);
+    expect(await redis.exists(key('article:2'))).toBe(0); // nothing stored, no lease left
+  }, 15_000);
+
+  it('an `unless` that throws: the caller gets its error and the lease goes back at once', async () => {
+    const { articles } = await start('A');
+    await expect(articles.list(0)).rejects.toThrow(TypeError);
+    expect(await redis.exists(key('list:0'))).toBe(0);
+    // The next call takes a new lease at once instead of waiting for the old one.
+    const { ms } = await timed(() => expect(articles.list(0)).rejects.toThrow(TypeError));
+    expect(ms).toBeLessThan(1_000);
+    expect(await articles.list(1)).toEqual({ items: ['item 1'] });
+    expect(await redis.exists(key('list:1'))).toBe(1);
+  });
+
+  it('a lease taken after the app gave its leases back (closing) goes back at once, and nothing is stored', async () => {
+    const { articles, engine } = await start('A');
+    await engine.releaseLeases(); // the first step of closing
+    const loading = articles.article(3);
+    await waitFor('the method to run', () => articles.runs === 1);
+    expect(await redis.exists(key('article:3'))).toBe(0);
+    expect(await loading).toBe('article 3 from A');
+    expect(await redis.exists(key('article:3'))).toBe(0);
+  });
+
+  it('a caller that saw nothing (or an older version) is told to read a newer entry being refreshed, not to wait', async () => {
+    const { cache, engine } = await start('A');
+    await cache.set('article:4', 'v1');
+    const entryKey = key('article:4');
+    const stamp = (await redis.getBuffer(entryKey))!.subarray(FRESH_UNTIL_OFFSET, LOAD_MS_OFFSET);
+    const store = engine.store;
+    // A refresh of this version holds its lease (the value stays readable meanwhile).
+    expect(await store.acquireLease(entryKey, randomBytes(8), 5_000, stamp)).toEqual({ status: 'acquired' });
+    // The same version: wait for the refresh.
+    expect(await store.acquireLease(entryKey, randomBytes(8), 5_000, stamp)).toMatchObject({ status: 'held' });
+    // Saw nothing, or another version: the entry there is newer, read it.
+    expect(await store.acquireLease(entryKey, randomBytes(8), 5_000, '')).toEqual({ status: 'changed' });
+    expect(await store.acquireLease(entryKey, randomBytes(8), 5_000, Buffer.alloc(8, 1))).toEqual({
+      status: 'changed',
+    });
+  });
+});
