@@ -53,9 +53,11 @@ export async function startLocalRedis(options = {}) {
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk.toString()));
-  // The server must not keep the parent's event loop alive, nor outlive it when the parent is killed.
+  // The server must not keep the parent's event loop alive, nor outlive it when the parent exits
+  // without stopping it (an uncaught error, process.exit): see killOnExit.
   child.unref();
   child.stderr.unref?.();
+  killOnExit(child, dir);
 
   try {
     await waitUntilReady(port, child, options.readyTimeoutMs ?? 10_000);
@@ -81,6 +83,7 @@ export async function startLocalRedis(options = {}) {
     const escalate = setTimeout(() => child.kill('SIGKILL'), 3_000);
     await exited();
     clearTimeout(escalate);
+    running.delete(child);
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -91,6 +94,28 @@ export async function startLocalRedis(options = {}) {
     stop: () => finish('SIGTERM'),
     kill: () => finish('SIGKILL'),
   };
+}
+
+/** Servers started here and not stopped yet, with their folders. */
+const running = new Map();
+
+/**
+ * Kills the servers still running when this process exits: 'exit' handlers run on a normal end, on
+ * process.exit() and after an uncaught error (not on a signal without a handler, nor on SIGKILL).
+ * Synchronous, as an 'exit' handler must be.
+ */
+function killOnExit(child, dir) {
+  if (running.size === 0 && !killOnExit.installed) {
+    killOnExit.installed = true;
+    process.on('exit', () => {
+      for (const [server, folder] of running) {
+        server.kill('SIGKILL');
+        rmSync(folder, { recursive: true, force: true });
+      }
+    });
+  }
+  running.set(child, dir);
+  child.once('exit', () => running.delete(child));
 }
 
 // Readiness by asking PING, never by sleeping a fixed time.
