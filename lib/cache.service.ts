@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheEngine } from './core/cache-engine.js';
+import { normalizeTags } from './core/cache-tags.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
 import type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
 import { resolveLoadPolicy, resolveRetention } from './options/resolve-load-options.js';
@@ -11,12 +12,16 @@ import type { TtlOption } from './options/redis-cache-options.interface.js';
 export interface CacheSetOptions extends CacheRetentionOptions {
   /** Seconds, a duration (`'5m'`) or a `ttlProfiles` name; default the module's `ttl`. */
   ttl?: TtlOption;
+  /** Tags of the value, for `invalidateTags` (hashed when long or unusual, like keys). */
+  tags?: string | readonly string[];
 }
 
 /** Options of `CacheService.getOrSet`: the TTL, and the same load options as `@Cacheable`. */
-export interface CacheGetOrSetOptions extends CacheSetOptions, CacheLoadOptions {
+export interface CacheGetOrSetOptions<T = unknown> extends Omit<CacheSetOptions, 'tags'>, CacheLoadOptions {
   /** Metrics name of these calls; default `'CacheService.getOrSet'`. */
   name?: string;
+  /** Tags of the loaded value: strings, or a function of the value returning them. */
+  tags?: string | readonly string[] | ((value: T) => string | readonly string[]);
 }
 
 const SERVICE = 'CacheService';
@@ -60,7 +65,33 @@ export class CacheService {
     const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.set');
     const retention = resolveRetention(options, 'CacheService.set');
     const retainMs = Math.max(retention.staleWhileRevalidateMs, retention.graceMs);
-    await this.engine.write(this.engine.userKey(key), value, { ttlMs, retainMs }, SERVICE);
+    const { tags } = options;
+    if (tags === undefined) {
+      await this.engine.write(this.engine.userKey(key), value, { ttlMs, retainMs }, SERVICE);
+      return;
+    }
+    normalizeTags(tags, 'CacheService.set'); // a bad tag is the caller's error, before anything is read
+    const epoch = await this.engine.readEpoch(SERVICE);
+    await this.engine.write(
+      this.engine.userKey(key),
+      value,
+      { ttlMs, retainMs, tagsOf: () => tags },
+      SERVICE,
+      0,
+      epoch,
+    );
+  }
+
+  /**
+   * Invalidates every entry with one of `tags`, whatever their number: one epoch and one key per tag
+   * are written, no entry is touched (they are checked when read). Resolves when it is done.
+   *
+   * @example
+   * await this.cache.invalidateTags([`author:${post.authorId}`, 'posts:latest']);
+   */
+  async invalidateTags(tags: string | readonly string[]): Promise<void> {
+    if (!this.engine.isStarted) return;
+    await this.engine.invalidateTags(tags, SERVICE);
   }
 
   /** Deletes entries; resolves to how many existed. */
@@ -81,7 +112,7 @@ export class CacheService {
    * this process (unless a value within `grace` answers instead), and waiters in other processes run
    * their own loader. Takes the same load options as `@Cacheable`.
    */
-  async getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions = {}): Promise<T> {
+  async getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions<T> = {}): Promise<T> {
     if (!this.engine.isStarted) return loader();
     const name = options.name ?? 'CacheService.getOrSet';
     const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
@@ -92,7 +123,7 @@ export class CacheService {
       const { value, outcome, fallback } = await this.engine.getOrLoad(
         this.engine.userKey(key),
         () => Promise.resolve().then(loader),
-        { ttlMs, retainMs },
+        { ttlMs, retainMs, tagsOf: tagsOf(options.tags, name) },
         load,
         name,
       );
@@ -117,4 +148,12 @@ export class CacheService {
   stats(): CacheStats {
     return this.engine.metrics.stats();
   }
+}
+
+/** `getOrSet`'s tags as a write policy takes them; static tags are checked at once. */
+function tagsOf<T>(tags: CacheGetOrSetOptions<T>['tags'], where: string): ((value: unknown) => unknown) | undefined {
+  if (tags === undefined) return undefined;
+  if (typeof tags === 'function') return (value) => tags(value as T);
+  normalizeTags(tags, where);
+  return () => tags;
 }

@@ -27,6 +27,8 @@ export type {
   CachePutOptions,
   CacheEvictOptions,
   CacheKeyOption,
+  CacheTagsOption,
+  CacheEvictTagsOption,
   KeyFromResult,
 } from './options/cache-decorator-options.interface.js';
 export type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';

@@ -1,54 +1,20 @@
 import { RedisCacheConfigError } from '../errors.js';
 import type { CacheMetrics } from '../metrics/cache-metrics.js';
-import type { CacheOutcome } from '../metrics/cache-outcome.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { LoadPolicy } from '../options/resolve-load-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
-import { DecodedEntry, decodeEntry, encodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from './cache-entry.js';
+import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from './cache-entry.js';
+import type { LoadResult, NotStored, PreparedEntry, Removal, WritePolicy } from './cache-engine.types.js';
+import { CacheTags, normalizeTags } from './cache-tags.js';
+import { prepareEntry, type Preparing } from './entry-preparation.js';
 import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './pending-invalidations.js';
 import { ReadThrough } from './read-through.js';
 import { SingleFlight } from './single-flight.js';
 
-/** How one value is written: its TTL, negative caching, and the veto of `unless`. */
-export interface WritePolicy {
-  ttlMs: number;
-  /**
-   * How long the key outlives `ttlMs` so readers with `staleWhileRevalidate` or `grace` can still
-   * serve it: the larger of the two. Default 0.
-   */
-  retainMs?: number;
-  /** Store `null`/`undefined` (with `nullTtl`). Default true. */
-  cacheNull?: boolean;
-  /** When it returns true the value is returned but not stored. */
-  unless?: (value: unknown) => boolean;
-}
-
-/** What a delete or clear did. */
-export interface Removal {
-  removed: number;
-  /** The cache failed (and the failure was counted): `removed` is then 0. */
-  failed: boolean;
-}
-
-export interface LoadResult<T> {
-  value: T;
-  outcome: Extract<CacheOutcome, 'hit' | 'miss' | 'stale' | 'error'>;
-  /** A grace value answered because the method failed or passed `timeout` (counted in `fallbacks`). */
-  fallback?: boolean;
-}
-
-/** A value as read from Redis, with what freshness and refreshes need. */
-export type CachedValue = DecodedEntry;
-export type { EntryRead };
-
-/** An entry ready to store: its bytes and the key's PX. */
-export interface PreparedEntry {
-  bytes: Buffer;
-  pxMs: number;
-}
+export type * from './cache-engine.types.js';
 
 interface Started {
   config: ResolvedCacheConfig;
@@ -56,6 +22,7 @@ interface Started {
   isDown: () => boolean;
   leases: LeaseReleaseListener;
   pending: PendingInvalidations;
+  tags: CacheTags;
 }
 
 /**
@@ -90,7 +57,7 @@ export class CacheEngine {
     leases: LeaseReleaseListener,
   ): void {
     const pending = new PendingInvalidations(`${config.namespace}:`, () => void this.replayInvalidations());
-    this.started = { config, store, isDown, leases, pending };
+    this.started = { config, store, isDown, leases, pending, tags: new CacheTags(config.namespace, store) };
     this.namespace = config.namespace;
   }
 
@@ -139,7 +106,9 @@ export class CacheEngine {
   /** Replays the invalidations an outage held back; on recovery and on a retry timer. Never rejects. */
   async replayInvalidations(): Promise<void> {
     const started = this.started;
-    if (started) await started.pending.flush(started.store, started.leases.channel).catch(() => undefined);
+    if (started) {
+      await started.pending.flush(started.store, started.leases.channel, started.tags).catch(() => undefined);
+    }
   }
 
   /** How many invalidations wait for Redis to recover (tests and diagnostics). */
@@ -182,7 +151,8 @@ export class CacheEngine {
   /** The fresh value of `redisKey` (`found`); stale, absent, leased or failed reads are `found: false`. */
   async read(redisKey: string, name: string): Promise<{ found: boolean; value?: unknown; failed: boolean }> {
     const { entry, failed } = await this.readEntry(redisKey, name);
-    if (entry && Date.now() < entry.freshUntil) return { found: true, value: entry.value, failed };
+    if (entry && !entry.invalidated && Date.now() < entry.freshUntil)
+      return { found: true, value: entry.value, failed };
     return { found: false, failed };
   }
 
@@ -208,11 +178,68 @@ export class CacheEngine {
    */
   decodeRead(redisKey: string, name: string, payload: Buffer | null): DecodedEntry | EntryRead | Promise<EntryRead> {
     if (payload === null) return NOTHING;
+    let stored;
     try {
-      const stored = decodeEntry(this.codec, payload);
-      return stored.kind === 'lease' ? LEASED : stored;
+      stored = decodeEntry(this.codec, payload);
     } catch (err) {
       return this.undecodable(redisKey, name, err);
+    }
+    if (stored.kind === 'lease') return LEASED;
+    return stored.tags.length === 0 ? stored : this.checkTags(stored, name);
+  }
+
+  /**
+   * A tagged entry as read: marked `invalidated` when a tag was invalidated after its load began.
+   * When the tags cannot be checked the entry is not trusted either (and the read counts as failed).
+   */
+  private checkTags(entry: DecodedEntry, name: string): Promise<EntryRead> {
+    const tags = this.started?.tags;
+    if (!tags) return Promise.resolve(NOTHING);
+    return tags.isValid(entry).then(
+      (valid) => {
+        entry.invalidated = !valid;
+        return { entry, leased: false, failed: false };
+      },
+      () => {
+        this.metrics.recordError(name);
+        entry.invalidated = true;
+        return { entry, leased: false, failed: true };
+      },
+    );
+  }
+
+  /**
+   * The invalidation epoch to load a tagged value in, read before the source is; undefined when
+   * Redis failed (counted): the value is then not stored.
+   */
+  async readEpoch(name: string): Promise<number | undefined> {
+    const tags = this.started?.tags;
+    if (!tags) return undefined;
+    try {
+      return await tags.readEpoch();
+    } catch {
+      this.metrics.recordError(name);
+      return undefined;
+    }
+  }
+
+  /**
+   * Invalidates every entry under `rawTags` in O(1) (see cache-tags.ts). Loads of tagged values in
+   * flight in this process are not joined any more: their values may predate the invalidation. A
+   * failure is counted and the invalidation replayed once Redis answers again.
+   */
+  async invalidateTags(rawTags: unknown, name: string): Promise<{ failed: boolean }> {
+    const tags = normalizeTags(rawTags, name);
+    const started = this.started;
+    if (!started || tags.length === 0) return { failed: false };
+    this.flights.supersedeTagged();
+    try {
+      await started.tags.invalidate(tags);
+      return { failed: false };
+    } catch {
+      this.metrics.recordError(name);
+      started.pending.addTags(tags);
+      return { failed: true };
     }
   }
 
@@ -239,9 +266,16 @@ export class CacheEngine {
    * false when the cache failed (counted), true when the value was stored or deliberately not.
    * A load of the same key already in flight in this process will not overwrite it.
    */
-  write(redisKey: string, value: unknown, policy: WritePolicy, name: string, loadMs = 0): Promise<boolean> {
+  write(
+    redisKey: string,
+    value: unknown,
+    policy: WritePolicy,
+    name: string,
+    loadMs = 0,
+    epoch?: number,
+  ): Promise<boolean> {
     this.flights.supersede(redisKey);
-    return this.set(redisKey, value, policy, name, loadMs);
+    return this.set(redisKey, value, policy, name, loadMs, epoch);
   }
 
   private async set(
@@ -250,16 +284,18 @@ export class CacheEngine {
     policy: WritePolicy,
     name: string,
     loadMs: number,
+    epoch: number | undefined,
   ): Promise<boolean> {
-    const prepared = this.prepare(value, policy, name, loadMs);
+    const prepared = await this.prepare(value, policy, name, loadMs, epoch);
     if (prepared === 'skip') return true;
     const store = this.started?.store;
     if (!store) return prepared !== 'failed';
-    if (prepared === 'failed') {
-      // The new value cannot be stored, so the old one must not stay behind it (nor a load in
-      // flight land after it): the key is deleted, as an eviction would.
+    if (prepared === 'failed' || prepared === 'invalidated') {
+      // The new value cannot be stored (or a tag of it was invalidated while it was made), so the
+      // old one must not stay behind it (nor a load in flight land after it): the key is deleted,
+      // as an eviction would.
       await this.delete([redisKey], name);
-      return false;
+      return prepared === 'invalidated';
     }
     try {
       await store.set(redisKey, prepared.bytes, prepared.pxMs);
@@ -272,29 +308,21 @@ export class CacheEngine {
     }
   }
 
-  /**
-   * The entry to store for `value` under `policy`: fresh for the TTL (jittered; `nullTtl` for
-   * null), kept `retainMs` longer for stale readers. 'skip' when it is deliberately not stored
-   * (`unless`, `cacheNull: false`, or the cache stopped while the method ran); 'failed' when it
-   * cannot be encoded (counted, warned once per name).
-   */
-  prepare(value: unknown, policy: WritePolicy, name: string, loadMs: number): PreparedEntry | 'skip' | 'failed' {
-    if (policy.unless?.(value)) return 'skip';
-    const isNull = value === null || value === undefined;
-    if (isNull && policy.cacheNull === false) return 'skip';
-    if (!this.started) return 'skip';
-    const { config } = this.started;
-    const ttlMs = (isNull ? config.nullTtlMs : policy.ttlMs) * (1 + config.jitter * Math.random());
-    try {
-      return {
-        bytes: encodeEntry(this.codec, value, Date.now() + ttlMs, loadMs),
-        pxMs: ttlMs + (policy.retainMs ?? 0),
-      };
-    } catch (err) {
-      this.metrics.recordError(name);
-      this.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
-      return 'failed';
-    }
+  /** The entry to store for `value` under `policy`: see `prepareEntry`. */
+  prepare(
+    value: unknown,
+    policy: WritePolicy,
+    name: string,
+    loadMs: number,
+    epoch?: number,
+  ): Promise<PreparedEntry | NotStored> {
+    const started = this.started;
+    if (!started) return Promise.resolve('skip');
+    return prepareEntry(this.preparing(started), value, policy, name, loadMs, epoch);
+  }
+
+  private preparing(started: Started): Preparing {
+    return { config: started.config, codec: this.codec, tags: started.tags, metrics: this.metrics, engine: this };
   }
 
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */

@@ -8,6 +8,7 @@ import type {
 import { RedisCacheConfigError } from '../errors.js';
 import { safeKey, safeValuePart } from './key-hash.js';
 import { KeyTemplate } from './key-template.js';
+import { normalizeTags } from './cache-tags.js';
 import { stableEncode } from './stable-encoding.js';
 
 /** Builds a logical key from a call's arguments (and, for `fromResult`, its result). */
@@ -55,4 +56,13 @@ export function keyBuilder(option: CacheKeyOption | KeyFromResult, where: string
     );
   }
   return (args, result) => safeKey(String(fromResult(result, ...args)));
+}
+
+/**
+ * Checks a `tags` option when the class is defined: static tags must be valid tags (see
+ * `normalizeTags`), anything else than strings or a function is refused.
+ */
+export function checkTagsOption(tags: unknown, where: string): void {
+  if (tags === undefined || typeof tags === 'function') return;
+  normalizeTags(tags, where);
 }

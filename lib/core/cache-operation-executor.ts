@@ -7,6 +7,8 @@ import { defaultKeyBuilder, type CacheMethodPlan, type KeyBuilder } from './cach
 
 type Condition = ((...args: unknown[]) => boolean) | undefined;
 type Unless = ((result: unknown, ...args: unknown[]) => boolean) | undefined;
+type Tags = string | readonly string[] | ((result: unknown, ...args: unknown[]) => unknown) | undefined;
+type EvictTags = string | readonly string[] | ((...args: unknown[]) => unknown) | undefined;
 
 interface CompiledWrite {
   name: string;
@@ -17,7 +19,8 @@ interface CompiledWrite {
   cacheNull: boolean;
   condition: Condition;
   unless: Unless;
-  /** The policy of every call when there is no `unless` (built once, on first use). */
+  tags: Tags;
+  /** The policy of every call when there is no `unless` nor tags of the call (built once, on first use). */
   sharedPolicy?: WritePolicy;
 }
 
@@ -27,6 +30,7 @@ interface CompiledEvict {
   /** The `keys` option: the logical keys to evict, from the arguments. */
   keysOf?: (...args: unknown[]) => string[];
   allEntries?: true | string;
+  tags: EvictTags;
   condition: Condition;
 }
 
@@ -79,12 +83,14 @@ export class CacheOperationExecutor {
       cacheNull: true,
       condition: options.condition,
       unless: options.unless,
+      tags: options.tags as Tags,
     }));
     const evicts = plan.evicts.map(({ options, key }) => ({
       name: options.name ?? method,
       key,
       keysOf: options.keys,
       allEntries: options.allEntries,
+      tags: options.tags as EvictTags,
       condition: options.condition,
       before: options.beforeInvocation === true,
     }));
@@ -116,6 +122,7 @@ export class CacheOperationExecutor {
       cacheNull: options.cacheNull ?? true,
       condition: options.condition,
       unless: options.unless,
+      tags: options.tags as Tags,
       load,
     };
   }
@@ -190,6 +197,8 @@ export class CacheOperationExecutor {
     let cacheFailed = false;
     for (const evict of plan.evictsBefore) if (!(await this.evict(evict, args))) cacheFailed = true;
     let result: unknown;
+    // Tagged writes store the invalidation epoch read before the method runs.
+    const epoch = plan.puts.some((put) => put.tags !== undefined) ? await this.engine.readEpoch(plan.name) : undefined;
     const invoked = performance.now();
     if (plan.cacheable) {
       result = await this.readThrough(plan.cacheable, plan.puts.length > 0, invoke, args);
@@ -208,7 +217,8 @@ export class CacheOperationExecutor {
       for (const put of plan.puts) {
         if (put.condition && !put.condition(...args)) continue;
         const key = this.engine.redisKey(put.key(args, result));
-        if (!(await this.engine.write(key, result, policy(put, args), put.name, loadMs))) cacheFailed = true;
+        const written = await this.engine.write(key, result, policy(put, args), put.name, loadMs, epoch);
+        if (!written) cacheFailed = true;
       }
     }
     for (const evict of plan.evictsAfter) if (!(await this.evict(evict, args))) cacheFailed = true;
@@ -238,10 +248,12 @@ export class CacheOperationExecutor {
     const redisKey = this.engine.redisKey(cacheable.key(args));
     try {
       if (alwaysRun) {
+        const epoch = cacheable.tags !== undefined ? await this.engine.readEpoch(cacheable.name) : undefined;
+        const invoked = performance.now();
         const result = await invoke();
-        const loadMs = performance.now() - started;
+        const loadMs = performance.now() - invoked;
         if (result !== NO_VALUE) {
-          await this.engine.write(redisKey, result, policy(cacheable, args), cacheable.name, loadMs);
+          await this.engine.write(redisKey, result, policy(cacheable, args), cacheable.name, loadMs, epoch);
         }
         metrics.record(cacheable.name, 'miss', performance.now() - started);
         return result;
@@ -269,6 +281,10 @@ export class CacheOperationExecutor {
     if (evict.allEntries !== undefined) {
       failed = (await this.engine.clear(evict.allEntries === true ? '' : evict.allEntries, evict.name)).failed;
     }
+    if (evict.tags !== undefined) {
+      const tags = typeof evict.tags === 'function' ? evict.tags(...args) : evict.tags;
+      if ((await this.engine.invalidateTags(tags, evict.name)).failed) failed = true;
+    }
     const keys: string[] = [];
     if (evict.key) keys.push(this.engine.redisKey(evict.key(args)));
     if (evict.keysOf) for (const key of evict.keysOf(...args)) keys.push(this.engine.userKey(key));
@@ -277,22 +293,32 @@ export class CacheOperationExecutor {
   }
 }
 
-/** The write policy of one call: shared by every call of a write without `unless`, so a hit allocates none. */
+/**
+ * The write policy of one call: shared by every call of a write without `unless` and without tags
+ * of the call's own, so a hit allocates none.
+ */
 function policy(write: CompiledWrite, args: unknown[]): WritePolicy {
-  const unless = write.unless;
-  if (!unless) {
+  const { unless, tags } = write;
+  if (!unless && typeof tags !== 'function') {
     return (write.sharedPolicy ??= {
       ttlMs: write.ttlMs,
       retainMs: write.retainMs,
       cacheNull: write.cacheNull,
       unless: isNoValue,
+      tagsOf: tags === undefined ? undefined : () => tags,
     });
   }
   return {
     ttlMs: write.ttlMs,
     retainMs: write.retainMs,
     cacheNull: write.cacheNull,
-    unless: (value: unknown) => value === NO_VALUE || unless(value, ...args),
+    unless: unless ? (value: unknown) => value === NO_VALUE || unless(value, ...args) : isNoValue,
+    tagsOf:
+      typeof tags === 'function'
+        ? (value: unknown) => tags(value, ...args)
+        : tags === undefined
+          ? undefined
+          : () => tags,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import type { CacheTags } from './cache-tags.js';
 
 /** How many keys are remembered; past it, the replay clears the whole namespace instead. */
 const MAX_PENDING_KEYS = 10_000;
@@ -16,6 +17,8 @@ const RETRY_MS = 1_000;
 export class PendingInvalidations {
   private keys = new Set<string>();
   private prefixes = new Set<string>();
+  /** Tags whose invalidation failed: invalidated again (with a new epoch) by the replay. */
+  private tags = new Set<string>();
   /** By key and token: two leases of one key (two timed-out attempts) are both given back. */
   private leases = new Map<string, { key: string; token: Buffer }>();
   private overflowed = false;
@@ -35,7 +38,14 @@ export class PendingInvalidations {
   ) {}
 
   get size(): number {
-    return this.keys.size + this.prefixes.size + this.leases.size + (this.overflowed ? 1 : 0) + this.inFlight;
+    return (
+      this.keys.size +
+      this.prefixes.size +
+      this.tags.size +
+      this.leases.size +
+      (this.overflowed ? 1 : 0) +
+      this.inFlight
+    );
   }
 
   addKeys(keys: readonly string[]): void {
@@ -55,6 +65,12 @@ export class PendingInvalidations {
     this.scheduleRetry();
   }
 
+  /** Tags whose invalidation failed. Never dropped by an overflow: clearing keys does not invalidate tags. */
+  addTags(tags: readonly string[]): void {
+    for (const tag of tags) this.tags.add(tag);
+    this.scheduleRetry();
+  }
+
   /** A lease a timed-out command may hold: given back (if it still carries `token`) by the replay. */
   addLease(key: string, token: Buffer): void {
     if (!this.overflowed) {
@@ -65,18 +81,21 @@ export class PendingInvalidations {
   }
 
   /** Replays everything pending; what fails again stays pending. One flush at a time. */
-  async flush(store: RedisCacheStore, channel: string): Promise<void> {
+  async flush(store: RedisCacheStore, channel: string, cacheTags: CacheTags): Promise<void> {
     if (this.flushing || this.size === 0) return;
     this.flushing = true;
     const keys = [...this.keys];
     const prefixes = this.overflowed ? [this.namespacePrefix] : [...this.prefixes];
     const leases = this.overflowed ? [] : [...this.leases.values()];
+    const tags = [...this.tags];
     this.keys = new Set();
     this.prefixes = new Set();
     this.leases = new Map();
+    this.tags = new Set();
     this.overflowed = false;
-    this.inFlight = keys.length + prefixes.length + leases.length;
+    this.inFlight = keys.length + prefixes.length + leases.length + tags.length;
     try {
+      if (tags.length > 0) await cacheTags.invalidate(tags).catch(() => this.addTags(tags));
       if (keys.length > 0) await store.unlink(keys).catch(() => this.addKeys(keys));
       for (const prefix of prefixes) await store.scanAndUnlink(prefix).catch(() => this.addPrefix(prefix));
       await Promise.all(

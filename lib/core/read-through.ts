@@ -53,6 +53,7 @@ export class ReadThrough {
     flight: Flight<LoadResult<unknown>>,
   ): Promise<LoadResult<unknown>> {
     const { engine } = this;
+    if (write.tagsOf) flight.tagged = true;
     if (!engine.isStarted) return Promise.resolve(this.answer(NOTHING, key, loader, write, load, name, flight));
     // One `.then` on the GET itself, no async frames, nothing allocated for a plain hit (bench/README.md).
     return engine.store.get(key).then(
@@ -93,7 +94,7 @@ export class ReadThrough {
    * with a background refresh when `refresh`). Undefined when the caller must load.
    */
   private serve(call: Call, entry: CachedValue | undefined, refresh: boolean): LoadResult<unknown> | undefined {
-    if (!entry) return undefined;
+    if (!entry || entry.invalidated) return undefined;
     const now = Date.now();
     const { earlyRefreshBeta: beta, staleWhileRevalidateMs } = call.load;
     if (now < entry.freshUntil) {
@@ -239,6 +240,8 @@ export class ReadThrough {
   /** Runs the method as the lease holder; resolves once its value is written (or dropped) and the lease released. */
   private async loadAndComplete(call: Call, token: Buffer, flight: Flight<LoadResult<unknown>>): Promise<unknown> {
     this.held.set(call.key, token);
+    // A tagged value is stored with the invalidation epoch read before the source is.
+    const epoch = call.write.tagsOf ? await this.engine.readEpoch(call.name) : undefined;
     const started = performance.now();
     let value: unknown;
     try {
@@ -252,7 +255,7 @@ export class ReadThrough {
       // A write or eviction of this key in this process while the method ran: its value may predate it.
       prepared = flight.superseded
         ? 'skip'
-        : this.engine.prepare(value, call.write, call.name, performance.now() - started);
+        : await this.engine.prepare(value, call.write, call.name, performance.now() - started, epoch);
     } catch (err) {
       // `unless` threw: the caller gets its error, and the lease goes back now, not after lockTtl.
       await this.complete(call, token, undefined);
@@ -365,7 +368,7 @@ export class ReadThrough {
   }
 
   private withinGrace(call: Call, entry: CachedValue | undefined): CachedValue | undefined {
-    return entry && Date.now() < entry.freshUntil + call.load.graceMs ? entry : undefined;
+    return entry && !entry.invalidated && Date.now() < entry.freshUntil + call.load.graceMs ? entry : undefined;
   }
 }
 

@@ -4,6 +4,8 @@ export interface Flight<T> {
   promise: Promise<T> | undefined;
   /** Set when a write or eviction of the key happened while the work ran: its result may be stale. */
   superseded: boolean;
+  /** The work reads or loads a tagged value: a tag invalidation supersedes it (see `supersedeTagged`). */
+  tagged?: boolean;
 }
 
 /** Settled holders kept for reuse before a sweep removes them (see `run`). */
@@ -30,10 +32,11 @@ export class SingleFlight<T> {
     // reuse a further ~15% of the library's own CPU per hit (bench/README.md).
     if (!flight) {
       if (this.inFlight.size >= this.sweepAt) this.sweep();
-      flight = { promise: undefined, superseded: false };
+      flight = { promise: undefined, superseded: false, tagged: false };
       this.inFlight.set(key, flight);
     }
     const holder = flight;
+    holder.tagged = false;
     const started = work(holder);
     holder.promise = started;
     const forget = () => {
@@ -59,6 +62,11 @@ export class SingleFlight<T> {
     if (!flight?.promise) return;
     flight.superseded = true;
     this.inFlight.delete(key);
+  }
+
+  /** `supersede` for every tagged work in flight (its tags are only known once it has loaded). */
+  supersedeTagged(): void {
+    for (const [key, flight] of [...this.inFlight]) if (flight.tagged) this.supersede(key);
   }
 
   /** `supersede` for every key in flight that starts with `prefix`. */

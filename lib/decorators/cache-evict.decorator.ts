@@ -1,4 +1,4 @@
-import { keyBuilder } from '../core/cache-method-plan.js';
+import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CacheEvictOptions } from '../options/cache-decorator-options.interface.js';
 import { addCacheOperation, type CacheMethodDecorator } from './cache-method-wrapper.js';
@@ -18,10 +18,11 @@ import { addCacheOperation, type CacheMethodDecorator } from './cache-method-wra
 export function CacheEvict(options: CacheEvictOptions): CacheMethodDecorator {
   return (target, propertyKey, descriptor) =>
     addCacheOperation('CacheEvict', target, propertyKey, descriptor, (plan, where) => {
-      const { key, keys, allEntries } = options ?? {};
-      if (key === undefined && keys === undefined && allEntries === undefined) {
-        throw new RedisCacheConfigError(`${where}: say what to evict with key, keys or allEntries`);
+      const { key, keys, allEntries, tags } = options ?? {};
+      if (key === undefined && keys === undefined && allEntries === undefined && tags === undefined) {
+        throw new RedisCacheConfigError(`${where}: say what to evict with key, keys, tags or allEntries`);
       }
+      checkTagsOption(tags, where);
       if (keys !== undefined && typeof keys !== 'function') {
         throw new RedisCacheConfigError(`${where}: keys must be a function of the arguments returning logical keys`);
       }

@@ -1,4 +1,4 @@
-import { keyBuilder } from '../core/cache-method-plan.js';
+import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CachePutOptions } from '../options/cache-decorator-options.interface.js';
 import { addCacheOperation, type CacheMethodDecorator } from './cache-method-wrapper.js';
@@ -27,6 +27,7 @@ export function CachePut(options: CachePutOptions): CacheMethodDecorator {
           `${where}: key is required: a template, a function of the arguments, or { fromResult }`,
         );
       }
+      checkTagsOption(options.tags, where);
       plan.puts.push({ options, key: keyBuilder(key, where) });
     });
 }

@@ -1,4 +1,4 @@
-import { keyBuilder } from '../core/cache-method-plan.js';
+import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CacheableOptions } from '../options/cache-decorator-options.interface.js';
 import { addCacheOperation, type CacheMethodDecorator } from './cache-method-wrapper.js';
@@ -21,6 +21,7 @@ export function Cacheable(options: CacheableOptions = {}): CacheMethodDecorator 
   return (target, propertyKey, descriptor) =>
     addCacheOperation('Cacheable', target, propertyKey, descriptor, (plan, where) => {
       if (plan.cacheable) throw new RedisCacheConfigError(`${where}: a method takes one @Cacheable`);
+      checkTagsOption(options.tags, where);
       plan.cacheable = { options, key: options.key === undefined ? undefined : keyBuilder(options.key, where) };
     });
 }

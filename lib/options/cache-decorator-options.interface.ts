@@ -12,6 +12,19 @@ import type { TtlOption } from './redis-cache-options.interface.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type CacheKeyOption = string | ((...args: any[]) => string);
 
+/**
+ * The tags of a stored value, for invalidating many entries at once (`@CacheEvict({ tags })`,
+ * `CacheService.invalidateTags`): a string, strings, or a function of the result and the arguments
+ * returning them. Tags that are long or contain characters outside `[A-Za-z0-9:_-.{}]` are hashed.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type TagsOfResult = (result: any, ...args: any[]) => string | readonly string[];
+export type CacheTagsOption = string | readonly string[] | TagsOfResult;
+
+/** Tags to invalidate: a string, strings, or a function of the method's arguments returning them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type CacheEvictTagsOption = string | readonly string[] | ((...args: any[]) => string | readonly string[]);
+
 /** Options shared by the three decorators. */
 export interface CacheDecoratorCommonOptions {
   /** Metrics name of the calls; default `ClassName.methodName`. */
@@ -38,6 +51,11 @@ export interface CacheableOptions extends CacheDecoratorCommonOptions, CacheLoad
   unless?: (result: any, ...args: any[]) => boolean;
   /** Store `null`/`undefined` results with the module's `nullTtl` (negative caching). Default `true`. */
   cacheNull?: boolean;
+  /**
+   * Tags of the stored value (see `CacheTagsOption`). A tagged hit costs one more round trip (its
+   * tags are checked), and a tagged load reads the invalidation epoch first.
+   */
+  tags?: CacheTagsOption;
 }
 
 /** A key computed from the method's result (and arguments): `{ fromResult: (user) => \`user:${user.id}\` }`. */
@@ -61,10 +79,12 @@ export interface CachePutOptions extends CacheDecoratorCommonOptions, CacheReten
   /** When it returns true for a result, nothing is stored. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   unless?: (result: any, ...args: any[]) => boolean;
+  /** Tags of the stored value (see `CacheTagsOption`). */
+  tags?: CacheTagsOption;
 }
 
 /**
- * Options of `@CacheEvict`. At least one of `key`, `keys` or `allEntries` is required.
+ * Options of `@CacheEvict`. At least one of `key`, `keys`, `tags` or `allEntries` is required.
  *
  * @example
  * @CacheEvict({ key: 'user:{0}' })
@@ -72,6 +92,9 @@ export interface CachePutOptions extends CacheDecoratorCommonOptions, CacheReten
  *
  * @CacheEvict({ allEntries: 'posts:' })   // everything under `${namespace}:posts:`
  * async createPost(input: NewPost): Promise<Post> { ... }
+ *
+ * @CacheEvict({ tags: (post: Post) => [`author:${post.authorId}`] })   // every entry tagged so, in O(1)
+ * async publish(post: Post): Promise<void> { ... }
  */
 export interface CacheEvictOptions extends CacheDecoratorCommonOptions {
   /** One entry to evict. */
@@ -81,6 +104,8 @@ export interface CacheEvictOptions extends CacheDecoratorCommonOptions {
   keys?: (...args: any[]) => string[];
   /** `true`: every entry under the namespace; a string: every entry whose key starts with it. */
   allEntries?: true | string;
+  /** Invalidates every entry with one of these tags, whatever their number (O(1) per tag). */
+  tags?: CacheEvictTagsOption;
   /** Evict before the method runs (even if it then throws). Default `false`: after it resolved. */
   beforeInvocation?: boolean;
 }

@@ -1,7 +1,7 @@
 import { LuaScript } from './lua-script.js';
 
 // Both scripts read the header laid out in core/cache-entry.ts (Lua strings count from 1):
-//   1: 0xC1 (193) | 2: kind, 2 = entry, 3 = lease placeholder | 3-10: token | 11-18: lease deadline
+//   1: 0xC1 (193) | 2: kind, 2 = entry, 4 = tagged entry, 3 = lease placeholder | 3-10: token | 11-18: lease deadline
 //   (float64, Redis clock) | 19-26: the entry's stamp (its fresh-until) | 27-30: load time | 31-: payload.
 // Times come from Redis's own clock (TIME), so every process agrees on when a lease ends.
 
@@ -49,7 +49,8 @@ if not ours then
   redis.call('SET', key, placeholder, 'PX', ttl)
   return {1, 0}
 end
-local isEntry = string.byte(head, 2) == 2
+local kind = string.byte(head, 2)
+local isEntry = kind == 2 or kind == 4
 -- Another version of the value than the caller saw (a newer one landed): read it, don't wait for its refresh.
 if isEntry and string.sub(head, 19, 26) ~= expect then return {2, 0} end
 local leaseUntil = struct.unpack('>d', head, 11)

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { CacheUnavailableError } from '../errors.js';
 import type { ConnectionHealth } from './connection-health.js';
 import { ACQUIRE_LEASE, COMPLETE_LEASE, LeaseReply } from './lease-scripts.js';
+import { BUMP_EPOCH, MARK_TAG, READ_EPOCH, TOUCH_TAG } from './tag-scripts.js';
 
 /** What an attempt to take a key's lease found. */
 export type LeaseAttempt =
@@ -82,6 +83,44 @@ export class RedisCacheStore {
       COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, key),
     );
     return held === 1;
+  }
+
+  /** The invalidation epoch a load starts in (store/tag-scripts.ts). */
+  async readEpoch(epochKey: string): Promise<number> {
+    return Number(await this.run('READ_EPOCH', () => READ_EPOCH.run(this.client, epochKey)));
+  }
+
+  /** A new invalidation epoch, above every one `readEpoch` answered before; the key kept `ttlMs`. */
+  async bumpEpoch(epochKey: string, ttlMs: number): Promise<number> {
+    return Number(await this.run('BUMP_EPOCH', () => BUMP_EPOCH.run(this.client, epochKey, Math.round(ttlMs))));
+  }
+
+  /** Marks a tag invalid for every entry loaded before `epoch`; the tag key kept at least `ttlMs`. */
+  async markTag(tagKey: string, epoch: number, ttlMs: number): Promise<void> {
+    await this.run('MARK_TAG', () => MARK_TAG.run(this.client, tagKey, epochString(epoch), Math.round(ttlMs)));
+  }
+
+  /**
+   * Before a tagged entry loaded in `epoch` is written: keeps the tag key at least `ttlMs` (creating
+   * it at `epoch` when absent) and answers the tag's epoch.
+   */
+  async touchTag(tagKey: string, ttlMs: number, epoch: number): Promise<number> {
+    const reply = await this.run('TOUCH_TAG', () =>
+      TOUCH_TAG.run(this.client, tagKey, Math.max(1, Math.round(ttlMs)), epochString(epoch)),
+    );
+    return Number(reply);
+  }
+
+  /**
+   * The epochs of the given tag keys (`undefined` for an absent one). One GET each, sent together:
+   * the keys live on different Cluster slots, so no MGET.
+   */
+  readTags(tagKeys: readonly string[]): Promise<Array<number | undefined>> {
+    return this.run('GET', () =>
+      Promise.all(
+        tagKeys.map((key) => this.client.get(key).then((value) => (value === null ? undefined : Number(value)))),
+      ),
+    );
   }
 
   /**
@@ -264,6 +303,11 @@ export class CommandTimeoutError extends CacheUnavailableError {}
 
 export function isCluster(client: Redis | Cluster): client is Cluster {
   return (client as Cluster).isCluster === true;
+}
+
+/** An epoch as the tag scripts take it: an integer in decimal, all 16 digits. */
+function epochString(epoch: number): string {
+  return epoch.toFixed(0);
 }
 
 /** By name, so a reply error from another copy of ioredis is recognised too. */

@@ -44,6 +44,20 @@ export class AcceptedByTheCompiler {
     return 1;
   }
 
+  @Cacheable({
+    key: 'team:{0}',
+    tags: (users: User[], team: number) => [`team:${team}`, ...users.map((u) => `user:${u.id}`)],
+  })
+  async team(_team: number): Promise<User[]> {
+    return [];
+  }
+
+  @CachePut({ key: 'user:{0}', tags: ['users'] })
+  @CacheEvict({ tags: (id: number) => `user:${id}` })
+  async rename(id: number): Promise<User> {
+    return { id, name: 'x' };
+  }
+
   @CachePut({ key: 'trending', staleWhileRevalidate: '1m', grace: '1h' })
   async recompute(): Promise<User[]> {
     return [];
@@ -88,6 +102,12 @@ export class RejectedByTheCompiler {
   // @ts-expect-error -- allEntries is true or a prefix, not false
   @CacheEvict({ allEntries: false })
   async notAll(): Promise<void> {}
+
+  // @ts-expect-error -- tags are strings
+  @Cacheable({ tags: [1, 2] })
+  async numericTags(): Promise<number> {
+    return 1;
+  }
 
   // @ts-expect-error -- cacheNull belongs to @Cacheable
   @CachePut({ key: 'k', cacheNull: false })

@@ -63,7 +63,7 @@ describe('decorating a method', () => {
         async x(): Promise<void> {}
       }
       return A;
-    }).toThrow(/A\.x @CacheEvict: say what to evict with key, keys or allEntries/);
+    }).toThrow(/A\.x @CacheEvict: say what to evict with key, keys, tags or allEntries/);
     expect(() => {
       class B {
         @CachePut({} as never)

@@ -1,0 +1,101 @@
+import { RedisCacheConfigError } from '../errors.js';
+import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import { MAX_TAGS, NO_TAGS, type DecodedEntry } from './cache-entry.js';
+import { safeKey } from './key-hash.js';
+
+/**
+ * How long a tag's invalidation marker is kept at least (longer when entries of the tag live
+ * longer). A tagged load that takes longer than MAX_TAGGED_LOAD_MS is not stored: its start could
+ * predate a marker that has expired since.
+ */
+const MARKER_TTL_MS = 10 * 60_000;
+/** A tag key outlives each entry of the tag by this much (the entry is written just after the touch). */
+const TOUCH_MARGIN_MS = 60_000;
+export const MAX_TAGGED_LOAD_MS = MARKER_TTL_MS - TOUCH_MARGIN_MS;
+/** The epoch key only keeps epochs increasing within one clock tick or across a clock step back. */
+const EPOCH_TTL_MS = 24 * 3_600_000;
+
+/**
+ * Tags, invalidated in O(1) whatever the number of entries under them.
+ *
+ * An invalidation does not touch the entries: it takes a new epoch from the namespace's epoch key
+ * (microseconds of that node's clock, only increasing) and stores it in each tag's key, meaning
+ * "entries of this tag loaded before this epoch are invalid". A tagged entry carries the epoch read
+ * *before* its value was loaded and its tags; each read checks the tags' keys (one GET each, in
+ * parallel) and treats the entry as absent — for hits, stale serving and grace alike — if any tag
+ * was invalidated after the load began, or if a tag key is missing (its bookkeeping was evicted).
+ *
+ * Before a tagged entry is written, each tag key is kept alive at least as long as the entry (so an
+ * invalidation marker can never expire under a live entry) and checked: a tag invalidated while the
+ * value was loading means the value is not written at all. Each command touches one key, so this
+ * runs unchanged on a Cluster.
+ */
+export class CacheTags {
+  private readonly epochKey: string;
+
+  constructor(
+    private readonly namespace: string,
+    private readonly store: RedisCacheStore,
+  ) {
+    this.epochKey = `${namespace}:__epoch`;
+  }
+
+  /** The Redis key of a tag (already normalised by `normalizeTags`). */
+  keyOf(tag: string): string {
+    return `${this.namespace}:__tag:${tag}`;
+  }
+
+  /** The epoch a load starts in; read before the source is. Rejects when Redis fails. */
+  readEpoch(): Promise<number> {
+    return this.store.readEpoch(this.epochKey);
+  }
+
+  /** True when no tag of `entry` was invalidated after its load began. Rejects when Redis fails. */
+  async isValid(entry: DecodedEntry): Promise<boolean> {
+    const markers = await this.store.readTags(entry.tags.map((tag) => this.keyOf(tag)));
+    return markers.every((marker) => marker !== undefined && marker <= entry.epoch);
+  }
+
+  /**
+   * Readies the tag keys for an entry loaded in `epoch` that will live `pxMs`: false when a tag was
+   * invalidated meanwhile (or the load took too long to tell), and the entry must not be written.
+   */
+  async admit(tags: readonly string[], epoch: number, pxMs: number, loadMs: number): Promise<boolean> {
+    if (loadMs > MAX_TAGGED_LOAD_MS) return false;
+    const markers = await Promise.all(
+      tags.map((tag) => this.store.touchTag(this.keyOf(tag), pxMs + TOUCH_MARGIN_MS, epoch)),
+    );
+    return markers.every((marker) => marker <= epoch);
+  }
+
+  /** Invalidates every entry of `tags` loaded before now. Rejects when Redis fails. */
+  async invalidate(tags: readonly string[]): Promise<void> {
+    if (tags.length === 0) return;
+    const epoch = await this.store.bumpEpoch(this.epochKey, EPOCH_TTL_MS);
+    await Promise.all(tags.map((tag) => this.store.markTag(this.keyOf(tag), epoch, MARKER_TTL_MS)));
+  }
+}
+
+/**
+ * A `tags` value (a string or strings) as stored: unique, each made safe as a key part (hashed
+ * when long or unusual, like keys). Throws a RedisCacheConfigError naming `where` for anything else.
+ */
+export function normalizeTags(raw: unknown, where: string): readonly string[] {
+  if (raw === undefined || raw === null) return NO_TAGS;
+  const list = typeof raw === 'string' ? [raw] : raw;
+  if (!Array.isArray(list)) {
+    throw new RedisCacheConfigError(`${where}: tags must be a string or an array of strings, got ${typeof raw}`);
+  }
+  if (list.length === 0) return NO_TAGS;
+  const tags = new Set<string>();
+  for (const tag of list) {
+    if (typeof tag !== 'string' || tag.length === 0) {
+      throw new RedisCacheConfigError(`${where}: every tag must be a non-empty string, got ${JSON.stringify(tag)}`);
+    }
+    tags.add(safeKey(tag));
+  }
+  if (tags.size > MAX_TAGS) {
+    throw new RedisCacheConfigError(`${where}: at most ${MAX_TAGS} tags per entry, got ${tags.size}`);
+  }
+  return [...tags];
+}

@@ -1,0 +1,57 @@
+import type { CacheMetrics } from '../metrics/cache-metrics.js';
+import type { ResolvedCacheConfig } from '../options/resolve-options.js';
+import type { CacheCodec } from '../serialization/cache-codec.js';
+import { encodeEntry, NO_TAGS } from './cache-entry.js';
+import type { NotStored, PreparedEntry, WritePolicy } from './cache-engine.types.js';
+import { normalizeTags, type CacheTags } from './cache-tags.js';
+
+/** What preparing an entry needs of the running cache. */
+export interface Preparing {
+  config: ResolvedCacheConfig;
+  codec: CacheCodec;
+  tags: CacheTags;
+  metrics: CacheMetrics;
+  engine: { warnOnce(name: string, topic: string, message: string, err: unknown): void };
+}
+
+/**
+ * The entry to store for `value` under `policy`: fresh for the TTL (jittered; `nullTtl` for
+ * null), kept `retainMs` longer for stale readers. 'skip' when it is deliberately not stored
+ * (`unless`, `cacheNull: false`); 'failed' when it cannot be encoded (counted, warned once per name)
+ * or its tags cannot be readied; 'invalidated' when one of its tags was invalidated after `epoch`,
+ * the epoch read before it was loaded.
+ */
+export async function prepareEntry(
+  { config, codec, tags: cacheTags, metrics, engine }: Preparing,
+  value: unknown,
+  policy: WritePolicy,
+  name: string,
+  loadMs: number,
+  epoch: number | undefined,
+): Promise<PreparedEntry | NotStored> {
+  if (policy.unless?.(value)) return 'skip';
+  const isNull = value === null || value === undefined;
+  if (isNull && policy.cacheNull === false) return 'skip';
+  const ttlMs = (isNull ? config.nullTtlMs : policy.ttlMs) * (1 + config.jitter * Math.random());
+  const pxMs = ttlMs + (policy.retainMs ?? 0);
+  // A function of the result that throws, or returns something else than tags, fails the call.
+  const tags = policy.tagsOf ? normalizeTags(policy.tagsOf(value), `${name}: tags`) : NO_TAGS;
+  if (tags.length > 0) {
+    // Read before the load (undefined: Redis failed then); without it the value's age is unknown.
+    if (epoch === undefined) return 'failed';
+    try {
+      if (!(await cacheTags.admit(tags, epoch, pxMs, loadMs))) return 'invalidated';
+    } catch {
+      metrics.recordError(name);
+      return 'failed';
+    }
+  }
+  try {
+    const tagged = tags.length > 0 ? { epoch: epoch!, tags } : undefined;
+    return { bytes: encodeEntry(codec, value, Date.now() + ttlMs, loadMs, tagged), pxMs };
+  } catch (err) {
+    metrics.recordError(name);
+    engine.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
+    return 'failed';
+  }
+}
