@@ -34,7 +34,11 @@ export function createRedisClient(option: RedisConnectionOption): CacheClient {
     });
     return { client, owned: true };
   }
-  return { client: new Redis({ ...OWNED_CLIENT_DEFAULTS, ...option }), owned: true };
+  // Through Sentinel: follow a failover as soon as the sentinels announce it (+switch-master), not when
+  // the old primary drops its clients. After a manual failover or a partition it stays a writable
+  // primary for 8-10 s, and what the cache evicts there is lost when it resyncs as a replica.
+  const sentinel: RedisOptions = option.sentinels?.length ? { failoverDetector: true } : {};
+  return { client: new Redis({ ...OWNED_CLIENT_DEFAULTS, ...sentinel, ...option }), owned: true };
 }
 
 /** Duck-typed, so a client built by another copy of ioredis is recognised too. */

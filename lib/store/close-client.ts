@@ -11,6 +11,12 @@ export async function closeClient(client: Redis | Cluster): Promise<void> {
     return;
   }
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  // A Sentinel client's failover detector keeps subscriptions on the sentinels that QUIT leaves open
+  // (ioredis#1362), reconnecting every minute: disconnect() closes them together with the connection.
+  if ((client.options as { failoverDetector?: boolean }).failoverDetector) {
+    client.disconnect();
+    return ended;
+  }
   await client.quit().then(
     () => ended,
     () => client.disconnect(),
