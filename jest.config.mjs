@@ -14,6 +14,36 @@ const base = {
   },
 };
 
+/** Ignore patterns for spec files of test/integration, by file name. */
+const integrationSpecs = (names) => names.map((name) => `<rootDir>/test/integration/${name.replace(/\./g, '\\.')}$`);
+
+// Specs that build Redis Clusters of their own: they run once, in the cluster project.
+const CLUSTER_ONLY = [
+  'cluster.spec.ts', // the module on a 3-primary cluster of its own (keyPrefix, CROSSSLOT-prone batches)
+  'cluster-failover.spec.ts', // SIGKILL of a primary under load, on a 3+3 cluster of its own
+];
+
+// Specs that run once, in the standalone project.
+const STANDALONE_ONLY = [
+  // Their claim is about one redis-server process, which each starts and breaks as a whole: there is
+  // no cluster equivalent of it here. What such a failure means on a cluster (a primary lost, its
+  // replica promoted) is what cluster-failover.spec.ts asserts.
+  'fail-open.spec.ts', // SIGKILL of the server, restart on the same port, boot while nothing listens there
+  'fail-open-slow.spec.ts', // CLIENT PAUSE / DEBUG SLEEP of the whole server
+  'fail-open-invalidations.spec.ts', // CLIENT PAUSE of the whole server to lose writes, then its recovery
+  // Keyspace notifications of one server (--notify-keyspace-events) watch the deletion. The garbage
+  // path itself runs on the cluster too: metrics.spec.ts ("counts an undecodable payload as an error").
+  'fail-open-garbage.spec.ts',
+  // Its own Sentinel deployment (a primary, a replica, three sentinels), whatever the project: a
+  // second run would test the same thing again.
+  'sentinel.spec.ts',
+];
+
+// The integration suite: on one standalone redis-server (the global setup's), and on a 3-primary,
+// 3-replica Redis Cluster (the cluster global setup's). Jest runs a project's globalSetup only when
+// that project has tests to run, so `--selectProjects integration` starts no cluster.
+const integration = { ...base, testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] };
+
 export default {
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
@@ -22,7 +52,20 @@ export default {
   coverageReporters: ['text-summary', 'text', 'lcov'],
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.spec.ts'] },
-    { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] },
+    {
+      ...integration,
+      displayName: 'integration',
+      testPathIgnorePatterns: ['/node_modules/', ...integrationSpecs(CLUSTER_ONLY)],
+    },
+    {
+      ...integration,
+      displayName: 'integration-cluster',
+      testPathIgnorePatterns: ['/node_modules/', ...integrationSpecs(STANDALONE_ONLY)],
+      globalSetup: '<rootDir>/test/support/cluster-global-setup.mjs',
+      globalTeardown: '<rootDir>/test/support/cluster-global-teardown.mjs',
+      // Tells test/support/redis-topology.ts (per test file) to use the cluster.
+      setupFiles: ['<rootDir>/test/support/cluster-topology.setup.mjs'],
+    },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'] },
   ],
 };

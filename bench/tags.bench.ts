@@ -54,7 +54,7 @@ async function main(server: LocalRedisServer): Promise<void> {
     // written with an epoch read after that, as a load starting now would carry.
     await cache.set('small:seed', 0, { tags: 'small' });
     await cache.set('big:seed', 0, { tags: 'big' });
-    const epoch = (await engine.readEpoch('bench'))!;
+    const epoch = (await engine.readEpoch())!;
     const codec = createDefaultCodec();
     const written = performance.now();
     await writeEntries(client, codec, 'small', SMALL, epoch);

@@ -4,8 +4,11 @@ import { CacheEngine } from './core/cache-engine.js';
 import { normalizeTags } from './core/cache-tags.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
 import type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
+import { L1_MISS, type L1Slot } from './core/in-process-tier.js';
+import { resolveL1Choice } from './options/resolve-l1-options.js';
 import { resolveLoadPolicy, resolveRetention } from './options/resolve-load-options.js';
 import { resolveTtl } from './options/resolve-options.js';
+import type { DurationString } from './options/duration.js';
 import type { TtlOption } from './options/redis-cache-options.interface.js';
 
 /** Options of `CacheService.set` (and `getOrSet`'s TTL). */
@@ -22,6 +25,11 @@ export interface CacheGetOrSetOptions<T = unknown> extends Omit<CacheSetOptions,
   name?: string;
   /** Tags of the loaded value: strings, or a function of the value returning them. */
   tags?: string | readonly string[] | ((value: T) => string | readonly string[]);
+  /**
+   * The module's in-process tier for this call (see `L1Options`): `false` to skip it, `{ ttl }` to keep
+   * this value a different time. Default: used when the module has `l1`.
+   */
+  l1?: boolean | { ttl?: number | DurationString };
 }
 
 const SERVICE = 'CacheService';
@@ -42,6 +50,9 @@ const SERVICE = 'CacheService';
  */
 @Injectable()
 export class CacheService {
+  /** getOrSet's memory per `l1` option seen (the shared one, kept a given time). */
+  private readonly l1Slots = new Map<string, L1Slot | undefined>();
+
   constructor(private readonly engine: CacheEngine) {}
 
   /** The raw ioredis client, for native Redis types. Available from `app.init()` on. */
@@ -66,20 +77,11 @@ export class CacheService {
     const retention = resolveRetention(options, 'CacheService.set');
     const retainMs = Math.max(retention.staleWhileRevalidateMs, retention.graceMs);
     const { tags } = options;
-    if (tags === undefined) {
-      await this.engine.write(this.engine.userKey(key), value, { ttlMs, retainMs }, SERVICE);
-      return;
-    }
-    normalizeTags(tags, 'CacheService.set'); // a bad tag is the caller's error, before anything is read
-    const epoch = await this.engine.readEpoch(SERVICE);
-    await this.engine.write(
-      this.engine.userKey(key),
-      value,
-      { ttlMs, retainMs, tagsOf: () => tags },
-      SERVICE,
-      0,
-      epoch,
-    );
+    if (tags !== undefined) normalizeTags(tags, 'CacheService.set'); // the caller's error, before anything is read
+    const redisKey = this.engine.userKey(key);
+    const policy = { ttlMs, retainMs, tagsOf: tags === undefined ? undefined : () => tags };
+    const epoch = this.engine.needsEpoch(redisKey, policy) ? await this.engine.readEpoch() : undefined;
+    await this.engine.write(redisKey, value, policy, SERVICE, 0, epoch);
   }
 
   /**
@@ -118,14 +120,24 @@ export class CacheService {
     const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
     const load = resolveLoadPolicy(options, this.engine.config, 'CacheService.getOrSet');
     const retainMs = Math.max(load.staleWhileRevalidateMs, load.graceMs);
+    const l1 = this.l1Slot(options.l1);
+    const redisKey = this.engine.userKey(key);
     const started = performance.now();
+    if (l1) {
+      const kept = l1.get(redisKey);
+      if (kept !== L1_MISS) {
+        this.engine.metrics.recordL1Hit(name, performance.now() - started);
+        return kept as T;
+      }
+    }
     try {
       const { value, outcome, fallback } = await this.engine.getOrLoad(
-        this.engine.userKey(key),
+        redisKey,
         () => Promise.resolve().then(loader),
         { ttlMs, retainMs, tagsOf: tagsOf(options.tags, name) },
         load,
         name,
+        l1,
       );
       this.engine.metrics.record(name, outcome, performance.now() - started, fallback);
       return value;
@@ -136,12 +148,42 @@ export class CacheService {
   }
 
   /**
-   * Deletes every entry under the namespace, or under `${namespace}:${prefix}`, with SCAN and
-   * pipelined UNLINK in batches (never KEYS). Resolves to how many were deleted.
+   * Invalidates every entry under the namespace, or under `${namespace}:${prefix}` (the prefix is
+   * literal, not hashed), in O(1) whatever their number: a new generation for the prefix, and the
+   * entries are left to expire by their TTL (`reclaim` deletes them). Resolves once no process on
+   * this Redis will serve them any more — this one at once, the others when the published marker
+   * reaches them (see the README). Resolves to 0, the number of keys deleted.
+   *
+   * @example
+   * await this.cache.clear('posts:');
    */
   async clear(prefix = ''): Promise<number> {
     if (!this.engine.isStarted) return 0;
-    return (await this.engine.clear(prefix, SERVICE)).removed;
+    await this.engine.clear(prefix, SERVICE);
+    return 0;
+  }
+
+  /**
+   * Deletes every key under the namespace, or under `${namespace}:${prefix}`, with SCAN and pipelined
+   * UNLINK in batches (never KEYS): memory reclamation, e.g. after a `clear`. Resolves to how many
+   * were deleted.
+   */
+  async reclaim(prefix = ''): Promise<number> {
+    if (!this.engine.isStarted) return 0;
+    return (await this.engine.reclaim(prefix, SERVICE)).removed;
+  }
+
+  /** The module's in-process memory for a getOrSet `l1` option; throws for one it cannot serve. */
+  private l1Slot(option: CacheGetOrSetOptions['l1']): L1Slot | undefined {
+    const id =
+      typeof option === 'object' && option !== null
+        ? `ttl:${String(option.ttl)} max:${String((option as { max?: unknown }).max)}`
+        : String(option);
+    if (this.l1Slots.has(id)) return this.l1Slots.get(id);
+    const choice = resolveL1Choice(option, this.engine.config.l1, 'CacheService.getOrSet', { ownAllowed: false });
+    const slot = this.engine.l1Slot(choice);
+    this.l1Slots.set(id, slot);
+    return slot;
   }
 
   /** Hits, misses, hit rate, errors and latency, overall, per cache name and per HTTP route. */

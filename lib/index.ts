@@ -20,6 +20,7 @@ export type {
   RedisCacheModuleOptions,
   RedisConnectionOption,
   RedisClusterConnection,
+  L1Options,
   TtlOption,
 } from './options/redis-cache-options.interface.js';
 export type {

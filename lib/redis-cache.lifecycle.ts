@@ -59,6 +59,8 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     try {
       const methods = this.compileDecoratedMethods();
       this.logger.log(`${methods} cached method(s), namespace '${config.namespace}'`);
+      // The methods' l1 options are known now: the subscriber also listens for L1 invalidations if any uses it.
+      this.engine.followL1();
     } catch (err) {
       await this.onApplicationShutdown();
       throw err;

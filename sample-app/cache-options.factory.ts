@@ -19,7 +19,7 @@ export const TTL_PROFILES = {
 /** The `RedisCacheModule.forRootAsync` factory: cache settings derived from the app's config. */
 export function cacheOptionsFactory(config: SampleAppConfig): RedisCacheModuleOptions {
   return {
-    redis: config.redisUrl,
+    redis: config.redisClusterNodes ? { cluster: { nodes: [...config.redisClusterNodes] } } : config.redisUrl,
     namespace: config.cacheNamespace,
     ttl: '1h',
     ttlProfiles: TTL_PROFILES,

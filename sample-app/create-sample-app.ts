@@ -1,11 +1,13 @@
 import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
-import { resolveSampleAppConfig } from './config/sample-app-config.js';
+import { resolveSampleAppConfig, type RedisClusterNode } from './config/sample-app-config.js';
 
 export interface CreateSampleAppOptions {
   /** Redis for the cache, e.g. `redis://127.0.0.1:6379`. */
-  redisUrl: string;
+  redisUrl?: string;
+  /** Instead of `redisUrl`: seed nodes of a Redis Cluster for the cache. */
+  redisClusterNodes?: readonly RedisClusterNode[];
   /** SQLite file, created and seeded if missing; `:memory:` for a throwaway one. Default `./sample-app.db`. */
   dbPath?: string;
   /** Milliseconds every read query waits, so cache hits are visibly faster. Default 50. */

@@ -1,7 +1,7 @@
 // Entry point of the sample app: `npm start` (builds first) or `node dist/sample-app/main.js`.
 //
-// Without REDIS_URL it starts a throwaway local redis-server, so trying the app needs nothing but
-// `redis-server` on PATH; the server is stopped again when the app shuts down.
+// Without REDIS_URL (or REDIS_CLUSTER_NODES) it starts a throwaway local redis-server, so trying the
+// app needs nothing but `redis-server` on PATH; the server is stopped again when the app shuts down.
 import { Logger, type INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import {
@@ -20,7 +20,7 @@ async function bootstrap(): Promise<void> {
 
   let localRedis: LocalRedisServer | undefined;
   let redisUrl = env.redisUrl;
-  if (!redisUrl) {
+  if (!redisUrl && !env.redisClusterNodes) {
     if (!redisServerBinary()) {
       console.error(REDIS_INSTALL_HINT);
       process.exit(1);
@@ -33,6 +33,7 @@ async function bootstrap(): Promise<void> {
   try {
     app = await createSampleApp({
       redisUrl,
+      redisClusterNodes: env.redisClusterNodes,
       dbPath: env.dbPath,
       queryDelayMs: env.queryDelayMs,
       namespace: env.namespace,
@@ -46,9 +47,12 @@ async function bootstrap(): Promise<void> {
   }
 
   const redisSource = localRedis ? `local redis-server, pid ${localRedis.pid}, stopped on exit` : 'from REDIS_URL';
+  const redis = env.redisClusterNodes
+    ? `cluster of ${env.redisClusterNodes.map(({ host, port }) => `${host}:${port}`).join(', ')} (from REDIS_CLUSTER_NODES)`
+    : `${redactPassword(redisUrl!)} (${redisSource})`;
   const { port } = app.getHttpServer().address() as AddressInfo;
   logger.log(`Listening on http://localhost:${port}`);
-  logger.log(`Redis: ${redactPassword(redisUrl)} (${redisSource}); namespace "${env.namespace}"`);
+  logger.log(`Redis: ${redis}; namespace "${env.namespace}"`);
   logger.log(`SQLite: ${env.dbPath}; artificial read delay ${env.queryDelayMs} ms`);
   if (!env.adminToken) logger.warn('ADMIN_TOKEN is not set: /admin routes are open');
 

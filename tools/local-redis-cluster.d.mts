@@ -12,6 +12,8 @@ export interface LocalRedisCluster {
   readonly replicas: LocalRedisClusterNode[];
   /** The redis-server process ids, to check that none is left after `stop()`. */
   readonly pids: number[];
+  /** SIGKILLs one node (a crash: no shutdown, no failover handshake) and waits until it has exited. */
+  kill(node: LocalRedisClusterNode): Promise<void>;
   /** Stops every node (SIGTERM, SIGKILL after 3 s) and removes the cluster's folders. Idempotent. */
   stop(): Promise<void>;
 }

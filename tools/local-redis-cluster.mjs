@@ -62,6 +62,12 @@ export async function startLocalRedisCluster(options = {}) {
       primaries: topology.primaries,
       replicas: topology.replicas,
       pids: servers.map((server) => server.pid),
+      // A crash of one node (SIGKILL, no shutdown), for failover tests; the others keep running.
+      kill: (node) => {
+        const server = servers.find((candidate) => candidate.port === node.port);
+        if (!server) throw new Error(`no node of this cluster listens on port ${node.port}`);
+        return server.kill();
+      },
       stop: () => (stopped ??= stopAll()),
     };
   } catch (err) {

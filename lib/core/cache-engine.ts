@@ -8,6 +8,11 @@ import type { RedisCacheStore } from '../store/redis-cache.store.js';
 import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from './cache-entry.js';
 import type { LoadResult, NotStored, PreparedEntry, Removal, WritePolicy } from './cache-engine.types.js';
 import { CacheTags, normalizeTags } from './cache-tags.js';
+import { InProcessTier, type L1Slot } from './in-process-tier.js';
+import type { L1Choice } from '../options/resolve-l1-options.js';
+import type { Announcement } from '../store/redis-cache.store.js';
+import { InvalidationEpoch } from './invalidation-epoch.js';
+import { PrefixGenerations } from './prefix-generations.js';
 import { prepareEntry, type Preparing } from './entry-preparation.js';
 import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './pending-invalidations.js';
@@ -22,7 +27,10 @@ interface Started {
   isDown: () => boolean;
   leases: LeaseReleaseListener;
   pending: PendingInvalidations;
+  epoch: InvalidationEpoch;
   tags: CacheTags;
+  prefixes: PrefixGenerations;
+  tier: InProcessTier;
 }
 
 /**
@@ -56,8 +64,18 @@ export class CacheEngine {
     isDown: () => boolean,
     leases: LeaseReleaseListener,
   ): void {
-    const pending = new PendingInvalidations(`${config.namespace}:`, () => void this.replayInvalidations());
-    this.started = { config, store, isDown, leases, pending, tags: new CacheTags(config.namespace, store) };
+    const pending = new PendingInvalidations(() => void this.replayInvalidations());
+    const { namespace } = config;
+    const epoch = new InvalidationEpoch(namespace, store);
+    const prefixes = new PrefixGenerations(namespace, store, epoch, `${namespace}:__invalidations`);
+    // Cleared prefixes are announced to every instance on the subscriber the leases use.
+    leases.follow(prefixes);
+    const tier = new InProcessTier(namespace, prefixes, config.l1);
+    const tags: CacheTags = new CacheTags(namespace, store, epoch, (invalidated, at) => {
+      tier.tagsInvalidated(invalidated, at);
+      return store.publish(tier.channel, tier.tagsMessage(invalidated, at), tags.keyOf(invalidated[0]));
+    });
+    this.started = { config, store, isDown, leases, pending, epoch, tags, prefixes, tier };
     this.namespace = config.namespace;
   }
 
@@ -71,7 +89,29 @@ export class CacheEngine {
 
   stop(): void {
     this.started?.pending.stop();
+    this.started?.tier.dropAll();
     this.started = undefined;
+  }
+
+  /**
+   * Subscribes the in-process tier to the other instances' invalidations if some method uses it.
+   * After every decorated method was compiled (their `l1` options are known), before the subscriber starts.
+   */
+  followL1(): void {
+    const started = this.require();
+    if (started.tier.wanted) started.leases.follow(started.tier);
+  }
+
+  /** The in-process memory a read-through uses, from its resolved `l1` option (undefined: none). */
+  l1Slot(choice: L1Choice): L1Slot | undefined {
+    if (!choice) return undefined;
+    const { tier } = this.require();
+    return choice.kind === 'own' ? tier.ownSlot(choice.settings) : tier.sharedSlot(choice.ttlMs);
+  }
+
+  /** True while the in-process tier may serve values (subscribed to the other instances' invalidations). */
+  get l1Serving(): boolean {
+    return this.started?.tier.serving ?? false;
   }
 
   get isStarted(): boolean {
@@ -107,7 +147,12 @@ export class CacheEngine {
   async replayInvalidations(): Promise<void> {
     const started = this.started;
     if (started) {
-      await started.pending.flush(started.store, started.leases.channel, started.tags).catch(() => undefined);
+      const { store } = started;
+      await started.pending
+        .flush(store, started.leases.channel, started.tags, started.prefixes, (keys) =>
+          this.announced(started, keys, (announce) => store.unlink(keys, announce)),
+        )
+        .catch(() => undefined);
     }
   }
 
@@ -142,10 +187,22 @@ export class CacheEngine {
     write: WritePolicy,
     load: LoadPolicy,
     name: string,
+    l1?: L1Slot,
   ): Promise<LoadResult<T>> {
-    return this.flights.run(redisKey, (flight) =>
-      this.readThrough.run(redisKey, loader, write, load, name, flight),
-    ) as Promise<LoadResult<T>>;
+    const tier = this.started?.tier;
+    if (!l1 || !tier) {
+      return this.flights.run(redisKey, (flight) =>
+        this.readThrough.run(redisKey, loader, write, load, name, flight),
+      ) as Promise<LoadResult<T>>;
+    }
+    return this.flights.run(redisKey, (flight) => {
+      // Taken before the read: an invalidation of the key heard meanwhile keeps its value out of L1.
+      const seq = tier.seq;
+      return this.readThrough.run(redisKey, loader, write, load, name, flight).then((result) => {
+        if (result.fresh) l1.offer(redisKey, seq, result.fresh);
+        return result;
+      });
+    }) as Promise<LoadResult<T>>;
   }
 
   /** The fresh value of `redisKey` (`found`); stale, absent, leased or failed reads are `found: false`. */
@@ -185,7 +242,46 @@ export class CacheEngine {
       return this.undecodable(redisKey, name, err);
     }
     if (stored.kind === 'lease') return LEASED;
-    return stored.tags.length === 0 ? stored : this.checkTags(stored, name);
+    const prefixes = this.started?.prefixes;
+    if (prefixes?.active) {
+      if (!prefixes.fresh) return this.checkPrefixesLater(prefixes, stored, redisKey, name);
+      if (prefixes.invalidates(redisKey, stored.epoch)) stored.invalidated = true;
+    }
+    return stored.tags.length === 0 || stored.invalidated ? stored : this.checkTags(stored, name);
+  }
+
+  /** The subscription is down: the cleared prefixes are re-read before the entry is trusted. */
+  private checkPrefixesLater(
+    prefixes: PrefixGenerations,
+    entry: DecodedEntry,
+    redisKey: string,
+    name: string,
+  ): Promise<EntryRead> {
+    return prefixes.refresh().then(
+      () => {
+        if (prefixes.invalidates(redisKey, entry.epoch)) entry.invalidated = true;
+        if (entry.tags.length === 0 || entry.invalidated) return { entry, leased: false, failed: false };
+        return this.checkTags(entry, name);
+      },
+      () => {
+        this.metrics.recordError(name);
+        entry.invalidated = true;
+        return { entry, leased: false, failed: true };
+      },
+    );
+  }
+
+  /**
+   * True when a value for `redisKey` must carry the invalidation epoch read before its load: it has
+   * tags, or a prefix of its key was cleared (an entry without an epoch predates every clear).
+   */
+  needsEpoch(redisKey: string, policy: WritePolicy): boolean {
+    return policy.tagsOf !== undefined || (this.started?.prefixes.covers(redisKey) ?? false);
+  }
+
+  /** True when some prefix was cleared (or that cannot be told now): writes whose key is not known yet read the epoch. */
+  get prefixesCleared(): boolean {
+    return this.started?.prefixes.active ?? false;
   }
 
   /**
@@ -209,16 +305,16 @@ export class CacheEngine {
   }
 
   /**
-   * The invalidation epoch to load a tagged value in, read before the source is; undefined when
-   * Redis failed (counted): the value is then not stored.
+   * The invalidation epoch to load a value in, read before the source is; undefined when Redis
+   * failed. Not counted here: a tagged value without it is not stored (`prepare` counts that), and
+   * an untagged one is stored without it, which only makes it older than every prefix clear.
    */
-  async readEpoch(name: string): Promise<number | undefined> {
-    const tags = this.started?.tags;
-    if (!tags) return undefined;
+  async readEpoch(): Promise<number | undefined> {
+    const epoch = this.started?.epoch;
+    if (!epoch) return undefined;
     try {
-      return await tags.readEpoch();
+      return await epoch.read();
     } catch {
-      this.metrics.recordError(name);
       return undefined;
     }
   }
@@ -288,8 +384,9 @@ export class CacheEngine {
   ): Promise<boolean> {
     const prepared = await this.prepare(value, policy, name, loadMs, epoch);
     if (prepared === 'skip') return true;
-    const store = this.started?.store;
-    if (!store) return prepared !== 'failed';
+    const started = this.started;
+    if (!started) return prepared !== 'failed';
+    const { store } = started;
     if (prepared === 'failed' || prepared === 'invalidated') {
       // The new value cannot be stored (or a tag of it was invalidated while it was made), so the
       // old one must not stay behind it (nor a load in flight land after it): the key is deleted,
@@ -298,7 +395,9 @@ export class CacheEngine {
       return prepared === 'invalidated';
     }
     try {
-      await store.set(redisKey, prepared.bytes, prepared.pxMs);
+      await this.announced(started, [redisKey], (announce) =>
+        store.set(redisKey, prepared.bytes, prepared.pxMs, announce),
+      );
       return true;
     } catch {
       this.metrics.recordError(name);
@@ -328,18 +427,72 @@ export class CacheEngine {
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
   async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
     for (const key of redisKeys) this.flights.supersede(key);
-    const removal = await this.remove(name, (store) => store.unlink(redisKeys));
+    const started = this.started;
+    if (!started || redisKeys.length === 0) return { removed: 0, failed: false };
+    const removal = await this.remove(name, (store) =>
+      this.announced(started, redisKeys, (announce) => store.unlink(redisKeys, announce)),
+    );
     if (removal.failed) this.invalidateLater(redisKeys);
     return removal;
   }
 
-  /** Deletes every entry under `${namespace}:${prefix}` with SCAN + UNLINK. */
-  async clear(prefix: string, name: string): Promise<Removal> {
+  /**
+   * Runs `change` (a write or deletion of `redisKeys`) with the announcement of the keys to every
+   * instance's in-process tier (in-process-tier.ts), which drops them; this one drops them before
+   * and after. Rejects when either fails: the caller then replays the deletion, announced again,
+   * once Redis answers.
+   */
+  private async announced<T>(
+    started: Started,
+    redisKeys: readonly string[],
+    change: (announce: Announcement) => Promise<T>,
+  ): Promise<T> {
+    const { tier } = started;
+    tier.dropKeys(redisKeys);
+    try {
+      return await change({ channel: tier.channel, message: tier.keysMessage(redisKeys) });
+    } finally {
+      // A read of this process that began while the change was on its way may have read the old value.
+      tier.dropKeys(redisKeys);
+    }
+  }
+
+  /**
+   * Invalidates every entry under `${namespace}:${prefix}` in O(1): a new generation for the prefix
+   * (prefix-generations.ts); the entries expire by their TTL. A failure is counted and the clear
+   * replayed once Redis answers again.
+   */
+  async clear(prefix: string, name: string): Promise<{ failed: boolean }> {
+    this.flights.supersedePrefix(this.redisKey(prefix));
+    const started = this.started;
+    if (!started) return { failed: false };
+    try {
+      await started.prefixes.clear(prefix);
+      return { failed: false };
+    } catch {
+      this.metrics.recordError(name);
+      started.pending.addPrefix(prefix);
+      return { failed: true };
+    }
+  }
+
+  /** Deletes every key under `${namespace}:${prefix}` with SCAN + pipelined UNLINK (memory reclamation). */
+  async reclaim(prefix: string, name: string): Promise<Removal> {
     const literalPrefix = this.redisKey(prefix);
     this.flights.supersedePrefix(literalPrefix);
-    const removal = await this.remove(name, (store) => store.scanAndUnlink(literalPrefix));
-    if (removal.failed) this.started?.pending.addPrefix(literalPrefix);
-    return removal;
+    const started = this.started;
+    if (!started) return { removed: 0, failed: false };
+    const { tier } = started;
+    return this.remove(name, async (store) => {
+      tier.reclaimed(literalPrefix);
+      try {
+        const removed = await store.scanAndUnlink(literalPrefix);
+        await store.publish(tier.channel, tier.reclaimMessage(literalPrefix), `${this.namespace}:__prefixes`);
+        return removed;
+      } finally {
+        tier.reclaimed(literalPrefix);
+      }
+    });
   }
 
   private async remove(name: string, removeWith: (store: RedisCacheStore) => Promise<number>): Promise<Removal> {

@@ -32,6 +32,8 @@ export interface LoadResult<T> {
   outcome: Extract<CacheOutcome, 'hit' | 'miss' | 'stale' | 'error'>;
   /** A grace value answered because the method failed or passed `timeout` (counted in `fallbacks`). */
   fallback?: boolean;
+  /** A hit: the fresh, checked entry read from Redis (what the in-process tier may keep). */
+  fresh?: DecodedEntry;
 }
 
 /** A value as read from Redis, with what freshness and refreshes need. */

@@ -1,7 +1,9 @@
 import { AsyncResource } from 'node:async_hooks';
 import { defer, EMPTY, isObservable, lastValueFrom, mergeMap, of } from 'rxjs';
 import { resolveLoadPolicy, resolveRetention, type LoadPolicy } from '../options/resolve-load-options.js';
+import { resolveL1Choice } from '../options/resolve-l1-options.js';
 import { resolveTtl } from '../options/resolve-options.js';
+import { L1_MISS, type L1Slot } from './in-process-tier.js';
 import type { CacheEngine, LoadResult, WritePolicy } from './cache-engine.js';
 import { defaultKeyBuilder, type CacheMethodPlan, type KeyBuilder } from './cache-method-plan.js';
 
@@ -24,6 +26,12 @@ interface CompiledWrite {
   sharedPolicy?: WritePolicy;
 }
 
+/** `@Cacheable`'s write, with its read-through options and in-process memory (if any). */
+interface CompiledCacheable extends CompiledWrite {
+  load: LoadPolicy;
+  l1: L1Slot | undefined;
+}
+
 interface CompiledEvict {
   name: string;
   key?: KeyBuilder;
@@ -38,7 +46,7 @@ interface CompiledEvict {
 interface CompiledPlan {
   /** Metrics name of calls without `@Cacheable` (with one, its own name is used). */
   name: string;
-  cacheable?: CompiledWrite & { load: LoadPolicy };
+  cacheable?: CompiledCacheable;
   puts: CompiledWrite[];
   evictsBefore: CompiledEvict[];
   evictsAfter: CompiledEvict[];
@@ -111,7 +119,7 @@ export class CacheOperationExecutor {
     { options, key }: NonNullable<CacheMethodPlan['cacheable']>,
     owner: { name: string },
     methodName: string,
-  ): CompiledWrite & { load: LoadPolicy } {
+  ): CompiledCacheable {
     const where = `${owner.name}.${methodName} @Cacheable`;
     const load = resolveLoadPolicy(options, this.engine.config, where);
     return {
@@ -124,6 +132,7 @@ export class CacheOperationExecutor {
       unless: options.unless,
       tags: options.tags as Tags,
       load,
+      l1: this.engine.l1Slot(resolveL1Choice(options.l1, this.engine.config.l1, where, { ownAllowed: true })),
     };
   }
 
@@ -163,7 +172,7 @@ export class CacheOperationExecutor {
    * measured in bench/README.md).
    */
   private readThroughOnly(
-    cacheable: CompiledWrite & { load: LoadPolicy },
+    cacheable: CompiledCacheable,
     invoke: () => Promise<unknown>,
     args: unknown[],
   ): Promise<unknown> {
@@ -174,7 +183,15 @@ export class CacheOperationExecutor {
     let loading: Promise<LoadResult<unknown>>;
     try {
       const redisKey = this.engine.redisKey(cacheable.key(args));
-      loading = this.engine.getOrLoad(redisKey, invoke, policy(cacheable, args), cacheable.load, name);
+      const { l1 } = cacheable;
+      if (l1 !== undefined) {
+        const kept = l1.get(redisKey);
+        if (kept !== L1_MISS) {
+          metrics.recordL1Hit(name, performance.now() - started);
+          return Promise.resolve(kept);
+        }
+      }
+      loading = this.engine.getOrLoad(redisKey, invoke, policy(cacheable, args), cacheable.load, name, l1);
     } catch (err) {
       return Promise.reject(err); // a key function that threw: as the async path would
     }
@@ -198,7 +215,9 @@ export class CacheOperationExecutor {
     for (const evict of plan.evictsBefore) if (!(await this.evict(evict, args))) cacheFailed = true;
     let result: unknown;
     // Tagged writes store the invalidation epoch read before the method runs.
-    const epoch = plan.puts.some((put) => put.tags !== undefined) ? await this.engine.readEpoch(plan.name) : undefined;
+    const needsEpoch =
+      plan.puts.length > 0 && (plan.puts.some((put) => put.tags !== undefined) || this.engine.prefixesCleared);
+    const epoch = needsEpoch ? await this.engine.readEpoch() : undefined;
     const invoked = performance.now();
     if (plan.cacheable) {
       result = await this.readThrough(plan.cacheable, plan.puts.length > 0, invoke, args);
@@ -233,7 +252,7 @@ export class CacheOperationExecutor {
    * Spring): the result is then written under the `@Cacheable` key as well.
    */
   private async readThrough(
-    cacheable: CompiledWrite & { load: LoadPolicy },
+    cacheable: CompiledCacheable,
     alwaysRun: boolean,
     invoke: () => Promise<unknown>,
     args: unknown[],
@@ -248,15 +267,25 @@ export class CacheOperationExecutor {
     const redisKey = this.engine.redisKey(cacheable.key(args));
     try {
       if (alwaysRun) {
-        const epoch = cacheable.tags !== undefined ? await this.engine.readEpoch(cacheable.name) : undefined;
+        const writePolicy = policy(cacheable, args);
+        const needsEpoch = this.engine.needsEpoch(redisKey, writePolicy);
+        const epoch = needsEpoch ? await this.engine.readEpoch() : undefined;
         const invoked = performance.now();
         const result = await invoke();
         const loadMs = performance.now() - invoked;
         if (result !== NO_VALUE) {
-          await this.engine.write(redisKey, result, policy(cacheable, args), cacheable.name, loadMs, epoch);
+          await this.engine.write(redisKey, result, writePolicy, cacheable.name, loadMs, epoch);
         }
         metrics.record(cacheable.name, 'miss', performance.now() - started);
         return result;
+      }
+      const { l1 } = cacheable;
+      if (l1 !== undefined) {
+        const kept = l1.get(redisKey);
+        if (kept !== L1_MISS) {
+          metrics.recordL1Hit(cacheable.name, performance.now() - started);
+          return kept;
+        }
       }
       const { value, outcome, fallback } = await this.engine.getOrLoad(
         redisKey,
@@ -264,6 +293,7 @@ export class CacheOperationExecutor {
         policy(cacheable, args),
         cacheable.load,
         cacheable.name,
+        l1,
       );
       metrics.record(cacheable.name, outcome, performance.now() - started, fallback);
       return value;

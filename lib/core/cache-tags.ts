@@ -1,6 +1,7 @@
 import { RedisCacheConfigError } from '../errors.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
 import { MAX_TAGS, NO_TAGS, type DecodedEntry } from './cache-entry.js';
+import type { InvalidationEpoch } from './invalidation-epoch.js';
 import { safeKey } from './key-hash.js';
 
 /**
@@ -12,14 +13,12 @@ const MARKER_TTL_MS = 10 * 60_000;
 /** A tag key outlives each entry of the tag by this much (the entry is written just after the touch). */
 const TOUCH_MARGIN_MS = 60_000;
 export const MAX_TAGGED_LOAD_MS = MARKER_TTL_MS - TOUCH_MARGIN_MS;
-/** The epoch key only keeps epochs increasing within one clock tick or across a clock step back. */
-const EPOCH_TTL_MS = 24 * 3_600_000;
 
 /**
  * Tags, invalidated in O(1) whatever the number of entries under them.
  *
- * An invalidation does not touch the entries: it takes a new epoch from the namespace's epoch key
- * (microseconds of that node's clock, only increasing) and stores it in each tag's key, meaning
+ * An invalidation does not touch the entries: it takes a new epoch (invalidation-epoch.ts) and
+ * stores it in each tag's key, meaning
  * "entries of this tag loaded before this epoch are invalid". A tagged entry carries the epoch read
  * *before* its value was loaded and its tags; each read checks the tags' keys (one GET each, in
  * parallel) and treats the entry as absent — for hits, stale serving and grace alike — if any tag
@@ -31,23 +30,17 @@ const EPOCH_TTL_MS = 24 * 3_600_000;
  * runs unchanged on a Cluster.
  */
 export class CacheTags {
-  private readonly epochKey: string;
-
   constructor(
     private readonly namespace: string,
     private readonly store: RedisCacheStore,
-  ) {
-    this.epochKey = `${namespace}:__epoch`;
-  }
+    private readonly epoch: InvalidationEpoch,
+    /** Tells every instance's in-process tier (in-process-tier.ts) that `tags` were invalidated in `epoch`. */
+    private readonly announce: (tags: readonly string[], epoch: number) => Promise<void> = async () => undefined,
+  ) {}
 
   /** The Redis key of a tag (already normalised by `normalizeTags`). */
   keyOf(tag: string): string {
     return `${this.namespace}:__tag:${tag}`;
-  }
-
-  /** The epoch a load starts in; read before the source is. Rejects when Redis fails. */
-  readEpoch(): Promise<number> {
-    return this.store.readEpoch(this.epochKey);
   }
 
   /** True when no tag of `entry` was invalidated after its load began. Rejects when Redis fails. */
@@ -71,8 +64,11 @@ export class CacheTags {
   /** Invalidates every entry of `tags` loaded before now. Rejects when Redis fails. */
   async invalidate(tags: readonly string[]): Promise<void> {
     if (tags.length === 0) return;
-    const epoch = await this.store.bumpEpoch(this.epochKey, EPOCH_TTL_MS);
-    await Promise.all(tags.map((tag) => this.store.markTag(this.keyOf(tag), epoch, MARKER_TTL_MS)));
+    const epoch = await this.epoch.bump();
+    await Promise.all([
+      ...tags.map((tag) => this.store.markTag(this.keyOf(tag), epoch, MARKER_TTL_MS)),
+      this.announce(tags, epoch),
+    ]);
   }
 }
 

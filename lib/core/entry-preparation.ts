@@ -4,6 +4,7 @@ import type { CacheCodec } from '../serialization/cache-codec.js';
 import { encodeEntry, NO_TAGS } from './cache-entry.js';
 import type { NotStored, PreparedEntry, WritePolicy } from './cache-engine.types.js';
 import { normalizeTags, type CacheTags } from './cache-tags.js';
+import { MAX_ENTRY_PX_MS } from './prefix-generations.js';
 
 /** What preparing an entry needs of the running cache. */
 export interface Preparing {
@@ -32,13 +33,20 @@ export async function prepareEntry(
   if (policy.unless?.(value)) return 'skip';
   const isNull = value === null || value === undefined;
   if (isNull && policy.cacheNull === false) return 'skip';
-  const ttlMs = (isNull ? config.nullTtlMs : policy.ttlMs) * (1 + config.jitter * Math.random());
-  const pxMs = ttlMs + (policy.retainMs ?? 0);
+  // No entry outlives MAX_ENTRY_PX_MS: a prefix's clear marker is kept that long (prefix-generations.ts).
+  const ttlMs = Math.min(
+    (isNull ? config.nullTtlMs : policy.ttlMs) * (1 + config.jitter * Math.random()),
+    MAX_ENTRY_PX_MS,
+  );
+  const pxMs = Math.min(ttlMs + (policy.retainMs ?? 0), MAX_ENTRY_PX_MS);
   // A function of the result that throws, or returns something else than tags, fails the call.
   const tags = policy.tagsOf ? normalizeTags(policy.tagsOf(value), `${name}: tags`) : NO_TAGS;
   if (tags.length > 0) {
     // Read before the load (undefined: Redis failed then); without it the value's age is unknown.
-    if (epoch === undefined) return 'failed';
+    if (epoch === undefined) {
+      metrics.recordError(name);
+      return 'failed';
+    }
     try {
       if (!(await cacheTags.admit(tags, epoch, pxMs, loadMs))) return 'invalidated';
     } catch {
@@ -47,7 +55,8 @@ export async function prepareEntry(
     }
   }
   try {
-    const tagged = tags.length > 0 ? { epoch: epoch!, tags } : undefined;
+    // The epoch is kept whenever it was read (tags, or a key under a cleared prefix).
+    const tagged = epoch !== undefined ? { epoch, tags } : undefined;
     return { bytes: encodeEntry(codec, value, Date.now() + ttlMs, loadMs, tagged), pxMs };
   } catch (err) {
     metrics.recordError(name);

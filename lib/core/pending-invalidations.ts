@@ -1,5 +1,6 @@
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
 import type { CacheTags } from './cache-tags.js';
+import type { PrefixGenerations } from './prefix-generations.js';
 
 /** How many keys are remembered; past it, the replay clears the whole namespace instead. */
 const MAX_PENDING_KEYS = 10_000;
@@ -8,14 +9,16 @@ const RETRY_MS = 1_000;
 
 /**
  * Invalidations the cache could not carry out because Redis failed: evictions and writes (the old
- * value stays behind a write that did not land), and leases a timed-out command may have left
- * behind. They are replayed as soon as Redis answers again (`flush`, on recovery), and retried every
- * second while any remain, so an outage costs misses afterwards, never stale values for a whole
- * TTL. Past MAX_PENDING_KEYS the replay clears the namespace: more misses, still nothing stale.
- * A lease is given back by its token, so the replay never deletes a value someone stored since.
+ * value stays behind a write that did not land), prefix clears, tag invalidations, and leases a
+ * timed-out command may have left behind. They are replayed as soon as Redis answers again (`flush`,
+ * on recovery), and retried every second while any remain, so an outage costs misses afterwards,
+ * never stale values for a whole TTL. Past MAX_PENDING_KEYS keys or prefixes the replay clears the
+ * whole namespace (in O(1), a new generation): more misses, still nothing stale. A lease is given
+ * back by its token, so the replay never deletes a value someone stored since.
  */
 export class PendingInvalidations {
   private keys = new Set<string>();
+  /** Prefixes (relative to the namespace) whose clear failed. */
   private prefixes = new Set<string>();
   /** Tags whose invalidation failed: invalidated again (with a new epoch) by the replay. */
   private tags = new Set<string>();
@@ -28,14 +31,8 @@ export class PendingInvalidations {
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  /**
-   * `namespacePrefix`: `${namespace}:`, what an overflow clears; `replay`: flushes through the
-   * store (the engine's, while it runs).
-   */
-  constructor(
-    private readonly namespacePrefix: string,
-    private readonly replay: () => void,
-  ) {}
+  /** `replay`: flushes through the store (the engine's, while it runs). */
+  constructor(private readonly replay: () => void) {}
 
   get size(): number {
     return (
@@ -56,7 +53,7 @@ export class PendingInvalidations {
     this.scheduleRetry();
   }
 
-  /** A prefix whose SCAN + UNLINK failed (`clear`). */
+  /** A prefix (relative to the namespace) whose clear failed. */
   addPrefix(literalPrefix: string): void {
     if (!this.overflowed) {
       this.prefixes.add(literalPrefix);
@@ -73,20 +70,25 @@ export class PendingInvalidations {
 
   /** A lease a timed-out command may hold: given back (if it still carries `token`) by the replay. */
   addLease(key: string, token: Buffer): void {
-    if (!this.overflowed) {
-      this.leases.set(`${key}\0${token.toString('hex')}`, { key, token });
-      if (this.leases.size > MAX_PENDING_KEYS) this.overflow();
-    }
+    // Past the bound a lease is left to end by its TTL (lockTtl): waiters are delayed, nothing is stale.
+    if (this.leases.size < MAX_PENDING_KEYS) this.leases.set(`${key}\0${token.toString('hex')}`, { key, token });
     this.scheduleRetry();
   }
 
   /** Replays everything pending; what fails again stays pending. One flush at a time. */
-  async flush(store: RedisCacheStore, channel: string, cacheTags: CacheTags): Promise<void> {
+  async flush(
+    store: RedisCacheStore,
+    channel: string,
+    cacheTags: CacheTags,
+    generations: PrefixGenerations,
+    /** Deletes keys and tells every instance's in-process tier; default: only deletes them. */
+    deleteKeys: (keys: readonly string[]) => Promise<unknown> = (keys) => store.unlink(keys),
+  ): Promise<void> {
     if (this.flushing || this.size === 0) return;
     this.flushing = true;
     const keys = [...this.keys];
-    const prefixes = this.overflowed ? [this.namespacePrefix] : [...this.prefixes];
-    const leases = this.overflowed ? [] : [...this.leases.values()];
+    const prefixes = this.overflowed ? [''] : [...this.prefixes];
+    const leases = [...this.leases.values()];
     const tags = [...this.tags];
     this.keys = new Set();
     this.prefixes = new Set();
@@ -96,8 +98,8 @@ export class PendingInvalidations {
     this.inFlight = keys.length + prefixes.length + leases.length + tags.length;
     try {
       if (tags.length > 0) await cacheTags.invalidate(tags).catch(() => this.addTags(tags));
-      if (keys.length > 0) await store.unlink(keys).catch(() => this.addKeys(keys));
-      for (const prefix of prefixes) await store.scanAndUnlink(prefix).catch(() => this.addPrefix(prefix));
+      if (keys.length > 0) await deleteKeys(keys).catch(() => this.addKeys(keys));
+      for (const prefix of prefixes) await generations.clear(prefix).catch(() => this.addPrefix(prefix));
       await Promise.all(
         leases.map(({ key, token }) =>
           store.completeLease(key, token, undefined, 0, channel).catch(() => this.addLease(key, token)),
@@ -131,6 +133,5 @@ export class PendingInvalidations {
     this.overflowed = true;
     this.keys.clear();
     this.prefixes.clear();
-    this.leases.clear();
   }
 }

@@ -60,7 +60,9 @@ export class ReadThrough {
       (payload) => {
         const read = engine.decodeRead(key, name, payload);
         if (read instanceof DecodedEntry) {
-          if (load.earlyRefreshBeta === 0 && Date.now() < read.freshUntil) return { value: read.value, outcome: 'hit' };
+          if (load.earlyRefreshBeta === 0 && Date.now() < read.freshUntil && !read.invalidated) {
+            return { value: read.value, outcome: 'hit', fresh: read };
+          }
           return this.answer({ entry: read, leased: false, failed: false }, key, loader, write, load, name, flight);
         }
         if (read instanceof Promise)
@@ -102,7 +104,7 @@ export class ReadThrough {
       if (refresh && beta > 0 && now - entry.loadMs * beta * Math.log(Math.random()) >= entry.freshUntil) {
         this.refreshInBackground(call, entry);
       }
-      return { value: entry.value, outcome: 'hit' };
+      return { value: entry.value, outcome: 'hit', fresh: entry };
     }
     if (now < entry.freshUntil + staleWhileRevalidateMs) {
       if (refresh) this.refreshInBackground(call, entry);
@@ -240,8 +242,8 @@ export class ReadThrough {
   /** Runs the method as the lease holder; resolves once its value is written (or dropped) and the lease released. */
   private async loadAndComplete(call: Call, token: Buffer, flight: Flight<LoadResult<unknown>>): Promise<unknown> {
     this.held.set(call.key, token);
-    // A tagged value is stored with the invalidation epoch read before the source is.
-    const epoch = call.write.tagsOf ? await this.engine.readEpoch(call.name) : undefined;
+    // A tagged value, or one under a cleared prefix, is stored with the epoch read before the source is.
+    const epoch = this.engine.needsEpoch(call.key, call.write) ? await this.engine.readEpoch() : undefined;
     const started = performance.now();
     let value: unknown;
     try {

@@ -14,6 +14,8 @@ export class CacheCounters {
   refreshes = 0;
   refreshFailures = 0;
   fallbacks = 0;
+  /** Hits served from the in-process tier (also in `hits`). */
+  l1Hits = 0;
   readonly latency = new LatencyWindow();
 
   record(outcome: CacheOutcome, latencyMs: number): void {
@@ -48,6 +50,7 @@ export class CacheCounters {
       refreshes: this.refreshes,
       refreshFailures: this.refreshFailures,
       fallbacks: this.fallbacks,
+      l1Hits: this.l1Hits,
       hitRate: hitRate(this.hits + this.stale, this.misses + this.failedCalls),
       latency: this.latency.summary(),
     };

@@ -30,6 +30,14 @@ export class CacheMetrics {
     this.requests.getStore()?.outcomes.push(outcome);
   }
 
+  /** Records a hit served from the in-process tier (also counted in `hits`). */
+  recordL1Hit(name: string, latencyMs: number): void {
+    const counters = this.counters(this.names, name);
+    counters.l1Hits++;
+    counters.record('hit', latencyMs);
+    this.requests.getStore()?.outcomes.push('hit');
+  }
+
   /** Counts one failed cache operation (read, write, delete, encode, decode) under `name`. */
   recordError(name: string): void {
     this.counters(this.names, name).errors++;
@@ -61,7 +69,8 @@ export class CacheMetrics {
       failedCalls = 0,
       refreshes = 0,
       refreshFailures = 0,
-      fallbacks = 0;
+      fallbacks = 0,
+      l1Hits = 0;
     for (const [name, counters] of this.names) {
       byName[name] = counters.snapshot();
       hits += counters.hits;
@@ -73,6 +82,7 @@ export class CacheMetrics {
       refreshes += counters.refreshes;
       refreshFailures += counters.refreshFailures;
       fallbacks += counters.fallbacks;
+      l1Hits += counters.l1Hits;
     }
     const byRoute: Record<string, CacheNameStats> = {};
     for (const [route, counters] of this.routes) byRoute[route] = counters.snapshot();
@@ -86,6 +96,7 @@ export class CacheMetrics {
       refreshes,
       refreshFailures,
       fallbacks,
+      l1Hits,
       hitRate: hitRate(hits + stale, misses + failedCalls),
       byName,
       byRoute,

@@ -20,6 +20,8 @@ export interface CacheCounts {
   refreshFailures: number;
   /** Calls served a value within `grace` because the method threw or exceeded `timeout` (also counted in `stale`). */
   fallbacks: number;
+  /** Hits served from the in-process tier (`l1`) without asking Redis; also counted in `hits`. */
+  l1Hits: number;
   /** (hits + stale) / (hits + stale + misses + failedCalls); 0 before any call. */
   hitRate: number;
 }

@@ -1,5 +1,5 @@
 import type { CacheLoadOptions, CacheRetentionOptions } from './cache-load-options.interface.js';
-import type { TtlOption } from './redis-cache-options.interface.js';
+import type { L1Options, TtlOption } from './redis-cache-options.interface.js';
 
 /**
  * The logical key of an entry (the Redis key is `${namespace}:${key}`):
@@ -56,6 +56,12 @@ export interface CacheableOptions extends CacheDecoratorCommonOptions, CacheLoad
    * tags are checked), and a tagged load reads the invalidation epoch first.
    */
   tags?: CacheTagsOption;
+  /**
+   * The in-process tier for this method: `false` to opt out of the module's `l1`; `true` or `{ ttl }`
+   * to use the module's memory (with a shorter or longer `ttl`); `{ max, ttl }` for a memory of its
+   * own (`ttl` defaults to the module's). Default: the module's `l1`, if any.
+   */
+  l1?: boolean | Partial<L1Options>;
 }
 
 /** A key computed from the method's result (and arguments): `{ fromResult: (user) => \`user:${user.id}\` }`. */

@@ -4,6 +4,24 @@ import type { DurationString } from './duration.js';
 /** A TTL: seconds as a number, a duration string (`'90s'`, `'5m'`), or a name from `ttlProfiles`. */
 export type TtlOption = number | DurationString | (string & {});
 
+/**
+ * An in-process tier (L1) in front of Redis: the most recently used values, kept in this process's
+ * memory (lru-cache) and served without a round trip. Every instance drops its copy when another
+ * one writes, evicts, invalidates a tag or clears a prefix (published on Redis), so a value changed
+ * anywhere is not served from memory once the message has arrived (typically well under a
+ * millisecond on one host). Values in L1 are shared between callers: treat them as read-only.
+ */
+export interface L1Options {
+  /** How many values are kept (least recently used go first). */
+  max: number;
+  /**
+   * The longest a value is kept in memory (and so served without asking Redis): seconds or a
+   * duration. Never past the value's own TTL. It also bounds how long a change made outside the
+   * module (a `DEL` from redis-cli, a maxmemory eviction), which nothing announces, goes unseen.
+   */
+  ttl: number | DurationString;
+}
+
 /** Connect to a Redis Cluster: the seed nodes and ioredis cluster options. */
 export interface RedisClusterConnection {
   cluster: { nodes: ClusterNode[]; options?: ClusterOptions };
@@ -53,6 +71,11 @@ export interface RedisCacheModuleOptions {
   lockTtl?: number | DurationString;
   /** Default time a caller waits for another process's load: milliseconds or a duration. Default `5000`. */
   lockWait?: number | DurationString;
+  /**
+   * An in-process tier for every `@Cacheable` method and `getOrSet` call (a method opts out with
+   * `l1: false`). Off by default; see `L1Options`.
+   */
+  l1?: L1Options;
   /** Register the providers globally so decorated classes in every module reach the cache. Default `true`. */
   isGlobal?: boolean;
 }

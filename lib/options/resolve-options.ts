@@ -1,6 +1,8 @@
 import { RedisCacheConfigError } from '../errors.js';
 import { CACHE_DEFAULTS, SAFE_KEY_PART } from './cache-defaults.js';
+import type { L1Settings } from '../core/in-process-tier.js';
 import { isDurationString, toMilliseconds, toPositiveMilliseconds } from './duration.js';
+import { resolveModuleL1 } from './resolve-l1-options.js';
 import type { RedisCacheModuleOptions, RedisConnectionOption, TtlOption } from './redis-cache-options.interface.js';
 
 /** Module options after defaults, unit conversion and validation. Durations are in milliseconds. */
@@ -15,6 +17,8 @@ export interface ResolvedCacheConfig {
   readonly lock: boolean;
   readonly lockTtlMs: number;
   readonly lockWaitMs: number;
+  /** The module's in-process tier; undefined when off. */
+  readonly l1: L1Settings | undefined;
 }
 
 /**
@@ -92,6 +96,8 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     }
   }
 
+  const l1 = resolveModuleL1(options.l1, problems);
+
   const redis = options.redis ?? process.env.REDIS_URL ?? CACHE_DEFAULTS.redisUrl;
   if (typeof redis !== 'string' && (typeof redis !== 'object' || redis === null)) {
     problems.push(
@@ -115,6 +121,7 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     lock: options.lock ?? CACHE_DEFAULTS.lock,
     lockTtlMs,
     lockWaitMs,
+    l1,
   };
 }
 

@@ -4,13 +4,18 @@ export interface HealthLogger {
   log(message: string): void;
 }
 
+/** A command's target when it is not one Cluster node: the one server, or the client as a whole. */
+export const ANYWHERE = '*';
+
 /**
  * Tracks whether Redis is reachable so an outage is logged once when it starts and once when it
  * ends, however many calls fail in between (a log line per call would flood the logs exactly when
- * the team is busiest).
+ * the team is busiest). On a Cluster it tracks each node: one primary lost is one outage, which
+ * answers from the other primaries neither end nor restart.
  */
 export class ConnectionHealth {
-  private down = false;
+  /** Where commands fail now: Cluster nodes ('host:port'), or ANYWHERE. The outage lasts while any does. */
+  private readonly down = new Set<string>();
   private downSince = 0;
   private failuresThisOutage = 0;
   /** Called once when an outage ends (the cache replays what it could not invalidate). */
@@ -19,24 +24,44 @@ export class ConnectionHealth {
   constructor(private readonly logger: HealthLogger) {}
 
   get isDown(): boolean {
-    return this.down;
+    return this.down.size > 0;
   }
 
-  failed(reason: unknown): void {
+  /** Whether commands to `node` fail (or the client as a whole does): the store probes it one command at a time. */
+  isDownAt(node: string): boolean {
+    return this.down.has(node) || this.down.has(ANYWHERE);
+  }
+
+  failed(reason: unknown, node = ANYWHERE): void {
     this.failuresThisOutage++;
-    if (this.down) return;
-    this.down = true;
+    const wasDown = this.isDown;
+    this.down.add(node);
+    if (wasDown) return;
     this.downSince = Date.now();
     this.logger.warn(`Redis cache unavailable (${describe(reason)}); calls go to the source until it recovers`);
   }
 
-  succeeded(): void {
-    if (!this.down) return;
+  succeeded(node = ANYWHERE): void {
+    if (!this.isDown) return;
+    // An answer shows the client connected (ANYWHERE is over); on one server it ends the outage.
+    if (node === ANYWHERE) this.down.clear();
+    this.down.delete(node);
+    this.down.delete(ANYWHERE);
+    this.endIfUp();
+  }
+
+  /** Forgets the nodes not in `current` (a failover replaced them): their outage ended with them. */
+  retainNodes(current: ReadonlySet<string>): void {
+    for (const node of this.down) if (node !== ANYWHERE && !current.has(node)) this.down.delete(node);
+    this.endIfUp();
+  }
+
+  private endIfUp(): void {
+    if (this.isDown) return;
     const seconds = ((Date.now() - this.downSince) / 1_000).toFixed(1);
     this.logger.log(
       `Redis cache recovered after ${seconds}s (${this.failuresThisOutage} failed commands or connection attempts)`,
     );
-    this.down = false;
     this.failuresThisOutage = 0;
     this.onRecovered?.();
   }

@@ -18,9 +18,24 @@ export interface LeaseWake {
   cancel(): void;
 }
 
+/** How long after a Cluster node left the subscriber is taken to be subscribed on another one. */
+const CLUSTER_RESUBSCRIBED_MS = 2_000;
+
 interface Listener {
   woken?: WakeReason;
   resolve?: (reason: WakeReason) => void;
+}
+
+/**
+ * Another channel the application's subscriber follows (the cleared prefixes, L1's invalidations):
+ * its messages, and when its messages can be trusted to arrive (subscribed) or may be missed (lost).
+ */
+export interface SubscriptionFollower {
+  readonly channel: string;
+  received(message: string): void;
+  /** Subscribed (again): messages arrive from now on; catch up on what was missed. Never rejects. */
+  subscribed(): Promise<void>;
+  lost(): void;
 }
 
 /**
@@ -35,8 +50,16 @@ export class LeaseReleaseListener {
   private subscriber: Redis | Cluster | undefined;
   private subscribed = false;
   private subscribing: Promise<void> | undefined;
+  private readonly followers = new Map<string, SubscriptionFollower>();
+  /** On a Cluster, after a node left: when the followers may trust their messages again. */
+  private catchUp: NodeJS.Timeout | undefined;
 
   constructor(readonly channel: string) {}
+
+  /** Also subscribes to `follower.channel` and tells it when the subscription is up or lost. Before `start`. */
+  follow(follower: SubscriptionFollower): void {
+    this.followers.set(follower.channel, follower);
+  }
 
   /** True while the subscription is confirmed, so a release would reach this process. */
   get listening(): boolean {
@@ -52,25 +75,50 @@ export class LeaseReleaseListener {
     // Outages are reported by the command connection; this one only reconnects.
     subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string, message: string) => {
-      if (channel !== this.channel) return;
+      if (channel !== this.channel) return this.followers.get(channel)?.received(message);
       if (message.endsWith(EMPTY_MARK)) this.wake(message.slice(0, -EMPTY_MARK.length), 'empty');
       else this.wake(message, 'stored');
     });
     // Subscribes on every connection, the first included: ioredis only resubscribes channels that
     // were subscribed before, which a connection that failed at boot never was.
     subscriber.on('ready', () => {
-      this.subscribing = subscriber.subscribe(this.channel).then(
-        () => {
-          if (this.subscriber === subscriber) this.subscribed = true;
+      const followers = [...this.followers.values()];
+      this.subscribing = subscriber.subscribe(this.channel, ...followers.map((follower) => follower.channel)).then(
+        async () => {
+          if (this.subscriber !== subscriber) return;
+          this.subscribed = true;
+          await Promise.all(followers.map((follower) => follower.subscribed()));
         },
         () => undefined,
       );
     });
     subscriber.on('close', () => {
       this.subscribed = false;
+      for (const follower of this.followers.values()) follower.lost();
       // Releases published from now on are lost: waiters re-read instead of waiting for them.
       for (const key of [...this.listeners.keys()]) this.wake(key, 'lost');
     });
+    if (isCluster(subscriber)) {
+      // A Cluster stays 'ready' and emits no 'close' when nodes die (not even all of them): its pub/sub
+      // connection moves to another node, and what was published meanwhile never arrives. A node
+      // leaving the pool is that moment: waiters re-read instead of waiting out lockWait.
+      subscriber.on('-node', () => {
+        // Before the first subscription, nodes leave as the client learns the topology (replicas
+        // dropped from a pool that began with every seed): nothing was missed then.
+        if (!this.subscribed) return;
+        for (const key of [...this.listeners.keys()]) this.wake(key, 'lost');
+        // The followers cannot trust their messages either. ioredis announces no re-subscription on
+        // the next node, so they catch up a while later, when that has long happened.
+        const followers = [...this.followers.values()];
+        for (const follower of followers) follower.lost();
+        clearTimeout(this.catchUp);
+        this.catchUp = setTimeout(
+          () => void Promise.all(followers.map((follower) => follower.subscribed())),
+          CLUSTER_RESUBSCRIBED_MS,
+        );
+        this.catchUp.unref();
+      });
+    }
     try {
       await subscriber.connect();
       await this.subscribing;
@@ -80,6 +128,7 @@ export class LeaseReleaseListener {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.catchUp);
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     this.subscribed = false;

@@ -1,9 +1,11 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
-import { CacheUnavailableError } from '../errors.js';
-import type { ConnectionHealth } from './connection-health.js';
+import { ANYWHERE, type ConnectionHealth } from './connection-health.js';
+import { GuardedCommands, isCluster } from './guarded-commands.js';
 import { ACQUIRE_LEASE, COMPLETE_LEASE, LeaseReply } from './lease-scripts.js';
-import { BUMP_EPOCH, MARK_TAG, READ_EPOCH, TOUCH_TAG } from './tag-scripts.js';
+import { BUMP_EPOCH, MARK_PREFIX, MARK_TAG, PUBLISH_VIA, READ_EPOCH, TOUCH_TAG } from './invalidation-scripts.js';
+
+export { CommandTimeoutError, isCluster } from './guarded-commands.js';
 
 /** What an attempt to take a key's lease found. */
 export type LeaseAttempt =
@@ -16,38 +18,79 @@ export type LeaseAttempt =
 const SCAN_BATCH = 500;
 
 /**
+ * A message to publish once a change is done, so every instance hears of it after Redis took it: in
+ * the change's own pipeline (one write, no extra round trip, processed right after the change on the
+ * node that made it); for a deletion spanning several Cluster nodes, once every node answered,
+ * through the node of its first key.
+ */
+export interface Announcement {
+  channel: string;
+  message: string;
+}
+
+/**
  * The Redis side of the cache: a handful of commands, each bounded by `commandTimeout` and refused
  * at once while the connection is not ready, so no caller ever queues behind a dead connection.
  * Every failure surfaces as `CacheUnavailableError` for the caller above to fail open on.
  * Knows nothing of Nest, keys' meaning or encoding.
  */
 export class RedisCacheStore {
-  private probing = false;
-  /**
-   * Commands in flight, oldest first, as a doubly linked list through the entries (a reply removes
-   * its entry in O(1), in whatever order replies come, as on a Cluster). `commandTimeout` is the
-   * same for every command, so the oldest also has the earliest deadline: one timer, armed for the
-   * oldest deadline, is enough for all of them.
-   */
-  private oldest: PendingCommand | undefined;
-  private newest: PendingCommand | undefined;
-  /** Armed while commands may be pending; unref'd, so it never keeps the process alive. */
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly commands: GuardedCommands;
 
   constructor(
     readonly client: Redis | Cluster,
-    private readonly commandTimeoutMs: number,
-    private readonly health: ConnectionHealth,
-  ) {}
+    commandTimeoutMs: number,
+    health: ConnectionHealth,
+  ) {
+    this.commands = new GuardedCommands(client, commandTimeoutMs, health);
+  }
+
+  /** Resolves once the client is ready (at once when it is): true, or false when it ended first. */
+  whenReady(): Promise<boolean> {
+    const client = this.client;
+    if (client.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const ready = () => {
+        client.off('end', end);
+        resolve(true);
+      };
+      const end = () => {
+        client.off('ready', ready);
+        resolve(false);
+      };
+      client.once('ready', ready);
+      client.once('end', end);
+    });
+  }
 
   /** The stored bytes, or `null` when the key is absent. */
   get(key: string): Promise<Buffer | null> {
-    return this.run('GET', () => this.client.getBuffer(key));
+    return this.commands.run('GET', () => this.client.getBuffer(key), this.commands.nodeOf(key));
   }
 
-  /** `SET key value PX ttl` in one command: there is never a write without a TTL. */
-  async set(key: string, payload: Buffer, ttlMs: number): Promise<void> {
-    await this.run('SET', () => this.client.set(key, payload, 'PX', Math.max(1, Math.round(ttlMs))));
+  /**
+   * `SET key value PX ttl` in one command: there is never a write without a TTL. With `announce`,
+   * its message rides in the same pipeline (see {@link Announcement}).
+   */
+  async set(key: string, payload: Buffer, ttlMs: number, announce?: Announcement): Promise<void> {
+    const client = this.client;
+    const px = Math.max(1, Math.round(ttlMs));
+    const node = this.commands.nodeOf(key);
+    if (!announce) {
+      await this.commands.run('SET', () => client.set(key, payload, 'PX', px), node);
+      return;
+    }
+    await this.commands.run(
+      'SET',
+      () =>
+        client
+          .pipeline()
+          .set(key, payload, 'PX', px)
+          .publish(announce.channel, announce.message)
+          .exec()
+          .then(throwFirstError),
+      node,
+    );
   }
 
   /**
@@ -57,8 +100,10 @@ export class RedisCacheStore {
    */
   async acquireLease(key: string, token: Buffer, ttlMs: number, expectStamp: Buffer | ''): Promise<LeaseAttempt> {
     const ttl = Math.max(1, Math.round(ttlMs));
-    const reply = (await this.run('ACQUIRE_LEASE', () =>
-      ACQUIRE_LEASE.run(this.client, key, token, ttl, expectStamp),
+    const reply = (await this.commands.run(
+      'ACQUIRE_LEASE',
+      () => ACQUIRE_LEASE.run(this.client, key, token, ttl, expectStamp),
+      this.commands.nodeOf(key),
     )) as [number, number];
     if (reply[0] === LeaseReply.ACQUIRED) return { status: 'acquired' };
     if (reply[0] === LeaseReply.HELD) return { status: 'held', remainingMs: reply[1] };
@@ -79,25 +124,43 @@ export class RedisCacheStore {
     channel: string,
   ): Promise<boolean> {
     const px = Math.max(1, Math.round(ttlMs));
-    const held = await this.run('COMPLETE_LEASE', () =>
-      COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, key),
+    const held = await this.commands.run(
+      'COMPLETE_LEASE',
+      () => COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, key),
+      this.commands.nodeOf(key),
     );
     return held === 1;
   }
 
-  /** The invalidation epoch a load starts in (store/tag-scripts.ts). */
+  /** The invalidation epoch a load starts in (store/invalidation-scripts.ts). */
   async readEpoch(epochKey: string): Promise<number> {
-    return Number(await this.run('READ_EPOCH', () => READ_EPOCH.run(this.client, epochKey)));
+    return Number(
+      await this.commands.run(
+        'READ_EPOCH',
+        () => READ_EPOCH.run(this.client, epochKey),
+        this.commands.nodeOf(epochKey),
+      ),
+    );
   }
 
   /** A new invalidation epoch, above every one `readEpoch` answered before; the key kept `ttlMs`. */
   async bumpEpoch(epochKey: string, ttlMs: number): Promise<number> {
-    return Number(await this.run('BUMP_EPOCH', () => BUMP_EPOCH.run(this.client, epochKey, Math.round(ttlMs))));
+    return Number(
+      await this.commands.run(
+        'BUMP_EPOCH',
+        () => BUMP_EPOCH.run(this.client, epochKey, Math.round(ttlMs)),
+        this.commands.nodeOf(epochKey),
+      ),
+    );
   }
 
   /** Marks a tag invalid for every entry loaded before `epoch`; the tag key kept at least `ttlMs`. */
   async markTag(tagKey: string, epoch: number, ttlMs: number): Promise<void> {
-    await this.run('MARK_TAG', () => MARK_TAG.run(this.client, tagKey, epochString(epoch), Math.round(ttlMs)));
+    await this.commands.run(
+      'MARK_TAG',
+      () => MARK_TAG.run(this.client, tagKey, epochString(epoch), Math.round(ttlMs)),
+      this.commands.nodeOf(tagKey),
+    );
   }
 
   /**
@@ -105,10 +168,64 @@ export class RedisCacheStore {
    * it at `epoch` when absent) and answers the tag's epoch.
    */
   async touchTag(tagKey: string, ttlMs: number, epoch: number): Promise<number> {
-    const reply = await this.run('TOUCH_TAG', () =>
-      TOUCH_TAG.run(this.client, tagKey, Math.max(1, Math.round(ttlMs)), epochString(epoch)),
+    const reply = await this.commands.run(
+      'TOUCH_TAG',
+      () => TOUCH_TAG.run(this.client, tagKey, Math.max(1, Math.round(ttlMs)), epochString(epoch)),
+      this.commands.nodeOf(tagKey),
     );
     return Number(reply);
+  }
+
+  /**
+   * Stores a prefix marker in the namespace's marker hash (dropping those older than `oldestEpoch`),
+   * keeps the hash `ttlMs`, and publishes `message` on `channel` (store/invalidation-scripts.ts).
+   */
+  async markPrefix(
+    hashKey: string,
+    prefix: string,
+    epoch: number,
+    oldestEpoch: number,
+    ttlMs: number,
+    channel: string,
+    message: string,
+  ): Promise<void> {
+    await this.commands.run(
+      'MARK_PREFIX',
+      () =>
+        MARK_PREFIX.run(
+          this.client,
+          hashKey,
+          prefix,
+          epochString(epoch),
+          epochString(oldestEpoch),
+          Math.round(ttlMs),
+          channel,
+          message,
+        ),
+      this.commands.nodeOf(hashKey),
+    );
+  }
+
+  /**
+   * Publishes `message` on `channel` through the node of `routeKey` (on a Cluster; a plain PUBLISH
+   * would go to any node): after the commands on that key sent before it.
+   */
+  async publish(channel: string, message: string, routeKey: string): Promise<void> {
+    await this.commands.run(
+      'PUBLISH',
+      () => PUBLISH_VIA.run(this.client, routeKey, channel, message),
+      this.commands.nodeOf(routeKey),
+    );
+  }
+
+  /** The namespace's prefix markers: literal prefix -> epoch. */
+  async readPrefixes(hashKey: string): Promise<Map<string, number>> {
+    const fields = await this.commands.run(
+      'HGETALL',
+      () => this.client.hgetall(hashKey),
+      this.commands.nodeOf(hashKey),
+    );
+    return new Map(Object.entries(fields).map(([prefix, epoch]) => [prefix, Number(epoch)]));
   }
 
   /**
@@ -116,7 +233,7 @@ export class RedisCacheStore {
    * the keys live on different Cluster slots, so no MGET.
    */
   readTags(tagKeys: readonly string[]): Promise<Array<number | undefined>> {
-    return this.run('GET', () =>
+    return this.commands.run('GET', () =>
       Promise.all(
         tagKeys.map((key) => this.client.get(key).then((value) => (value === null ? undefined : Number(value)))),
       ),
@@ -124,16 +241,33 @@ export class RedisCacheStore {
   }
 
   /**
-   * UNLINK (non-blocking delete) of the given keys, pipelined. A Cluster pipeline must stay on one
-   * node, so on a Cluster the keys are grouped by the node that serves their slot: one pipeline per node.
+   * UNLINK (non-blocking delete) of the given keys, pipelined, with `announce` in the same pipeline.
+   * A Cluster pipeline must stay on one node, so on a Cluster the keys are grouped by the node that
+   * serves their slot, one pipeline per node; with keys on several nodes the announcement is sent
+   * once every node has deleted its own.
    */
-  async unlink(keys: readonly string[]): Promise<number> {
+  async unlink(keys: readonly string[], announce?: Announcement): Promise<number> {
     if (keys.length === 0) return 0;
     const client = this.client;
-    if (keys.length === 1) return this.run('UNLINK', () => client.unlink(keys[0]));
-    if (!isCluster(client)) return this.run('UNLINK', () => unlinkPipelined(client, keys));
+    if (!isCluster(client)) {
+      if (keys.length === 1 && !announce) return this.commands.run('UNLINK', () => client.unlink(keys[0]));
+      return this.commands.run('UNLINK', () => unlinkPipelined(client, keys, announce));
+    }
+    const groups = this.groupByNode(client, keys);
+    if (groups.length === 1) {
+      return this.commands.run('UNLINK', () => unlinkPipelined(client, keys, announce), this.commands.nodeOf(keys[0]));
+    }
+    const removed = await this.commands.run('UNLINK', async () =>
+      sum(await Promise.all(groups.map((group) => unlinkPipelined(client, group)))),
+    );
+    if (announce) await this.publish(announce.channel, announce.message, keys[0]);
+    return removed;
+  }
+
+  /** `keys` grouped by the Cluster node that serves their slot (as the client knows it now). */
+  private groupByNode(client: Cluster, keys: readonly string[]): string[][] {
     const byNode = new Map<string, string[]>();
-    const prefix = this.clientKeyPrefix();
+    const prefix = this.commands.keyPrefix;
     for (const key of keys) {
       const slot = calculateSlot(prefix + key);
       const node = client.slots[slot]?.[0] ?? `slot ${slot}`;
@@ -141,9 +275,7 @@ export class RedisCacheStore {
       if (group) group.push(key);
       else byNode.set(node, [key]);
     }
-    return this.run('UNLINK', async () =>
-      sum(await Promise.all([...byNode.values()].map((group) => unlinkPipelined(client, group)))),
-    );
+    return [...byNode.values()];
   }
 
   /**
@@ -153,14 +285,18 @@ export class RedisCacheStore {
    */
   async scanAndUnlink(literalPrefix: string): Promise<number> {
     const nodes = isCluster(this.client) ? this.client.nodes('master') : [this.client];
-    const clientPrefix = this.clientKeyPrefix();
+    const clientPrefix = this.commands.keyPrefix;
     // SCAN's MATCH is not prefixed by ioredis, so the pattern carries the client's keyPrefix itself.
     const pattern = `${escapeGlob(clientPrefix + literalPrefix)}*`;
     let removed = 0;
     for (const node of nodes) {
       let cursor = '0';
       do {
-        const [next, found] = await this.run('SCAN', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH));
+        const [next, found] = await this.commands.run(
+          'SCAN',
+          () => node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH),
+          isCluster(this.client) ? `${node.options.host}:${node.options.port}` : ANYWHERE,
+        );
         cursor = next;
         // SCAN returns full key names; UNLINK adds the client's keyPrefix again, so strip it.
         const keys = clientPrefix ? found.map((key) => key.slice(clientPrefix.length)) : found;
@@ -169,140 +305,6 @@ export class RedisCacheStore {
     }
     return removed;
   }
-
-  /** ioredis's `keyPrefix`; a Cluster takes it from its own options or from `redisOptions`. */
-  private clientKeyPrefix(): string {
-    const client = this.client;
-    if (isCluster(client)) return client.options.keyPrefix ?? client.options.redisOptions?.keyPrefix ?? '';
-    return client.options.keyPrefix ?? '';
-  }
-
-  /**
-   * Runs one command with the fail-fast rules: refused while the connection is not ready, abandoned
-   * after `commandTimeout`. Reports success and failure to the health tracker (which logs once per outage).
-   *
-   * Not `async`, and no `Promise.race` with a timer per command: the caller's promise is settled
-   * straight from the command's reply, and one timer (see {@link sweep}) abandons every command whose
-   * deadline has passed. Measured: bench/README.md, "The store's fail-fast timer".
-   */
-  private run<T>(command: string, execute: () => Promise<T>): Promise<T> {
-    if (this.client.status !== 'ready') {
-      const error = new CacheUnavailableError(`Redis connection is ${this.client.status}; ${command} skipped`);
-      this.health.failed(error);
-      return Promise.reject(error);
-    }
-    // During an outage one command at a time probes Redis; the others fail at once instead of each
-    // waiting out commandTimeout against a server that is paused or overloaded.
-    const probe = this.health.isDown;
-    if (probe) {
-      if (this.probing) {
-        return Promise.reject(new CacheUnavailableError(`Redis is unavailable; ${command} skipped while a probe runs`));
-      }
-      this.probing = true;
-    }
-    let reply: Promise<T>;
-    try {
-      reply = execute();
-    } catch (err) {
-      reply = Promise.reject(err);
-    }
-    return new Promise<T>((resolve, reject) => {
-      const pending = this.track(command, probe, reject);
-      reply.then(
-        (value) => {
-          if (!this.settle(pending)) return; // abandoned: the caller has moved on
-          this.health.succeeded();
-          resolve(value);
-        },
-        (err: unknown) => {
-          if (!this.settle(pending)) return;
-          const error =
-            err instanceof CacheUnavailableError ? err : new CacheUnavailableError(`${command} failed`, { cause: err });
-          // An error reply (WRONGTYPE on a key someone else wrote, say) is about that key, not the
-          // connection: Redis answered, so it is no outage and other keys keep being served.
-          if (isReplyError(err)) this.health.succeeded();
-          else this.health.failed(error);
-          reject(error);
-        },
-      );
-    });
-  }
-
-  private track(command: string, probe: boolean, reject: (error: Error) => void): PendingCommand {
-    const pending: PendingCommand = {
-      command,
-      probe,
-      reject,
-      deadline: performance.now() + this.commandTimeoutMs,
-      older: this.newest,
-      newer: undefined,
-    };
-    if (this.newest) this.newest.newer = pending;
-    else this.oldest = pending;
-    this.newest = pending;
-    // Armed once, not per command: while commands keep coming it fires about once per
-    // commandTimeout, finds the commands that were that old already answered, and re-arms.
-    if (!this.sweepTimer) this.armSweep(this.commandTimeoutMs);
-    return pending;
-  }
-
-  /** Takes a command out of the pending list; false when it was already abandoned (or settled). */
-  private settle(pending: PendingCommand): boolean {
-    if (pending.reject === undefined) return false;
-    pending.reject = undefined;
-    if (pending.probe) this.probing = false;
-    const { older, newer } = pending;
-    if (older) older.newer = newer;
-    else this.oldest = newer;
-    if (newer) newer.older = older;
-    else this.newest = older;
-    pending.older = pending.newer = undefined;
-    return true;
-  }
-
-  private armSweep(ms: number): void {
-    this.sweepTimer = setTimeout(this.sweep, ms);
-    this.sweepTimer.unref();
-  }
-
-  /** Abandons every command past its deadline, then re-arms for the oldest one left (if any). */
-  private readonly sweep = (): void => {
-    this.sweepTimer = undefined;
-    const now = performance.now();
-    while (this.oldest && this.oldest.deadline <= now) {
-      const pending = this.oldest;
-      const reject = pending.reject!;
-      this.settle(pending);
-      const error = new CommandTimeoutError(`${pending.command} exceeded commandTimeout (${this.commandTimeoutMs} ms)`);
-      this.health.failed(error);
-      reject(error);
-    }
-    // A timer may fire a little before performance.now() reaches the deadline: never re-arm for 0.
-    if (this.oldest) this.armSweep(Math.max(1, Math.ceil(this.oldest.deadline - now)));
-  };
-}
-
-/** One command awaiting its reply (see `RedisCacheStore.track`). */
-interface PendingCommand {
-  readonly command: string;
-  /** The one command allowed through during an outage: its end lets the next one probe. */
-  readonly probe: boolean;
-  /** Rejects the caller's promise; cleared once the command is settled or abandoned. */
-  reject: ((error: Error) => void) | undefined;
-  /** `performance.now()` after which the command is abandoned. */
-  readonly deadline: number;
-  older: PendingCommand | undefined;
-  newer: PendingCommand | undefined;
-}
-
-/**
- * A command abandoned after `commandTimeout`: unlike one refused or skipped, it was sent and may
- * still run on Redis (a lease it took, a write it made), so what it did may need undoing later.
- */
-export class CommandTimeoutError extends CacheUnavailableError {}
-
-export function isCluster(client: Redis | Cluster): client is Cluster {
-  return (client as Cluster).isCluster === true;
 }
 
 /** An epoch as the tag scripts take it: an integer in decimal, all 16 digits. */
@@ -310,16 +312,22 @@ function epochString(epoch: number): string {
   return epoch.toFixed(0);
 }
 
-/** By name, so a reply error from another copy of ioredis is recognised too. */
-function isReplyError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ReplyError';
-}
-
-/** UNLINK of each key in one pipeline; the number deleted. */
-async function unlinkPipelined(client: Redis | Cluster, keys: readonly string[]): Promise<number> {
+/** UNLINKs `keys` in one pipeline (on a Cluster: keys of one node), and publishes `announce` at its end. */
+async function unlinkPipelined(
+  client: Redis | Cluster,
+  keys: readonly string[],
+  announce?: Announcement,
+): Promise<number> {
   const pipeline = client.pipeline();
   for (const key of keys) pipeline.unlink(key);
-  return countDeleted(await pipeline.exec());
+  if (announce) pipeline.publish(announce.channel, announce.message);
+  const results = await pipeline.exec();
+  throwFirstError(results);
+  return countDeleted(announce ? results!.slice(0, -1) : results);
+}
+
+function throwFirstError(results: [Error | null, unknown][] | null): void {
+  for (const [error] of results ?? []) if (error) throw error;
 }
 
 function sum(counts: number[]): number {

@@ -10,14 +10,18 @@ import { parseInvalidateCache, type InvalidateCacheInput } from './invalidate-ca
 export class CacheAdminController {
   constructor(private readonly cache: CacheService) {}
 
-  /** Keys and prefixes are logical (`user:1`, `posts:`); the cache adds the namespace. */
+  /**
+   * Keys and prefixes are logical (`user:1`, `posts:`); the cache adds the namespace. Keys are
+   * deleted; a prefix (or everything) is cleared in O(1), its entries left to expire.
+   */
   @Post('invalidate')
   @HttpCode(200)
   async invalidate(
     @Body(new ParseBodyPipe(parseInvalidateCache)) input: InvalidateCacheInput,
-  ): Promise<{ deleted: number }> {
+  ): Promise<{ deleted: number } | { cleared: string }> {
     if ('keys' in input) return { deleted: await this.cache.del(...input.keys) };
-    if ('prefix' in input) return { deleted: await this.cache.clear(input.prefix) };
-    return { deleted: await this.cache.clear() };
+    const prefix = 'prefix' in input ? input.prefix : '';
+    await this.cache.clear(prefix);
+    return { cleared: prefix };
   }
 }

@@ -1,10 +1,17 @@
-import { DEFAULT_CACHE_NAMESPACE, DEFAULT_DB_PATH, DEFAULT_QUERY_DELAY_MS } from './sample-app-config.js';
+import {
+  DEFAULT_CACHE_NAMESPACE,
+  DEFAULT_DB_PATH,
+  DEFAULT_QUERY_DELAY_MS,
+  type RedisClusterNode,
+} from './sample-app-config.js';
 
 /** The sample app's settings as read from environment variables (see sample-app/README.md). */
 export interface SampleAppEnv {
   readonly port: number;
-  /** Unset: main.ts starts a throwaway local redis-server. */
+  /** Unset (and no cluster): main.ts starts a throwaway local redis-server. */
   readonly redisUrl?: string;
+  /** REDIS_CLUSTER_NODES, `host:port,host:port,...`: a Redis Cluster instead of REDIS_URL. */
+  readonly redisClusterNodes?: RedisClusterNode[];
   readonly dbPath: string;
   readonly queryDelayMs: number;
   readonly namespace: string;
@@ -13,16 +20,30 @@ export interface SampleAppEnv {
 
 export const DEFAULT_PORT = 3000;
 
-/** Reads PORT, REDIS_URL, DB_PATH, QUERY_DELAY_MS, CACHE_NAMESPACE and ADMIN_TOKEN; throws naming a bad variable. */
+/**
+ * Reads PORT, REDIS_URL, REDIS_CLUSTER_NODES, DB_PATH, QUERY_DELAY_MS, CACHE_NAMESPACE and ADMIN_TOKEN;
+ * throws naming a bad variable.
+ */
 export function readSampleAppEnv(env: NodeJS.ProcessEnv = process.env): SampleAppEnv {
   return {
     port: readInteger(env, 'PORT', DEFAULT_PORT),
     redisUrl: env.REDIS_URL || undefined,
+    redisClusterNodes: readClusterNodes(env, 'REDIS_CLUSTER_NODES'),
     dbPath: env.DB_PATH || DEFAULT_DB_PATH,
     queryDelayMs: readInteger(env, 'QUERY_DELAY_MS', DEFAULT_QUERY_DELAY_MS),
     namespace: env.CACHE_NAMESPACE || DEFAULT_CACHE_NAMESPACE,
     adminToken: env.ADMIN_TOKEN || undefined,
   };
+}
+
+function readClusterNodes(env: NodeJS.ProcessEnv, name: string): RedisClusterNode[] | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  return raw.split(',').map((entry) => {
+    const match = /^\s*(.+):(\d+)\s*$/.exec(entry);
+    if (!match) throw new Error(`${name} must be a comma-separated list of host:port, got "${raw}"`);
+    return { host: match[1]!, port: Number(match[2]) };
+  });
 }
 
 function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

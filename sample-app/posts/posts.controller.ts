@@ -19,9 +19,11 @@ export class PostsController {
   /**
    * Cached on the controller rather than in the service, as a route-level cache would be. Posts are
    * immutable here (only deleted, with their author, which evicts them), hence the `static` profile.
-   * A 404 throws, and a method that throws is never cached.
+   * A 404 throws, and a method that throws is never cached. The hottest reads of the app, and they never
+   * change: kept in memory too (an in-process tier of 1,000 posts, each at most a minute; a deletion
+   * anywhere drops every instance's copy).
    */
-  @Cacheable({ key: 'post:{0}', ttl: 'static' })
+  @Cacheable({ key: 'post:{0}', ttl: 'static', l1: { max: 1_000, ttl: '1m' } })
   @Get(':id')
   async findOne(@Param('id', ParseIntPipe) id: number): Promise<Post> {
     const post = await this.posts.findById(id);

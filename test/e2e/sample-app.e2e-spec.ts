@@ -275,12 +275,12 @@ describe('sample app (e2e)', () => {
       expect((await get('/users/4')).res.headers['x-cache']).toBe('HIT');
     });
 
-    it('deletes everything under a prefix, and nothing else', async () => {
+    it('clears everything under a prefix, and nothing else', async () => {
       for (const path of ['/users/20', '/users/21', '/posts/20']) await get(path);
 
       const { res } = await call('post', '/admin/cache/invalidate', { prefix: 'user:2' }, admin);
       expect(res.status).toBe(200);
-      expect(res.body.deleted).toBeGreaterThanOrEqual(2);
+      expect(res.body).toEqual({ cleared: 'user:2' });
 
       expect((await get('/users/20')).res.headers['x-cache']).toBe('MISS');
       expect((await get('/users/21')).res.headers['x-cache']).toBe('MISS');

@@ -1,11 +1,13 @@
-// CacheService: get / set / del / getOrSet / clear / client, with logical keys under the namespace.
-// clear() is watched with MONITOR on a second connection to prove it uses SCAN + UNLINK, never KEYS.
+// CacheService: get / set / del / getOrSet / clear / reclaim / client, with logical keys under the namespace.
+// reclaim() is watched with MONITOR on a second connection (one per primary on a Cluster) to prove it
+// uses SCAN + UNLINK, never KEYS.
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { CacheService } from 'nestjs-redis-cache';
-import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { scanKeys } from './helpers.js';
+import { watchCommands } from '../support/monitor.js';
+import { createTestApp, rawRedis, testTopology, uniqueNamespace } from '../support/test-app.js';
+import { delEach, scanKeys, setMany } from './helpers.js';
 
 describe('CacheService', () => {
   let app: INestApplication;
@@ -107,64 +109,72 @@ describe('CacheService', () => {
     });
   });
 
-  describe('clear', () => {
-    it('clear(prefix) deletes only keys under that prefix (a literal, not a glob)', async () => {
+  describe('clear and reclaim', () => {
+    it('clear(prefix) stops serving only the entries under that prefix (a literal, not a glob), deleting nothing', async () => {
       await cache.set('user:1', 1);
       await cache.set('user:2', 2);
       await cache.set('users:1', 3);
       await cache.set('post:1', 4);
-      expect(await cache.clear('user?')).toBe(0);
-      expect(await cache.clear('user*')).toBe(0);
-      expect(await cache.clear('user:')).toBe(2);
+      await cache.clear('user?');
+      await cache.clear('user*');
+      expect(await cache.get('user:1')).toBe(1);
+      expect(await cache.clear('user:')).toBe(0);
+      expect(await cache.get('user:1')).toBeUndefined();
+      expect(await cache.get('user:2')).toBeUndefined();
+      expect(await cache.get('users:1')).toBe(3);
+      expect(await cache.get('post:1')).toBe(4);
+      await cache.set('user:1', 5); // written after the clear: served
+      expect(await cache.get('user:1')).toBe(5);
+      expect(await cache.clear()).toBe(0);
+      expect(await cache.get('post:1')).toBeUndefined();
+    });
+
+    it('reclaim(prefix) deletes only keys under that prefix (a literal, not a glob)', async () => {
+      await cache.set('user:1', 1);
+      await cache.set('user:2', 2);
+      await cache.set('users:1', 3);
+      await cache.set('post:1', 4);
+      expect(await cache.reclaim('user?')).toBe(0);
+      expect(await cache.reclaim('user*')).toBe(0);
+      expect(await cache.reclaim('user:')).toBe(2);
       expect((await scanKeys(redis, `${ns}:*`)).sort()).toEqual([`${ns}:post:1`, `${ns}:users:1`]);
     });
 
-    it('clear() deletes everything under the namespace and nothing outside it', async () => {
+    it('reclaim() deletes everything under the namespace and nothing outside it', async () => {
       const outside = [`${ns}-other:a`, `${ns}x:a`, ns, `other:${ns}:a`];
       for (const key of outside) await redis.set(key, 'x', 'PX', 60_000);
       await cache.set('a', 1);
       await cache.set('b:c', 2);
-      expect(await cache.clear()).toBe(2);
+      expect(await cache.reclaim()).toBe(2);
       expect(await scanKeys(redis, `${ns}:*`)).toEqual([]);
       for (const key of outside) expect(await redis.exists(key)).toBe(1);
-      await redis.del(...outside);
+      await delEach(redis, outside);
     });
 
-    it('clears more keys than one SCAN batch (2,000)', async () => {
-      const pipeline = redis.pipeline();
-      for (let i = 0; i < 2000; i++) pipeline.set(`${ns}:bulk:${i}`, 'x', 'PX', 60_000);
-      await pipeline.exec();
+    it('reclaims more keys than one SCAN batch (2,000)', async () => {
+      const bulk = Array.from({ length: 2000 }, (_, i) => `${ns}:bulk:${i}`);
+      await setMany(redis, bulk, 'x', 60_000);
       await cache.set('keep', 1);
-      expect(await cache.clear('bulk:')).toBe(2000);
+      expect(await cache.reclaim('bulk:')).toBe(2000);
       expect(await scanKeys(redis, `${ns}:bulk:*`)).toEqual([]);
       expect(await cache.get('keep')).toBe(1);
     });
 
     it('uses SCAN and UNLINK, never KEYS (watched with MONITOR)', async () => {
-      const pipeline = redis.pipeline();
-      for (let i = 0; i < 1200; i++) pipeline.set(`${ns}:m:${i}`, 'x', 'PX', 60_000);
-      await pipeline.exec();
+      await setMany(
+        redis,
+        Array.from({ length: 1200 }, (_, i) => `${ns}:m:${i}`),
+        'x',
+        60_000,
+      );
 
-      const watcher = rawRedis();
-      const monitor = await watcher.monitor();
-      const seen: string[][] = [];
-      const marker = `end-of-clear-${ns}`;
-      const markerSeen = new Promise<void>((resolve) => {
-        monitor.on('monitor', (_time: string, args: string[]) => {
-          seen.push(args);
-          if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) resolve();
-        });
-      });
+      const watch = await watchCommands(redis);
       try {
-        expect(await cache.clear()).toBe(1200);
-        // Redis executes commands one at a time and MONITOR reports them in that order: once the
-        // marker sent after clear() is reported, everything clear() sent has been reported too.
-        await redis.echo(marker);
-        await markerSeen;
+        expect(await cache.reclaim()).toBe(1200);
       } finally {
-        monitor.disconnect();
-        watcher.disconnect();
+        await watch.stop();
       }
+      const seen = watch.seen.map(({ args }) => args);
       const commands = seen.map((args) => args[0].toLowerCase());
       expect(commands).not.toContain('keys');
       const scans = seen.filter((args) => args[0].toLowerCase() === 'scan');
@@ -181,7 +191,7 @@ describe('CacheService', () => {
 
   describe('client', () => {
     it('is the ioredis client the module uses', async () => {
-      expect(cache.client).toBeInstanceOf(Redis);
+      expect(cache.client).toBeInstanceOf(testTopology() === 'cluster' ? Cluster : Redis);
       expect(await cache.client.ping()).toBe('PONG');
       await cache.set('via-service', 1);
       // native commands reach the same Redis

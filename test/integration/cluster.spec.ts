@@ -15,6 +15,7 @@ import {
   type RedisCacheModuleOptions,
 } from 'nestjs-redis-cache';
 import { startLocalRedisCluster, type LocalRedisCluster } from '../../tools/local-redis-cluster.mjs';
+import { eventually } from '../support/fault-helpers.js';
 import { uniqueNamespace } from '../support/test-app.js';
 
 interface Item {
@@ -55,6 +56,11 @@ class SlowCatalog {
     await new Promise((resolve) => setTimeout(resolve, 300));
     return { id, runs };
   }
+}
+
+/** The keys of entries among `keys`: without the cache's own bookkeeping keys (`${namespace}:__…`). */
+function entriesOf(keys: string[], namespace: string): string[] {
+  return keys.filter((key) => !key.startsWith(`${namespace}:__`));
 }
 
 describe('Redis Cluster (3 primaries)', () => {
@@ -190,7 +196,7 @@ describe('Redis Cluster (3 primaries)', () => {
       expect(cache.stats().errors).toBe(0);
     });
 
-    it('@CacheEvict({ allEntries: prefix }) removes that prefix on every primary and nothing else', async () => {
+    it('@CacheEvict({ allEntries: prefix }) invalidates that prefix on every primary and nothing else', async () => {
       const { app, namespace, cache } = await createClusterApp({ cluster: { nodes: cluster.nodes } }, [CatalogService]);
       const catalog = app.get(CatalogService);
       const ids = Array.from({ length: 30 }, (_, i) => i);
@@ -200,7 +206,15 @@ describe('Redis Cluster (3 primaries)', () => {
       expect((await primariesOf(ids.map((id) => `${namespace}:item:${id}`))).size).toBe(3);
 
       await catalog.removeAll();
-      expect(await scanCluster(`${namespace}:*`)).toEqual([`${namespace}:items`, `${namespace}:other:1`]);
+      // O(1): a new generation for `item:`, wherever its keys are; they are left to expire.
+      for (const id of ids) expect(await cache.get(`item:${id}`)).toBeUndefined();
+      expect(await cache.get('items')).toBeDefined();
+      expect(await cache.get('other:1')).toBe(1);
+      expect(await cache.reclaim('item:')).toBe(30);
+      expect(entriesOf(await scanCluster(`${namespace}:*`), namespace)).toEqual([
+        `${namespace}:items`,
+        `${namespace}:other:1`,
+      ]);
       expect(cache.stats().errors).toBe(0);
     });
   });
@@ -219,7 +233,7 @@ describe('Redis Cluster (3 primaries)', () => {
       expect(cache.stats().errors).toBe(0);
     });
 
-    it('clear(prefix) and clear() reach every primary (300 and 1,203 keys) and touch nothing outside the namespace', async () => {
+    it('reclaim(prefix) and reclaim() reach every primary (300 and 1,203 keys) and touch nothing outside the namespace', async () => {
       const { namespace, cache } = await createClusterApp({ cluster: { nodes: cluster.nodes } });
       const outside = [`${namespace}-other:a`, `${namespace}x:bulk:1`, namespace, `other:${namespace}:a`];
       await Promise.all(outside.map((key) => inspector.set(key, 'x', 'PX', 60_000)));
@@ -228,16 +242,16 @@ describe('Redis Cluster (3 primaries)', () => {
       await Promise.all(['keep:1', 'keep:2', 'bulky'].map((key) => cache.set(key, key)));
       expect((await primariesOf(bulk.map((key) => `${namespace}:${key}`))).size).toBe(3);
 
-      expect(await cache.clear('bulk:')).toBe(300);
+      expect(await cache.reclaim('bulk:')).toBe(300);
       expect(await scanCluster(`${namespace}:*`)).toEqual([
         `${namespace}:bulky`,
         `${namespace}:keep:1`,
         `${namespace}:keep:2`,
       ]);
-      // clear() as well, over more keys than one SCAN batch of the store on each primary.
+      // reclaim() as well, over more keys than one SCAN batch of the store on each primary.
       const more = Array.from({ length: 1200 }, (_, i) => `more:${i}`);
       await Promise.all(more.map((key) => cache.set(key, 0)));
-      expect(await cache.clear()).toBe(1203);
+      expect(await cache.reclaim()).toBe(1203);
       expect(await scanCluster(`${namespace}:*`)).toEqual([]);
       for (const key of outside) expect(await inspector.exists(key)).toBe(1);
       await Promise.all(outside.map((key) => inspector.unlink(key)));
@@ -271,8 +285,10 @@ describe('Redis Cluster (3 primaries)', () => {
         expect(await scanCluster(`pfx:${namespace}:*`)).toEqual(
           ['d', 'e', 'f', 'item:1'].map((key) => `pfx:${namespace}:${key}`),
         );
-        expect(await cache.clear('item:')).toBe(1);
-        expect(await cache.clear()).toBe(3);
+        expect(await cache.clear('item:')).toBe(0); // O(1): nothing deleted, item:1 no longer served
+        expect(await catalog.find(1)).toMatchObject({ load: 2 });
+        expect(await cache.get('d')).toEqual({ i: 3 });
+        expect(await cache.reclaim()).toBeGreaterThanOrEqual(4); // d, e, f, item:1 and the bookkeeping keys
         expect(await scanCluster(`pfx:${namespace}:*`)).toEqual([]);
         expect(cache.stats().errors).toBe(0);
 
@@ -293,7 +309,8 @@ describe('Redis Cluster (3 primaries)', () => {
     const holder = await createClusterApp(nodes, [SlowCatalog], namespace);
     const waiter = await createClusterApp(nodes, [SlowCatalog], namespace);
     const holding = holder.app.get(SlowCatalog).find(7);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The method runs once the lease is taken (a busy machine may take more than a few ms to get there).
+    await eventually('the holder runs the method', () => holder.app.get(SlowCatalog).runs === 1, 2_000);
     expect(await inspector.exists(`${namespace}:slow:7`)).toBe(1); // the lease placeholder
     const started = performance.now();
     const waited = await waiter.app.get(SlowCatalog).find(7);

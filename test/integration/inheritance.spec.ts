@@ -3,7 +3,7 @@ import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Cacheable, CacheService, RedisCacheModule } from 'nestjs-redis-cache';
 import { LogRecorder } from '../support/fault-helpers.js';
-import { rawRedis, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
+import { rawRedis, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
 import { scanKeys } from './helpers.js';
 
 abstract class Repository {
@@ -39,7 +39,7 @@ describe('decorated methods inherited by several providers', () => {
   it('key and name the entries by the concrete class, and warn about instances Nest did not build', async () => {
     const namespace = uniqueNamespace('inherit');
     @Module({
-      imports: [RedisCacheModule.forRoot({ redis: testRedisUrl(), namespace })],
+      imports: [RedisCacheModule.forRoot({ redis: testRedisConnection(), namespace })],
       providers: [UsersRepository, PostsRepository, { provide: 'FACTORY', useFactory: () => new FactoryBuilt() }],
     })
     class AppModule {}

@@ -1,6 +1,7 @@
 // The lease at the edges: the application closing while callers wait or while it holds a lease, a
 // holder whose method throws, Redis down when the app boots, and the subscriber's connection lost
-// while callers wait. Each test owns its redis-server, so INFO commandstats counts only its commands.
+// while callers wait. Each test owns its Redis (a redis-server, or a 3-primary cluster in the
+// cluster project), so INFO commandstats counts only its commands.
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
@@ -8,7 +9,8 @@ import { Cacheable } from 'nestjs-redis-cache';
 import { randomBytes } from 'node:crypto';
 import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
 import { leasePlaceholder, redisNow, timed, waitFor } from '../support/load-helpers.js';
-import { createTestApp, uniqueNamespace } from '../support/test-app.js';
+import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis, type OwnRedis } from '../support/own-redis.js';
+import { createTestApp, standaloneOnly, uniqueNamespace, type TestRedisConnection } from '../support/test-app.js';
 
 /** A source whose loads take `delayMs` and throw while `failing`; counts its runs. */
 @Injectable()
@@ -26,13 +28,10 @@ class SlowSource {
   }
 }
 
-async function commandCalls(admin: Redis, command: string): Promise<number> {
-  const info = await admin.info('commandstats');
-  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
-}
-
 describe('leases at the edges', () => {
-  let server: LocalRedisServer | undefined;
+  let server: OwnRedis | undefined;
+  /** The server of the one test that starts it on a port chosen beforehand. */
+  let lateServer: LocalRedisServer | undefined;
   let admin: Redis | undefined;
   const apps: INestApplication[] = [];
 
@@ -40,11 +39,12 @@ describe('leases at the edges', () => {
     for (const app of apps.splice(0)) await app.close().catch(() => undefined);
     admin?.disconnect();
     await server?.stop();
-    server = admin = undefined;
+    await lateServer?.stop();
+    server = lateServer = admin = undefined;
   });
 
-  async function appOn(url: string, namespace: string, cache: object = {}): Promise<INestApplication> {
-    const app = await createTestApp({ providers: [SlowSource], cache: { redis: url, namespace, ...cache } });
+  async function appOn(redis: TestRedisConnection, namespace: string, cache: object = {}): Promise<INestApplication> {
+    const app = await createTestApp({ providers: [SlowSource], cache: { redis, namespace, ...cache } });
     apps.push(app);
     return app;
   }
@@ -55,109 +55,144 @@ describe('leases at the edges', () => {
     await admin!.set(`${namespace}:item:${id}`, leasePlaceholder(randomBytes(8), deadline), 'PX', ms);
   }
 
-  it('closing the app while a caller waits ends the wait at once, without a loop of lease attempts', async () => {
-    server = await startLocalRedis();
-    admin = new Redis(server.url);
-    const namespace = uniqueNamespace('edge');
-    // The application's own client: it stays open after app.close(), as the reviewer's case had it.
-    const client = new Redis(server.url);
-    const app = await appOn(server.url, namespace, { redis: client });
-    const source = app.get(SlowSource);
-    await foreignLease(namespace, 1, 10_000);
-    const evalsBefore = await commandCalls(admin, 'evalsha');
-    const waiting = timed(() => source.load(1));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await app.close();
-    apps.length = 0;
-    const { value, ms } = await waiting;
-    expect(value).toBe('item 1'); // the caller ran the method itself
-    expect(ms).toBeLessThan(1_000); // not the default lockWait of 5 s
-    expect((await commandCalls(admin, 'evalsha')) - evalsBefore).toBeLessThan(10);
-    client.disconnect();
-  });
-
-  it('a holder whose method throws lets the waiters in other apps run it at once, not one after another', async () => {
-    server = await startLocalRedis();
-    admin = new Redis(server.url);
-    const namespace = uniqueNamespace('edge');
-    const holderApp = await appOn(server.url, namespace);
-    const waiterApps = [await appOn(server.url, namespace), await appOn(server.url, namespace)];
-    const holder = holderApp.get(SlowSource);
-    holder.delayMs = 300;
-    holder.failing = true;
-    const failed = holder.load(2).catch((err: Error) => err.message);
-    await waitFor('the holder took the lease', async () => (await admin!.exists(`${namespace}:item:2`)) === 1);
-    const waiters = waiterApps.map((app) => {
+  it(
+    'closing the app while a caller waits ends the wait at once, without a loop of lease attempts',
+    async () => {
+      server = await startOwnRedis();
+      admin = server.client();
+      const namespace = uniqueNamespace('edge');
+      // The application's own client: it stays open after app.close(), as the reviewer's case had it.
+      const client = server.client();
+      const app = await appOn(server.connection, namespace, { redis: client });
       const source = app.get(SlowSource);
-      source.delayMs = 300;
-      return timed(() => source.load(2));
-    });
-    expect(await failed).toBe('source failed');
-    const results = await Promise.all(waiters);
-    expect(results.map((result) => result.value)).toEqual(['item 2', 'item 2']);
-    // Both ran the method in parallel right after the failure (~300 + 300 ms), not in series (~900 ms).
-    for (const { ms } of results) expect(ms).toBeLessThan(850);
-    expect(waiterApps.map((app) => app.get(SlowSource).runs)).toEqual([1, 1]);
-  });
+      await foreignLease(namespace, 1, 10_000);
+      const evalsBefore = (await server.commandStats()).evalsha ?? 0;
+      const waiting = timed(() => source.load(1));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await app.close();
+      apps.length = 0;
+      const { value, ms } = await waiting;
+      expect(value).toBe('item 1'); // the caller ran the method itself
+      expect(ms).toBeLessThan(1_000); // not the default lockWait of 5 s
+      expect(((await server.commandStats()).evalsha ?? 0) - evalsBefore).toBeLessThan(10);
+      client.disconnect();
+    },
+    OWN_REDIS_TEST_TIMEOUT_MS,
+  );
 
-  it('an app that closes mid-load gives its lease back: waiters elsewhere do not wait out lockWait', async () => {
-    server = await startLocalRedis();
-    admin = new Redis(server.url);
-    const namespace = uniqueNamespace('edge');
-    const closing = await appOn(server.url, namespace);
-    const staying = await appOn(server.url, namespace);
-    closing.get(SlowSource).delayMs = 2_000;
-    const abandoned = closing.get(SlowSource).load(3);
-    await waitFor('the lease was taken', async () => (await admin!.exists(`${namespace}:item:3`)) === 1);
-    const waiter = timed(() => staying.get(SlowSource).load(3));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await closing.close();
-    apps.splice(apps.indexOf(closing), 1);
-    const { value, ms } = await waiter;
-    expect(value).toBe('item 3');
-    expect(ms).toBeLessThan(1_500); // woken by the release, not the 5 s lockWait or the 10 s lockTtl
-    expect(await abandoned).toBe('item 3'); // the closing app's own caller still got its value
-  });
+  it(
+    'a holder whose method throws lets the waiters in other apps run it at once, not one after another',
+    async () => {
+      server = await startOwnRedis();
+      admin = server.client();
+      const namespace = uniqueNamespace('edge');
+      const holderApp = await appOn(server.connection, namespace);
+      const waiterApps = [await appOn(server.connection, namespace), await appOn(server.connection, namespace)];
+      const holder = holderApp.get(SlowSource);
+      holder.delayMs = 300;
+      holder.failing = true;
+      const failed = holder.load(2).catch((err: Error) => err.message);
+      await waitFor('the holder took the lease', async () => (await admin!.exists(`${namespace}:item:2`)) === 1);
+      const waiters = waiterApps.map((app) => {
+        const source = app.get(SlowSource);
+        source.delayMs = 300;
+        return timed(() => source.load(2));
+      });
+      expect(await failed).toBe('source failed');
+      const results = await Promise.all(waiters);
+      expect(results.map((result) => result.value)).toEqual(['item 2', 'item 2']);
+      // Both ran the method in parallel right after the failure (~300 + 300 ms), not in series (~900 ms).
+      for (const { ms } of results) expect(ms).toBeLessThan(850);
+      expect(waiterApps.map((app) => app.get(SlowSource).runs)).toEqual([1, 1]);
+    },
+    OWN_REDIS_TEST_TIMEOUT_MS,
+  );
 
-  it('an app that booted while Redis was down subscribes once Redis is up, and its waiters are woken', async () => {
-    const port = await import('../../tools/local-redis-server.mjs').then(({ freePort }) => freePort());
-    const url = `redis://127.0.0.1:${port}`;
-    const namespace = uniqueNamespace('edge');
-    const waiterApp = await appOn(url, namespace, { lockWait: 4_000 });
-    server = await startLocalRedis({ port });
-    admin = new Redis(server.url);
-    await waitFor(
-      'the late subscriber is subscribed',
-      async () =>
-        Number(((await admin!.call('PUBSUB', 'NUMSUB', `${namespace}:__lease-released`)) as [string, number])[1]) === 1,
-      10_000,
-      50,
-    );
-    const holderApp = await appOn(server.url, namespace);
-    holderApp.get(SlowSource).delayMs = 300;
-    const held = holderApp.get(SlowSource).load(4);
-    await waitFor('the lease was taken', async () => (await admin!.exists(`${namespace}:item:4`)) === 1);
-    const waiter = await timed(() => waiterApp.get(SlowSource).load(4));
-    expect(await held).toBe('item 4');
-    expect(waiter.value).toBe('item 4');
-    expect(waiterApp.get(SlowSource).runs).toBe(0); // it got the holder's value
-    expect(waiter.ms).toBeLessThan(1_500); // woken by the release, not lockWait
-  }, 20_000);
+  it(
+    'an app that closes mid-load gives its lease back: waiters elsewhere do not wait out lockWait',
+    async () => {
+      server = await startOwnRedis();
+      admin = server.client();
+      const namespace = uniqueNamespace('edge');
+      const closing = await appOn(server.connection, namespace);
+      const staying = await appOn(server.connection, namespace);
+      closing.get(SlowSource).delayMs = 2_000;
+      const abandoned = closing.get(SlowSource).load(3);
+      await waitFor('the lease was taken', async () => (await admin!.exists(`${namespace}:item:3`)) === 1);
+      const waiter = timed(() => staying.get(SlowSource).load(3));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await closing.close();
+      apps.splice(apps.indexOf(closing), 1);
+      const { value, ms } = await waiter;
+      expect(value).toBe('item 3');
+      expect(ms).toBeLessThan(1_500); // woken by the release, not the 5 s lockWait or the 10 s lockTtl
+      expect(await abandoned).toBe('item 3'); // the closing app's own caller still got its value
+    },
+    OWN_REDIS_TEST_TIMEOUT_MS,
+  );
 
-  it('Redis dying while callers wait ends their wait: they go to the source instead of waiting out lockWait', async () => {
-    server = await startLocalRedis();
-    admin = new Redis(server.url);
-    const namespace = uniqueNamespace('edge');
-    const app = await appOn(server.url, namespace, { commandTimeout: 100 });
-    await foreignLease(namespace, 5, 10_000);
-    const waiter = timed(() => app.get(SlowSource).load(5));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    admin.disconnect();
-    admin = undefined;
-    await server.kill();
-    server = undefined;
-    const { value, ms } = await waiter;
-    expect(value).toBe('item 5');
-    expect(ms).toBeLessThan(1_500);
-  });
+  // The app boots on a port where nothing listens yet, then a server starts there; a cluster's nodes
+  // get their ports when the cluster starts. PUBSUB NUMSUB also counts one node's subscribers only.
+  const onOneServer = standaloneOnly('a server started later on a port chosen before the app boots');
+
+  onOneServer(
+    'an app that booted while Redis was down subscribes once Redis is up, and its waiters are woken',
+    async () => {
+      const port = await import('../../tools/local-redis-server.mjs').then(({ freePort }) => freePort());
+      const url = `redis://127.0.0.1:${port}`;
+      const namespace = uniqueNamespace('edge');
+      const waiterApp = await appOn(url, namespace, { lockWait: 4_000 });
+      lateServer = await startLocalRedis({ port });
+      admin = new Redis(url);
+      await waitFor(
+        'the late subscriber is subscribed',
+        async () =>
+          Number(((await admin!.call('PUBSUB', 'NUMSUB', `${namespace}:__lease-released`)) as [string, number])[1]) ===
+          1,
+        10_000,
+        50,
+      );
+      const holderApp = await appOn(url, namespace);
+      holderApp.get(SlowSource).delayMs = 300;
+      const held = holderApp.get(SlowSource).load(4);
+      await waitFor('the lease was taken', async () => (await admin!.exists(`${namespace}:item:4`)) === 1);
+      const waiter = await timed(() => waiterApp.get(SlowSource).load(4));
+      expect(await held).toBe('item 4');
+      expect(waiter.value).toBe('item 4');
+      expect(waiterApp.get(SlowSource).runs).toBe(0); // it got the holder's value
+      expect(waiter.ms).toBeLessThan(1_500); // woken by the release, not lockWait
+    },
+    20_000,
+  );
+
+  // On a cluster the lease subscriber is a Cluster, which stays 'ready' and emits no 'close' when its
+  // nodes die: the listener wakes the waiters when a node leaves the pool (lease-release-listener.ts).
+  it(
+    'Redis dying while callers wait ends their wait: they go to the source instead of waiting out lockWait',
+    async () => {
+      server = await startOwnRedis();
+      admin = server.client();
+      const namespace = uniqueNamespace('edge');
+      const app = await appOn(server.connection, namespace, { commandTimeout: 100 });
+      await foreignLease(namespace, 5, 10_000);
+      // Redis runs the caller's lease attempt (a script) before the caller starts waiting: kill only
+      // after that, so the kill meets a waiting caller however slow the machine is.
+      const scriptCalls = async () => {
+        const stats = await server!.commandStats();
+        return (stats.evalsha ?? 0) + (stats.eval ?? 0);
+      };
+      const scriptsBefore = await scriptCalls();
+      const waiter = timed(() => app.get(SlowSource).load(5));
+      await waitFor('the caller tried the lease', async () => (await scriptCalls()) > scriptsBefore, 5_000, 20);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      admin.disconnect();
+      admin = undefined;
+      await server.kill();
+      server = undefined;
+      const { value, ms } = await waiter;
+      expect(value).toBe('item 5');
+      expect(ms).toBeLessThan(1_500);
+    },
+    OWN_REDIS_TEST_TIMEOUT_MS,
+  );
 });

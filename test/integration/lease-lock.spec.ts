@@ -18,7 +18,7 @@ import {
 } from 'nestjs-redis-cache';
 import { ENTRY_KIND, LEASE_KIND } from '../../lib/core/cache-entry.js';
 import { leasePlaceholder, redisNow, timed, waitFor } from '../support/load-helpers.js';
-import { createTestApp, initError, rawRedis, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
+import { createTestApp, initError, rawRedis, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
 import { delay } from './helpers.js';
 
 type Method = 'stock' | 'unlocked' | 'impatient' | 'shortLease';
@@ -200,7 +200,10 @@ describe('leases across two apps on one Redis and namespace', () => {
 });
 
 describe('lease option validation at bootstrap', () => {
-  const base = (): RedisCacheModuleOptions => ({ redis: testRedisUrl(), namespace: uniqueNamespace('lease-opts') });
+  const base = (): RedisCacheModuleOptions => ({
+    redis: testRedisConnection(),
+    namespace: uniqueNamespace('lease-opts'),
+  });
 
   async function initErrorOf(options: RedisCacheModuleOptions, providers: unknown[] = []): Promise<string> {
     const moduleRef = await Test.createTestingModule({

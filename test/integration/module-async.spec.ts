@@ -11,7 +11,7 @@ import {
   type RedisCacheModuleOptions,
   type RedisCacheOptionsFactory,
 } from 'nestjs-redis-cache';
-import { rawRedis, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
+import { rawRedis, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
 
 const SETTINGS = Symbol('SETTINGS');
 interface Settings {
@@ -25,7 +25,7 @@ function settingsModule(settings: Settings): DynamicModule {
   class CacheOptionsFromSettings implements RedisCacheOptionsFactory {
     constructor(@Inject(SETTINGS) private readonly settings: Settings) {}
     createRedisCacheOptions(): RedisCacheModuleOptions {
-      return { redis: testRedisUrl(), namespace: this.settings.namespace, ttl: this.settings.ttl, jitter: 0 };
+      return { redis: testRedisConnection(), namespace: this.settings.namespace, ttl: this.settings.ttl, jitter: 0 };
     }
   }
   @Module({})
@@ -78,7 +78,12 @@ describe('RedisCacheModule.forRootAsync', () => {
       RedisCacheModule.forRootAsync({
         imports: [settingsModule(settings)],
         inject: [SETTINGS],
-        useFactory: async (s: Settings) => ({ redis: testRedisUrl(), namespace: s.namespace, ttl: s.ttl, jitter: 0 }),
+        useFactory: async (s: Settings) => ({
+          redis: testRedisConnection(),
+          namespace: s.namespace,
+          ttl: s.ttl,
+          jitter: 0,
+        }),
       }),
       ProductsModule,
     ]);
@@ -121,7 +126,7 @@ describe('RedisCacheModule.forRootAsync', () => {
 
   it('validates options produced asynchronously at app.init()', async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [RedisCacheModule.forRootAsync({ useFactory: async () => ({ redis: testRedisUrl(), ttl: -1 }) })],
+      imports: [RedisCacheModule.forRootAsync({ useFactory: async () => ({ redis: testRedisConnection(), ttl: -1 }) })],
     }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
     await expect(app.init()).rejects.toThrow(RedisCacheConfigError);
@@ -135,7 +140,7 @@ describe('isGlobal', () => {
 
   it('true (the default): a decorated provider in a module that does not import the cache is cached', async () => {
     const namespace = uniqueNamespace('global');
-    const app = await start([RedisCacheModule.forRoot({ redis: testRedisUrl(), namespace }), ProductsModule]);
+    const app = await start([RedisCacheModule.forRoot({ redis: testRedisConnection(), namespace }), ProductsModule]);
     try {
       const products = app.get(ProductsService);
       await products.find(1);
@@ -151,7 +156,7 @@ describe('isGlobal', () => {
   it('true via forRootAsync as well', async () => {
     const namespace = uniqueNamespace('global-async');
     const app = await start([
-      RedisCacheModule.forRootAsync({ useFactory: () => ({ redis: testRedisUrl(), namespace }) }),
+      RedisCacheModule.forRootAsync({ useFactory: () => ({ redis: testRedisConnection(), namespace }) }),
       ProductsModule,
     ]);
     try {
@@ -163,10 +168,10 @@ describe('isGlobal', () => {
   });
 
   it.each([
-    ['forRoot', () => RedisCacheModule.forRoot({ redis: testRedisUrl(), isGlobal: false })],
+    ['forRoot', () => RedisCacheModule.forRoot({ redis: testRedisConnection(), isGlobal: false })],
     [
       'forRootAsync',
-      () => RedisCacheModule.forRootAsync({ isGlobal: false, useFactory: () => ({ redis: testRedisUrl() }) }),
+      () => RedisCacheModule.forRootAsync({ isGlobal: false, useFactory: () => ({ redis: testRedisConnection() }) }),
     ],
   ])(
     'false (%s): a decorated provider in a module that does not import the cache cannot be resolved',
@@ -179,7 +184,7 @@ describe('isGlobal', () => {
 
   it('false: a feature module that imports the cache module gets the one cache of the app', async () => {
     const namespace = uniqueNamespace('local');
-    const cacheModule = RedisCacheModule.forRoot({ redis: testRedisUrl(), namespace, isGlobal: false });
+    const cacheModule = RedisCacheModule.forRoot({ redis: testRedisConnection(), namespace, isGlobal: false });
     @Module({ imports: [cacheModule], providers: [ProductsService] })
     class FeatureModule {}
     const app = await start([cacheModule, FeatureModule]);

@@ -3,7 +3,7 @@
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import {
   Cacheable,
   CacheEvict,
@@ -12,7 +12,15 @@ import {
   RedisCacheModule,
   type RedisCacheModuleOptions,
 } from 'nestjs-redis-cache';
-import { initError, rawRedis, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
+import {
+  initError,
+  newTestClient,
+  rawRedis,
+  standaloneOnly,
+  testRedisConnection,
+  testRedisUrl,
+  uniqueNamespace,
+} from '../support/test-app.js';
 
 @Injectable()
 class ItemsService {
@@ -36,7 +44,7 @@ async function build(
 }
 
 describe('RedisCacheModule.forRoot validation at bootstrap', () => {
-  const base = () => ({ redis: testRedisUrl(), namespace: uniqueNamespace('opts') });
+  const base = () => ({ redis: testRedisConnection(), namespace: uniqueNamespace('opts') });
 
   it.each([0, -1, Infinity, NaN, 'abc'])('ttl %p fails app.init() naming ttl', async (ttl) => {
     expect(await initError(await build({ ...base(), ttl: ttl as never }))).toMatch(/\bttl must be a positive/);
@@ -125,7 +133,12 @@ describe('RedisCacheModule.forRoot redis option', () => {
     }
   }
 
-  it('a URL (with a db) opens a client that app.close() closes', async () => {
+  // A URL and ioredis options name one server and a db; a Cluster has neither (only db 0). The cluster
+  // form of the option, `{ cluster: { nodes } }`, is what every app of the cluster project is built
+  // with, and cluster.spec.ts checks that app.close() closes the Cluster it opened.
+  const oneServerOption = standaloneOnly('a URL or ioredis options of one server, with a db number');
+
+  oneServerOption('a URL (with a db) opens a client that app.close() closes', async () => {
     const namespace = uniqueNamespace('url');
     const app = await build({ redis: `${testRedisUrl()}/5`, namespace });
     await app.init();
@@ -136,7 +149,7 @@ describe('RedisCacheModule.forRoot redis option', () => {
     expect(client.status).toBe('end');
   });
 
-  it('ioredis options open a client (user options such as db win) that app.close() closes', async () => {
+  oneServerOption('ioredis options open a client (user options such as db win) that app.close() closes', async () => {
     const { hostname, port } = new URL(testRedisUrl());
     const namespace = uniqueNamespace('opts-obj');
     const app = await build({ redis: { host: hostname, port: Number(port), db: 6 }, namespace });
@@ -147,8 +160,8 @@ describe('RedisCacheModule.forRoot redis option', () => {
     expect(client.status).toBe('end');
   });
 
-  /** Runs `body` with a client the test owns, quitting it however the test ends. */
-  async function withClient(client: Redis, body: (client: Redis) => Promise<void>): Promise<void> {
+  /** Runs `body` with a client the test owns (a Redis, or a Cluster in the cluster project), quitting it however the test ends. */
+  async function withClient(client: Redis | Cluster, body: (client: Redis | Cluster) => Promise<void>): Promise<void> {
     try {
       await body(client);
     } finally {
@@ -157,7 +170,7 @@ describe('RedisCacheModule.forRoot redis option', () => {
   }
 
   it('an existing client is used and never closed by the module', () =>
-    withClient(new Redis(testRedisUrl()), async (client) => {
+    withClient(newTestClient(), async (client) => {
       await new Promise((resolve) => client.once('ready', resolve));
       const listeners = client.listenerCount('error');
       const namespace = uniqueNamespace('adopted');
@@ -173,7 +186,7 @@ describe('RedisCacheModule.forRoot redis option', () => {
     }));
 
   it('an existing client that is still connecting at app.init() serves the first call', () =>
-    withClient(new Redis(testRedisUrl()), async (client) => {
+    withClient(newTestClient(), async (client) => {
       const namespace = uniqueNamespace('adopted-early');
       const app = await build({ redis: client, namespace });
       await app.init();
@@ -187,7 +200,7 @@ describe('RedisCacheModule.forRoot redis option', () => {
     }));
 
   it('an existing lazyConnect client is connected and used (and still not closed)', () =>
-    withClient(new Redis(testRedisUrl(), { lazyConnect: true }), async (client) => {
+    withClient(newTestClient({ lazyConnect: true }), async (client) => {
       const namespace = uniqueNamespace('adopted-lazy');
       const app = await build({ redis: client, namespace });
       await app.init();

@@ -1,11 +1,12 @@
-// Two Nest applications in one process, each on its own redis-server, with the same decorated
-// service class and the same namespace: no shared state, in Redis or in memory.
+// Two Nest applications in one process, each on its own Redis (A on the test Redis, a Cluster in
+// the cluster project; B on a redis-server of this file), with the same decorated service class and
+// the same namespace: no shared state, in Redis or in memory.
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { Cacheable, CacheEvict, CacheService } from 'nestjs-redis-cache';
 import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
-import { createTestApp, testRedisUrl, uniqueNamespace } from '../support/test-app.js';
+import { createTestApp, rawRedis, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
 
 @Injectable()
 class GreetingService {
@@ -33,9 +34,9 @@ describe('two applications, two Redis servers, one process', () => {
 
   beforeAll(async () => {
     second = await startLocalRedis();
-    appA = await createTestApp({ providers: [GreetingService], cache: { redis: testRedisUrl(), namespace } });
+    appA = await createTestApp({ providers: [GreetingService], cache: { redis: testRedisConnection(), namespace } });
     appB = await createTestApp({ providers: [GreetingService], cache: { redis: second.url, namespace } });
-    redisA = new Redis(testRedisUrl());
+    redisA = rawRedis();
     redisB = new Redis(second.url);
   });
   afterAll(async () => {
@@ -73,7 +74,7 @@ describe('two applications, two Redis servers, one process', () => {
     await a.forget('bob');
     expect(await redisA.exists(`${namespace}:greeting:bob`)).toBe(0);
     expect(await redisB.exists(`${namespace}:greeting:bob`)).toBe(1);
-    expect(await appB.get(CacheService).clear()).toBeGreaterThan(0);
+    expect(await appB.get(CacheService).reclaim()).toBeGreaterThan(0);
     expect(await redisA.exists(`${namespace}:greeting:ada`)).toBe(1);
   });
 

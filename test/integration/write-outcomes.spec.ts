@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import { Observable, of } from 'rxjs';
 import { Cacheable, CacheEvict, CachePut } from 'nestjs-redis-cache';
-import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
 import { createFaultApp, type FaultApp } from '../support/fault-helpers.js';
+import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis, type OwnRedis } from '../support/own-redis.js';
 
 @Injectable()
 class ProfileWriter {
@@ -42,14 +42,15 @@ class UndeclaredReturns {
   }
 }
 
+// Each describe owns its Redis (a redis-server, or a cluster in the cluster project): one of them kills it.
 describe('calls without @Cacheable, and bootstrap warnings', () => {
-  let redis: LocalRedisServer;
+  let redis: OwnRedis;
   let fault: FaultApp;
 
   beforeAll(async () => {
-    redis = await startLocalRedis();
-    fault = await createFaultApp(redis.url, { providers: [ProfileWriter, UndeclaredReturns] });
-  });
+    redis = await startOwnRedis();
+    fault = await createFaultApp(redis.connection, { providers: [ProfileWriter, UndeclaredReturns] });
+  }, OWN_REDIS_TEST_TIMEOUT_MS);
   afterAll(async () => {
     await fault.app.close();
     await redis.stop();
@@ -101,15 +102,19 @@ class SlowSource {
 }
 
 describe('closing the app while a decorated call is loading', () => {
-  it('still gives the caller its result', async () => {
-    const redis = await startLocalRedis();
-    const fault = await createFaultApp(redis.url, { providers: [SlowSource] });
-    const source = fault.app.get(SlowSource);
-    const call = source.load();
-    await source.started;
-    await fault.app.close();
-    source.release();
-    await expect(call).resolves.toBe('loaded');
-    await redis.stop();
-  });
+  it(
+    'still gives the caller its result',
+    async () => {
+      const redis = await startOwnRedis();
+      const fault = await createFaultApp(redis.connection, { providers: [SlowSource] });
+      const source = fault.app.get(SlowSource);
+      const call = source.load();
+      await source.started;
+      await fault.app.close();
+      source.release();
+      await expect(call).resolves.toBe('loaded');
+      await redis.stop();
+    },
+    OWN_REDIS_TEST_TIMEOUT_MS,
+  );
 });

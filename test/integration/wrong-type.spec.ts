@@ -1,22 +1,26 @@
 import 'reflect-metadata';
-import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
-import { adminClient, createFaultApp, FIND, outcomes, type FaultApp } from '../support/fault-helpers.js';
+import { createFaultApp, FIND, outcomes, type FaultApp } from '../support/fault-helpers.js';
+import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis, type OwnRedis } from '../support/own-redis.js';
 
+// A Redis of this file's own (a redis-server, or a cluster in the cluster project), away from the
+// load of the suites running beside it. A wrong type is no outage, and this file asserts none: its
+// commandTimeout is generous (1 s, not the fault tests' 100 ms), so a slow reply on a loaded
+// machine does not turn into one.
 describe('a key of the wrong type (someone else wrote a hash there)', () => {
-  let redis: LocalRedisServer;
+  let redis: OwnRedis;
   let fault: FaultApp;
 
   beforeAll(async () => {
-    redis = await startLocalRedis();
-    fault = await createFaultApp(redis.url);
-  });
+    redis = await startOwnRedis();
+    fault = await createFaultApp(redis.connection, { cache: { commandTimeout: '1s' } });
+  }, OWN_REDIS_TEST_TIMEOUT_MS);
   afterAll(async () => {
     await fault.app.close();
     await redis.stop();
   });
 
   it('serves the source, repairs the key, and is no outage: other keys stay cached', async () => {
-    const admin = adminClient(redis.url);
+    const admin = redis.client();
     try {
       await fault.source.find(2); // a healthy entry
       await admin.hset(fault.itemKey(1), 'field', 'value');

@@ -1,12 +1,13 @@
 // A child process of test/integration/stampede-processes.spec.ts: one Nest application context with
-// the cache on the Redis and namespace the parent gives (STAMPEDE_REDIS_URL, STAMPEDE_NAMESPACE),
+// the cache on the Redis and namespace the parent gives (STAMPEDE_REDIS_URL, or the JSON list of a
+// cluster's nodes in STAMPEDE_REDIS_CLUSTER_NODES; STAMPEDE_NAMESPACE),
 // and a service whose @Cacheable methods sleep and count their executions in Redis. On a `run`
 // message it fires that many concurrent calls at the given time and reports what they got.
 // Compiled by tsc (test/support/tsconfig.stampede-worker.json) into .tmp/, then run with plain node.
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cacheable, RedisCacheModule } from '../../lib/index.js';
 import {
@@ -20,19 +21,26 @@ import {
 } from './stampede-protocol.js';
 
 const redisUrl = process.env.STAMPEDE_REDIS_URL;
+const clusterNodes = process.env.STAMPEDE_REDIS_CLUSTER_NODES;
 const namespace = process.env.STAMPEDE_NAMESPACE;
-if (!redisUrl || !namespace || !process.send) {
+if (!(redisUrl || clusterNodes) || !namespace || !process.send) {
   throw new Error(
-    'stampede-worker: run me from stampede-processes.spec.ts (IPC, STAMPEDE_REDIS_URL, STAMPEDE_NAMESPACE)',
+    'stampede-worker: run me from stampede-processes.spec.ts ' +
+      '(IPC, STAMPEDE_REDIS_URL or STAMPEDE_REDIS_CLUSTER_NODES, STAMPEDE_NAMESPACE)',
   );
 }
+const nodes = clusterNodes ? (JSON.parse(clusterNodes) as Array<{ host: string; port: number }>) : undefined;
+/** The module's `redis` option: the URL, or the cluster's nodes. */
+const redis = nodes ? { cluster: { nodes } } : redisUrl!;
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
 }
 
 /** Counts executions; not the cache's connection, and its key is outside the namespace. */
-const counter = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+const counter = nodes
+  ? new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+  : new Redis(redisUrl!, { maxRetriesPerRequest: 1 });
 const localExecutions = new Map<string, number>();
 
 @Injectable()
@@ -67,7 +75,7 @@ class SlowSource {
 @Module({
   imports: [
     RedisCacheModule.forRoot({
-      redis: redisUrl,
+      redis,
       namespace,
       lock: true,
       lockTtl: '10s',

@@ -1,11 +1,33 @@
 import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
 import type { INestApplication, LoggerService, ModuleMetadata, Type } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { RedisCacheConfigError, RedisCacheModule, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
+import { testClusterNodes, testRedisConnection, testTopology } from './redis-topology.js';
 
-/** The Redis the global setup started (or REDIS_URL). */
+export {
+  failsOnCluster,
+  newTestClient,
+  standaloneOnly,
+  testClusterNodes,
+  testRedisConnection,
+  testTopology,
+  type RedisTopology,
+  type TestRedisConnection,
+} from './redis-topology.js';
+
+/**
+ * The standalone Redis the global setup started (or REDIS_URL). In the cluster project it throws:
+ * a spec there that connects to the standalone server would pass without testing the cluster. Use
+ * `testRedisConnection()` (module option) or `rawRedis()` (inspection) to follow the project's topology.
+ */
 export function testRedisUrl(): string {
+  if (testTopology() === 'cluster') {
+    throw new Error(
+      'testRedisUrl() in the integration-cluster project: use testRedisConnection() or rawRedis(), ' +
+        'or list the spec as standalone-only in jest.config.mjs',
+    );
+  }
   const url = process.env.TEST_REDIS_URL;
   if (!url) throw new Error('TEST_REDIS_URL is not set: run the tests through jest (its global setup starts Redis)');
   return url;
@@ -25,7 +47,10 @@ export interface TestAppOptions {
   logger?: LoggerService;
 }
 
-/** A Nest application with the cache on the test Redis and a fresh namespace; call `app.close()`. */
+/**
+ * A Nest application with the cache on the test Redis (the cluster in the cluster project; `cache.redis`
+ * overrides it) and a fresh namespace; call `app.close()`.
+ */
 export async function createTestApp({
   providers = [],
   controllers = [],
@@ -33,7 +58,7 @@ export async function createTestApp({
   logger,
 }: TestAppOptions): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
-    imports: [RedisCacheModule.forRoot({ redis: testRedisUrl(), namespace: uniqueNamespace('app'), ...cache })],
+    imports: [RedisCacheModule.forRoot({ redis: testRedisConnection(), namespace: uniqueNamespace('app'), ...cache })],
     providers,
     controllers,
   }).compile();
@@ -42,9 +67,19 @@ export async function createTestApp({
   return app;
 }
 
-/** A plain client for inspecting what the cache wrote. */
-export function rawRedis(url = testRedisUrl()): Redis {
-  return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+/**
+ * A plain client for inspecting what the cache wrote: of `url`, else of the test Redis. In the cluster
+ * project (and without `url`) it is an ioredis `Cluster`, typed `Redis` so specs written for one
+ * server keep compiling: the commands they use on one key (GET, SET, PTTL, EXISTS, EVAL...) behave the
+ * same. What reads one node (SCAN, INFO, MONITOR, CLIENT) or spans slots (multi-key DEL, a pipeline)
+ * goes through helpers that handle both (`scanKeys`, `setMany`, `delEach`, `watchCommands`) or checks
+ * `isCluster`.
+ */
+export function rawRedis(url?: string): Redis {
+  if (url !== undefined || testTopology() === 'standalone') {
+    return new Redis(url ?? testRedisUrl(), { lazyConnect: false, maxRetriesPerRequest: 1 });
+  }
+  return new Cluster(testClusterNodes(), { redisOptions: { maxRetriesPerRequest: 1 } }) as unknown as Redis;
 }
 
 /** `app.init()` must reject with a RedisCacheConfigError; returns its message (and closes the app). */

@@ -1,13 +1,17 @@
 import { jest } from '@jest/globals';
 import { PendingInvalidations } from '../../lib/core/pending-invalidations.js';
 import type { CacheTags } from '../../lib/core/cache-tags.js';
+import type { PrefixGenerations } from '../../lib/core/prefix-generations.js';
 import type { RedisCacheStore } from '../../lib/store/redis-cache.store.js';
 
-/** A store that records what it was asked to delete or release, and fails while `failing` is set. */
+/**
+ * A store, tags and prefix generations that record what they were asked to delete, release or
+ * invalidate, and fail while `failing` is set.
+ */
 function fakeStore() {
   const calls = {
     unlink: [] as string[][],
-    scan: [] as string[],
+    cleared: [] as string[],
     released: [] as string[],
     tags: [] as string[][],
     failing: false,
@@ -21,11 +25,6 @@ function fakeStore() {
       calls.unlink.push([...keys]);
       return keys.length;
     },
-    scanAndUnlink: async (prefix: string) => {
-      fail();
-      calls.scan.push(prefix);
-      return 0;
-    },
     completeLease: async (key: string, token: Buffer, entry: Buffer | undefined, _ttl: number, channel: string) => {
       fail();
       calls.released.push(`${key}/${token.toString('hex')}/${entry === undefined ? 'no value' : 'value'}/${channel}`);
@@ -38,7 +37,13 @@ function fakeStore() {
       calls.tags.push([...list]);
     },
   } as unknown as CacheTags;
-  return { store, tags, calls };
+  const generations = {
+    clear: async (prefix: string) => {
+      fail();
+      calls.cleared.push(prefix);
+    },
+  } as unknown as PrefixGenerations;
+  return { store, tags, generations, calls };
 }
 
 const noReplay = () => undefined;
@@ -47,15 +52,15 @@ describe('PendingInvalidations', () => {
   afterEach(() => jest.useRealTimers());
 
   it('replays keys, prefixes and leases once, then is empty', async () => {
-    const pending = new PendingInvalidations('ns:', noReplay);
-    const { store, tags, calls } = fakeStore();
+    const pending = new PendingInvalidations(noReplay);
+    const { store, tags, generations, calls } = fakeStore();
     pending.addKeys(['ns:a', 'ns:b', 'ns:a']);
-    pending.addPrefix('ns:posts:');
+    pending.addPrefix('posts:');
     pending.addLease('ns:c', Buffer.from('0102', 'hex'));
     expect(pending.size).toBe(4);
-    await pending.flush(store, 'ns:__lease-released', tags);
+    await pending.flush(store, 'ns:__lease-released', tags, generations);
     expect(calls.unlink).toEqual([['ns:a', 'ns:b']]);
-    expect(calls.scan).toEqual(['ns:posts:']);
+    expect(calls.cleared).toEqual(['posts:']); // a new generation for the prefix, not a SCAN
     // A lease is given back by its token, with no value: a value stored since stays.
     expect(calls.released).toEqual(['ns:c/0102/no value/ns:__lease-released']);
     expect(pending.size).toBe(0);
@@ -63,29 +68,29 @@ describe('PendingInvalidations', () => {
   });
 
   it('gives back two leases of one key (two timed-out attempts) by their own tokens', async () => {
-    const pending = new PendingInvalidations('ns:', noReplay);
-    const { store, tags, calls } = fakeStore();
+    const pending = new PendingInvalidations(noReplay);
+    const { store, tags, generations, calls } = fakeStore();
     pending.addLease('ns:k', Buffer.from('0101010101010101', 'hex'));
     pending.addLease('ns:k', Buffer.from('0202020202020202', 'hex'));
     pending.addLease('ns:k', Buffer.from('0202020202020202', 'hex'));
     expect(pending.size).toBe(2);
-    await pending.flush(store, 'ch', tags);
+    await pending.flush(store, 'ch', tags, generations);
     expect(calls.released.sort()).toEqual(['ns:k/0101010101010101/no value/ch', 'ns:k/0202020202020202/no value/ch']);
     expect(pending.size).toBe(0);
     pending.stop();
   });
 
   it('replays failed tag invalidations, keeping them while they fail again', async () => {
-    const pending = new PendingInvalidations('ns:', noReplay);
-    const { store, tags, calls } = fakeStore();
+    const pending = new PendingInvalidations(noReplay);
+    const { store, tags, generations, calls } = fakeStore();
     pending.addTags(['posts', 'user:1']);
     pending.addTags(['posts']);
     expect(pending.size).toBe(2);
     calls.failing = true;
-    await pending.flush(store, 'ch', tags);
+    await pending.flush(store, 'ch', tags, generations);
     expect(pending.size).toBe(2);
     calls.failing = false;
-    await pending.flush(store, 'ch', tags);
+    await pending.flush(store, 'ch', tags, generations);
     expect(calls.tags).toEqual([['posts', 'user:1']]);
     expect(pending.size).toBe(0);
     pending.stop();
@@ -93,25 +98,29 @@ describe('PendingInvalidations', () => {
 
   it('keeps what fails again, and retries it every second until it goes through', async () => {
     jest.useFakeTimers();
-    const { store, tags, calls } = fakeStore();
-    const pending: PendingInvalidations = new PendingInvalidations('ns:', () => void pending.flush(store, 'ch', tags));
+    const { store, tags, generations, calls } = fakeStore();
+    const pending: PendingInvalidations = new PendingInvalidations(
+      () => void pending.flush(store, 'ch', tags, generations),
+    );
     pending.addKeys(['ns:a']);
-    pending.addPrefix('ns:p:');
+    pending.addPrefix('p:');
     calls.failing = true;
-    await pending.flush(store, 'ch', tags);
+    await pending.flush(store, 'ch', tags, generations);
     expect(pending.size).toBe(2);
     calls.failing = false;
     await jest.advanceTimersByTimeAsync(1_000);
     expect(calls.unlink).toEqual([['ns:a']]);
-    expect(calls.scan).toEqual(['ns:p:']);
+    expect(calls.cleared).toEqual(['p:']);
     expect(pending.size).toBe(0);
     pending.stop();
   });
 
   it('retries on its own when nothing else flushes (an error reply is no outage, so no recovery comes)', async () => {
     jest.useFakeTimers();
-    const { store, tags, calls } = fakeStore();
-    const pending: PendingInvalidations = new PendingInvalidations('ns:', () => void pending.flush(store, 'ch', tags));
+    const { store, tags, generations, calls } = fakeStore();
+    const pending: PendingInvalidations = new PendingInvalidations(
+      () => void pending.flush(store, 'ch', tags, generations),
+    );
     pending.addKeys(['ns:a']);
     await jest.advanceTimersByTimeAsync(999);
     expect(calls.unlink).toEqual([]);
@@ -123,25 +132,26 @@ describe('PendingInvalidations', () => {
   it('stops retrying once stopped', async () => {
     jest.useFakeTimers();
     const replay = jest.fn();
-    const pending = new PendingInvalidations('ns:', replay);
+    const pending = new PendingInvalidations(replay);
     pending.addKeys(['ns:a']);
     pending.stop();
     await jest.advanceTimersByTimeAsync(5_000);
     expect(replay).not.toHaveBeenCalled();
   });
 
-  it('past 10,000 keys, clears the whole namespace instead of remembering more', async () => {
-    const pending = new PendingInvalidations('ns:', noReplay);
-    const { store, tags, calls } = fakeStore();
+  it('past 10,000 keys, clears the whole namespace (a new generation) instead of remembering more; leases stay', async () => {
+    const pending = new PendingInvalidations(noReplay);
+    const { store, tags, generations, calls } = fakeStore();
     pending.addKeys(Array.from({ length: 10_001 }, (_, i) => `ns:k${i}`));
     pending.addKeys(['ns:later']);
-    pending.addPrefix('ns:p:');
+    pending.addPrefix('p:');
     pending.addLease('ns:l', Buffer.from('01', 'hex'));
-    expect(pending.size).toBe(1);
-    await pending.flush(store, 'ch', tags);
+    expect(pending.size).toBe(2);
+    await pending.flush(store, 'ch', tags, generations);
     expect(calls.unlink).toEqual([]);
-    expect(calls.released).toEqual([]);
-    expect(calls.scan).toEqual(['ns:']);
+    expect(calls.cleared).toEqual(['']);
+    // A lease is still given back: the clear does not delete its placeholder.
+    expect(calls.released).toEqual(['ns:l/01/no value/ch']);
     pending.stop();
   });
 });

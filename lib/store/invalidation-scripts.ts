@@ -1,10 +1,12 @@
 import { LuaScript } from './lua-script.js';
 
-// The bookkeeping of tag invalidation (core/cache-tags.ts explains the scheme). Two kinds of keys,
-// each script touching exactly one, so every script is safe on a Cluster:
+// The bookkeeping of invalidation without touching entries (core/cache-tags.ts and
+// core/prefix-generations.ts explain the schemes). Three kinds of keys, each script touching exactly
+// one, so every script is safe on a Cluster:
 //
 // - the namespace's epoch key: a counter in microseconds of its node's clock, only ever increasing;
-// - a tag key per tag: "entries of this tag loaded before this epoch are invalid".
+// - a tag key per tag: "entries of this tag loaded before this epoch are invalid";
+// - the namespace's prefix-marker hash: prefix -> "entries under it loaded before this epoch are invalid".
 //
 // Numbers cross between Lua and Redis as decimal strings formatted with %.0f: Lua's own tostring
 // keeps 14 digits, and an epoch has 16.
@@ -74,3 +76,32 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KE
 return current
 `,
 );
+
+/**
+ * KEYS[1] the namespace's prefix-marker hash; ARGV: the prefix, the clear's epoch, the epoch before
+ * which markers are dropped, the hash's PX, the channel and message announcing it. Raises the
+ * prefix's marker ("entries under it loaded before this epoch are invalid"), drops markers older
+ * than every entry they could apply to, and publishes the marker for every instance's table.
+ */
+export const MARK_PREFIX = new LuaScript(
+  'mark-prefix',
+  `
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
+if current < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local oldest = tonumber(ARGV[3])
+local markers = redis.call('HGETALL', KEYS[1])
+for i = 1, #markers, 2 do
+  if (tonumber(markers[i + 1]) or 0) < oldest then redis.call('HDEL', KEYS[1], markers[i]) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+`,
+);
+
+/**
+ * PUBLISH ARGV[2] on channel ARGV[1], sent to the node of KEYS[1] (not touched). A plain PUBLISH
+ * has no key, so a Cluster client sends it to any node, maybe one that is down; this one goes where
+ * the write it announces went, and after it on that connection.
+ */
+export const PUBLISH_VIA = new LuaScript('publish-via', `return redis.call('PUBLISH', ARGV[1], ARGV[2])`);

@@ -1,0 +1,277 @@
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { SubscriptionFollower } from '../store/lease-release-listener.js';
+import type { DecodedEntry } from './cache-entry.js';
+import type { PrefixGenerations } from './prefix-generations.js';
+
+/** An L1 memory resolved from the options: how many entries, and how long one is kept at most. */
+export interface L1Settings {
+  max: number;
+  ttlMs: number;
+}
+
+/** What L1 keeps of a value read from Redis: the value, and what tells whether it was invalidated since. */
+interface L1Entry {
+  value: unknown;
+  epoch: number;
+  tags: readonly string[];
+}
+
+/** What `L1Slot.get` returns when it has nothing to serve (a cached value may be `undefined`). */
+export const L1_MISS: unique symbol = Symbol('nestjs-redis-cache:l1-miss');
+
+/**
+ * How many recently invalidated keys (and tags) are remembered one by one. Past it the oldest are
+ * forgotten and their invalidation is taken to be as recent as the last one forgotten, which only
+ * keeps more reads out of L1.
+ */
+const REMEMBERED_INVALIDATIONS = 10_000;
+
+/**
+ * One in-process memory of values read from Redis (lru-cache): the module's shared one, or a method's
+ * own. Serves only fresh values, and only while its tier may (see InProcessTier).
+ */
+export class L1Slot {
+  private readonly lru: LRUCache<string, L1Entry>;
+
+  constructor(
+    private readonly tier: InProcessTier,
+    settings: L1Settings,
+    /** The longest a value of this slot's users is kept (a method may keep its values shorter). */
+    readonly ttlMs = settings.ttlMs,
+    lru?: LRUCache<string, L1Entry>,
+  ) {
+    this.lru = lru ?? new LRUCache<string, L1Entry>({ max: settings.max, ttl: settings.ttlMs });
+  }
+
+  /** The same memory, its values kept at most `ttlMs` (a method's shorter `l1.ttl` on the shared memory). */
+  withTtl(ttlMs: number): L1Slot {
+    return new L1Slot(this.tier, { max: this.lru.max, ttlMs }, ttlMs, this.lru);
+  }
+
+  /**
+   * The value kept for `redisKey`, or L1_MISS. An entry whose tag or prefix was invalidated since it
+   * was read is dropped here: the invalidation reached this process, the entry may not have been
+   * dropped yet (it was read before the message came and stored after it).
+   */
+  get(redisKey: string): unknown {
+    if (!this.tier.serving) return L1_MISS;
+    const entry = this.lru.get(redisKey);
+    if (entry === undefined) return L1_MISS;
+    if (this.tier.invalidates(redisKey, entry)) {
+      this.lru.delete(redisKey);
+      return L1_MISS;
+    }
+    return entry.value;
+  }
+
+  /**
+   * Keeps a value just read from Redis, fresh and checked, unless an invalidation of its key reached
+   * this process after the read began (`readSeq`, from `InProcessTier.seq`): the read may have
+   * returned what the invalidation replaced.
+   */
+  offer(redisKey: string, readSeq: number, entry: DecodedEntry): void {
+    if (!this.tier.admits(redisKey, readSeq)) return;
+    const ttl = Math.min(this.ttlMs, entry.freshUntil - Date.now());
+    if (!(ttl >= 1)) return;
+    this.lru.set(redisKey, { value: entry.value, epoch: entry.epoch, tags: entry.tags }, { ttl });
+  }
+
+  /** @internal */
+  get memory(): LRUCache<string, L1Entry> {
+    return this.lru;
+  }
+}
+
+/**
+ * The in-process tier (L1) of one application, and how it stays coherent across instances.
+ *
+ * Every instance broadcasts what it invalidates on `${namespace}:__l1`, whether it has an L1 or not
+ * (a worker without one still writes): keys it wrote or evicted (after Redis took the write), tags
+ * with their new epoch, prefixes it reclaimed. Prefix clears already reach every instance as markers
+ * (prefix-generations.ts). An instance with an L1 subscribes and:
+ *
+ * - drops the keys it is told about, and refuses to keep a value whose read began before the drop
+ *   (a per-key sequence number): a read that overlapped a write may have returned the old value;
+ * - remembers each tag's latest invalidation epoch and each prefix's marker, and checks an entry
+ *   against them when it is served, so an entry read before the message and kept after it is
+ *   caught too;
+ * - serves nothing from L1 while its subscription is down or not yet confirmed, and empties L1 when
+ *   it drops: what was published meanwhile never arrives. A read that began before the subscription
+ *   came back is not kept either.
+ *
+ * Its own invalidations are applied when they are made, not when their message comes back.
+ * Changes made outside the module (a `DEL` from redis-cli, maxmemory eviction) are not announced:
+ * L1's `ttl` bounds how long an instance may serve a value they replaced.
+ */
+export class InProcessTier implements SubscriptionFollower {
+  readonly channel: string;
+  /** Identifies this instance's messages, which it ignores (it applied them already). */
+  private readonly origin = randomBytes(6).toString('base64url');
+  private readonly slots: L1Slot[] = [];
+  private shared: L1Slot | undefined;
+  /** Subscribed and caught up: L1 may serve and keep values. */
+  private subscribedNow = false;
+  /** Bumped by every invalidation this process learns of. */
+  private sequence = 0;
+  /** Key -> the sequence number of its last invalidation (the most recent REMEMBERED_INVALIDATIONS). */
+  private readonly dropped = new Map<string, number>();
+  /** Reads that began before this (a forgotten key's invalidation, a subscription regained) are not kept. */
+  private floor = 0;
+  /** Tag -> the latest invalidation epoch heard of (the most recent REMEMBERED_INVALIDATIONS). */
+  private readonly tagEpochs = new Map<string, number>();
+
+  constructor(
+    namespace: string,
+    private readonly prefixes: PrefixGenerations,
+    /** The module's `l1`: the memory methods share. */
+    sharedSettings: L1Settings | undefined,
+  ) {
+    this.channel = `${namespace}:__l1`;
+    if (sharedSettings) this.shared = this.register(new L1Slot(this, sharedSettings));
+  }
+
+  /** True when some L1 memory exists: the application subscribes to the channel. */
+  get wanted(): boolean {
+    return this.slots.length > 0;
+  }
+
+  /** True while values may be served from (and kept in) L1. */
+  get serving(): boolean {
+    return this.subscribedNow && (!this.prefixes.active || this.prefixes.fresh);
+  }
+
+  /** The shared memory (`ttlMs` shorter than its own for one method), or undefined without a module `l1`. */
+  sharedSlot(ttlMs?: number): L1Slot | undefined {
+    const shared = this.shared;
+    if (!shared || ttlMs === undefined || ttlMs === shared.ttlMs) return shared;
+    return shared.withTtl(ttlMs);
+  }
+
+  /** A method's own memory. */
+  ownSlot(settings: L1Settings): L1Slot {
+    return this.register(new L1Slot(this, settings));
+  }
+
+  /** The sequence number a read takes before it begins; see `L1Slot.offer`. */
+  get seq(): number {
+    return this.sequence;
+  }
+
+  /** @internal True when a value of `redisKey` read since `readSeq` may be kept. */
+  admits(redisKey: string, readSeq: number): boolean {
+    if (!this.serving || readSeq < this.floor) return false;
+    const droppedAt = this.dropped.get(redisKey);
+    return droppedAt === undefined || droppedAt <= readSeq;
+  }
+
+  /** @internal True when a tag or prefix of the entry was invalidated after it was loaded. */
+  invalidates(redisKey: string, entry: L1Entry): boolean {
+    for (const tag of entry.tags) {
+      const invalidatedAt = this.tagEpochs.get(tag);
+      if (invalidatedAt !== undefined && invalidatedAt > entry.epoch) return true;
+    }
+    return this.prefixes.active && this.prefixes.invalidates(redisKey, entry.epoch);
+  }
+
+  /** Drops `redisKeys` here; reads of them that began before are not kept. */
+  dropKeys(redisKeys: readonly string[]): void {
+    if (this.slots.length === 0) return; // no L1 here: nothing to drop, nothing to keep out
+    const seq = ++this.sequence;
+    for (const key of redisKeys) {
+      this.dropped.delete(key);
+      this.dropped.set(key, seq);
+      for (const slot of this.slots) slot.memory.delete(key);
+    }
+    if (this.dropped.size > REMEMBERED_INVALIDATIONS) {
+      for (const [key, at] of this.dropped) {
+        if (this.dropped.size <= REMEMBERED_INVALIDATIONS) break;
+        this.dropped.delete(key);
+        this.floor = Math.max(this.floor, at);
+      }
+    }
+  }
+
+  /** Entries of `tags` loaded before `epoch` are not served here any more. */
+  tagsInvalidated(tags: readonly string[], epoch: number): void {
+    if (this.slots.length === 0) return;
+    for (const tag of tags) {
+      const known = this.tagEpochs.get(tag);
+      if (known !== undefined && known >= epoch) continue;
+      this.tagEpochs.delete(tag);
+      this.tagEpochs.set(tag, epoch);
+    }
+    if (this.tagEpochs.size > REMEMBERED_INVALIDATIONS) {
+      // Forgetting a tag's epoch could let an entry of it be served: forget L1 instead.
+      this.tagEpochs.clear();
+      this.dropAll();
+    }
+  }
+
+  /** Drops every key under `fullPrefix` (`${namespace}:${prefix}`): the keys were deleted. */
+  reclaimed(fullPrefix: string): void {
+    this.floor = ++this.sequence;
+    for (const slot of this.slots) {
+      for (const key of slot.memory.keys()) if (key.startsWith(fullPrefix)) slot.memory.delete(key);
+    }
+  }
+
+  /** The message announcing that this instance wrote or evicted `redisKeys`. */
+  keysMessage(redisKeys: readonly string[]): string {
+    return `${this.origin} k ${redisKeys.join(' ')}`;
+  }
+
+  /** The message announcing that `tags` were invalidated in `epoch`. */
+  tagsMessage(tags: readonly string[], epoch: number): string {
+    return `${this.origin} t ${epoch} ${tags.join(' ')}`;
+  }
+
+  /** The message announcing that every key under `fullPrefix` was deleted. */
+  reclaimMessage(fullPrefix: string): string {
+    return `${this.origin} r ${fullPrefix}`;
+  }
+
+  /** A message of another instance (keys and tags never contain spaces: unusual ones are hashed). */
+  received(message: string): void {
+    const parts = message.split(' ');
+    if (parts[0] === this.origin || parts.length < 3) return;
+    switch (parts[1]) {
+      case 'k':
+        this.dropKeys(parts.slice(2));
+        break;
+      case 't': {
+        const epoch = Number(parts[2]);
+        if (Number.isFinite(epoch)) this.tagsInvalidated(parts.slice(3), epoch);
+        break;
+      }
+      case 'r':
+        this.reclaimed(parts.slice(2).join(' '));
+        break;
+    }
+  }
+
+  /** Subscribed (again): what was kept before may be stale, and reads that began before are not kept. */
+  subscribed(): Promise<void> {
+    this.dropAll();
+    this.subscribedNow = true;
+    return Promise.resolve();
+  }
+
+  /** The subscription dropped: invalidations published from now on may be missed. */
+  lost(): void {
+    this.subscribedNow = false;
+    this.dropAll();
+  }
+
+  /** Empties every memory (the application is closing, or coherence was lost). */
+  dropAll(): void {
+    this.floor = ++this.sequence;
+    this.dropped.clear();
+    for (const slot of this.slots) slot.memory.clear();
+  }
+
+  private register(slot: L1Slot): L1Slot {
+    this.slots.push(slot);
+    return slot;
+  }
+}

@@ -1,0 +1,3 @@
+export default async function clusterGlobalTeardown() {
+  await globalThis.__REDIS_CLUSTER__?.stop();
+}
