@@ -117,19 +117,19 @@ export class CacheService {
   async getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions<T> = {}): Promise<T> {
     if (!this.engine.isStarted) return loader();
     const name = options.name ?? 'CacheService.getOrSet';
-    const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
-    const load = resolveLoadPolicy(options, this.engine.config, 'CacheService.getOrSet');
-    const retainMs = Math.max(load.staleWhileRevalidateMs, load.graceMs);
-    const l1 = this.l1Slot(options.l1);
+    const l1 = options.l1 === undefined ? this.defaultL1Slot() : this.l1Slot(options.l1);
     const redisKey = this.engine.userKey(key);
-    const started = performance.now();
     if (l1) {
       const kept = l1.get(redisKey);
       if (kept !== L1_MISS) {
-        this.engine.metrics.recordL1Hit(name, performance.now() - started);
+        this.engine.metrics.recordL1Hit(name);
         return kept as T;
       }
     }
+    const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
+    const load = resolveLoadPolicy(options, this.engine.config, 'CacheService.getOrSet');
+    const retainMs = Math.max(load.staleWhileRevalidateMs, load.graceMs);
+    const started = performance.now();
     try {
       const { value, outcome, fallback } = await this.engine.getOrLoad(
         redisKey,
@@ -171,6 +171,12 @@ export class CacheService {
   async reclaim(prefix = ''): Promise<number> {
     if (!this.engine.isStarted) return 0;
     return (await this.engine.reclaim(prefix, SERVICE)).removed;
+  }
+
+  private defaultSlot: { slot: L1Slot | undefined } | undefined;
+
+  private defaultL1Slot(): L1Slot | undefined {
+    return (this.defaultSlot ??= { slot: this.l1Slot(undefined) }).slot;
   }
 
   /** The module's in-process memory for a getOrSet `l1` option; throws for one it cannot serve. */

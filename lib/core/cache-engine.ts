@@ -9,8 +9,9 @@ import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead
 import type { LoadResult, NotStored, PreparedEntry, Removal, WritePolicy } from './cache-engine.types.js';
 import { CacheTags, normalizeTags } from './cache-tags.js';
 import { InProcessTier, type L1Slot } from './in-process-tier.js';
+import { L1Presence } from './l1-presence.js';
 import type { L1Choice } from '../options/resolve-l1-options.js';
-import type { Announcement } from '../store/redis-cache.store.js';
+import { CommandTimeoutError, type Announcement } from '../store/redis-cache.store.js';
 import { InvalidationEpoch } from './invalidation-epoch.js';
 import { PrefixGenerations } from './prefix-generations.js';
 import { prepareEntry, type Preparing } from './entry-preparation.js';
@@ -31,6 +32,7 @@ interface Started {
   tags: CacheTags;
   prefixes: PrefixGenerations;
   tier: InProcessTier;
+  presence: L1Presence;
 }
 
 /**
@@ -71,11 +73,13 @@ export class CacheEngine {
     // Cleared prefixes are announced to every instance on the subscriber the leases use.
     leases.follow(prefixes);
     const tier = new InProcessTier(namespace, prefixes, config.l1);
-    const tags: CacheTags = new CacheTags(namespace, store, epoch, (invalidated, at) => {
+    const presence = new L1Presence(namespace, store);
+    const tags: CacheTags = new CacheTags(namespace, store, epoch, async (invalidated, at) => {
       tier.tagsInvalidated(invalidated, at);
-      return store.publish(tier.channel, tier.tagsMessage(invalidated, at), tags.keyOf(invalidated[0]));
+      if (!tier.wanted && !presence.announcementsWanted) return;
+      await store.publish(tier.channel, tier.tagsMessage(invalidated, at), tags.keyOf(invalidated[0]));
     });
-    this.started = { config, store, isDown, leases, pending, epoch, tags, prefixes, tier };
+    this.started = { config, store, isDown, leases, pending, epoch, tags, prefixes, tier, presence };
     this.namespace = config.namespace;
   }
 
@@ -89,6 +93,7 @@ export class CacheEngine {
 
   stop(): void {
     this.started?.pending.stop();
+    this.started?.presence.stop();
     this.started?.tier.dropAll();
     this.started = undefined;
   }
@@ -98,8 +103,11 @@ export class CacheEngine {
    * After every decorated method was compiled (their `l1` options are known), before the subscriber starts.
    */
   followL1(): void {
-    const started = this.require();
-    if (started.tier.wanted) started.leases.follow(started.tier);
+    const { tier, leases, presence } = this.require();
+    if (!tier.wanted) return;
+    leases.follow(tier);
+    // Writers elsewhere announce their changes only while some instance says it keeps an L1.
+    presence.advertise((ready) => tier.presenceSettled(ready));
   }
 
   /** The in-process memory a read-through uses, from its resolved `l1` option (undefined: none). */
@@ -131,16 +139,26 @@ export class CacheEngine {
   }
 
   /**
-   * Remembers keys whose eviction or write failed, to delete them when Redis answers again: see
-   * pending-invalidations.ts.
+   * Remembers keys whose eviction or write failed (with `failure`), to delete them when Redis answers
+   * again: see pending-invalidations.ts. A write that timed out may still land, after later writes
+   * even (the client retries or resends it): its keys are deleted only once the client is done with it.
    */
-  invalidateLater(redisKeys: readonly string[]): void {
-    this.started?.pending.addKeys(redisKeys);
+  invalidateLater(redisKeys: readonly string[], failure?: unknown): void {
+    const pending = this.started?.pending;
+    if (!pending) return;
+    if (failure instanceof CommandTimeoutError) pending.after(failure.settled, () => pending.addKeys(redisKeys));
+    else pending.addKeys(redisKeys);
   }
 
-  /** Remembers a lease a timed-out command may hold, to give it back (by its token) when Redis answers. */
-  releaseLater(redisKey: string, token: Buffer): void {
-    this.started?.pending.addLease(redisKey, token);
+  /**
+   * Remembers a lease a failed command may hold, to give it back (by its token) when Redis answers;
+   * after the command itself is done with, if it timed out (see `invalidateLater`).
+   */
+  releaseLater(redisKey: string, token: Buffer, failure?: unknown): void {
+    const pending = this.started?.pending;
+    if (!pending) return;
+    if (failure instanceof CommandTimeoutError) pending.after(failure.settled, () => pending.addLease(redisKey, token));
+    else pending.addLease(redisKey, token);
   }
 
   /** Replays the invalidations an outage held back; on recovery and on a retry timer. Never rejects. */
@@ -399,10 +417,10 @@ export class CacheEngine {
         store.set(redisKey, prepared.bytes, prepared.pxMs, announce),
       );
       return true;
-    } catch {
+    } catch (err) {
       this.metrics.recordError(name);
       // The old value is still there, and older than this write: delete it once Redis is back.
-      this.invalidateLater([redisKey]);
+      this.invalidateLater([redisKey], err);
       return false;
     }
   }
@@ -438,19 +456,20 @@ export class CacheEngine {
 
   /**
    * Runs `change` (a write or deletion of `redisKeys`) with the announcement of the keys to every
-   * instance's in-process tier (in-process-tier.ts), which drops them; this one drops them before
-   * and after. Rejects when either fails: the caller then replays the deletion, announced again,
+   * instance's in-process tier (in-process-tier.ts), which drops them, unless no instance keeps one
+   * (l1-presence.ts); this one drops them before and after. Rejects when either fails: the caller then replays the deletion, announced again,
    * once Redis answers.
    */
   private async announced<T>(
     started: Started,
     redisKeys: readonly string[],
-    change: (announce: Announcement) => Promise<T>,
+    change: (announce: Announcement | undefined) => Promise<T>,
   ): Promise<T> {
-    const { tier } = started;
+    const { tier, presence } = started;
     tier.dropKeys(redisKeys);
+    const announce = tier.wanted || presence.announcementsWanted;
     try {
-      return await change({ channel: tier.channel, message: tier.keysMessage(redisKeys) });
+      return await change(announce ? { channel: tier.channel, message: tier.keysMessage(redisKeys) } : undefined);
     } finally {
       // A read of this process that began while the change was on its way may have read the old value.
       tier.dropKeys(redisKeys);
@@ -487,7 +506,9 @@ export class CacheEngine {
       tier.reclaimed(literalPrefix);
       try {
         const removed = await store.scanAndUnlink(literalPrefix);
-        await store.publish(tier.channel, tier.reclaimMessage(literalPrefix), `${this.namespace}:__prefixes`);
+        if (tier.wanted || started.presence.announcementsWanted) {
+          await store.publish(tier.channel, tier.reclaimMessage(literalPrefix), `${this.namespace}:__prefixes`);
+        }
         return removed;
       } finally {
         tier.reclaimed(literalPrefix);

@@ -12,7 +12,10 @@ import { normalizeTags } from './cache-tags.js';
 import { stableEncode } from './stable-encoding.js';
 
 /** Builds a logical key from a call's arguments (and, for `fromResult`, its result). */
-export type KeyBuilder = (args: readonly unknown[], result?: unknown) => string;
+export type KeyBuilder = ((args: readonly unknown[], result?: unknown) => string) & {
+  /** Set when the key depends on one argument only, as it is (a template like `'user:{0}'`). */
+  argIndex?: number;
+};
 
 /** How the decorated method delivers its value, read once from its design-time return type. */
 export type ReturnMode = 'promise' | 'observable';
@@ -34,6 +37,8 @@ export interface CacheMethodPlan {
   cacheable?: { options: CacheableOptions; key?: KeyBuilder };
   readonly puts: { options: CachePutOptions; key: KeyBuilder }[];
   readonly evicts: { options: CacheEvictOptions; key?: KeyBuilder }[];
+  /** The executor's last compilation of this plan, for the class it was for (see `CacheOperationExecutor.compile`). */
+  lastCompiled?: { executor: object; owner: object; compiled: unknown };
 }
 
 /** The default key: `${ClassName}:${methodName}:` followed by a stable encoding of the arguments. */
@@ -46,7 +51,9 @@ export function defaultKeyBuilder(className: string, methodName: string): KeyBui
 export function keyBuilder(option: CacheKeyOption | KeyFromResult, where: string): KeyBuilder {
   if (typeof option === 'string') {
     const template = KeyTemplate.compile(option, where);
-    return (args) => template.render(args);
+    const build: KeyBuilder = (args) => template.render(args);
+    build.argIndex = template.argIndex;
+    return build;
   }
   if (typeof option === 'function') return (args) => safeKey(String(option(...args)));
   const fromResult = (option as Partial<KeyFromResult> | null)?.fromResult;

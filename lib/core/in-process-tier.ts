@@ -13,6 +13,8 @@ export interface L1Settings {
 /** What L1 keeps of a value read from Redis: the value, and what tells whether it was invalidated since. */
 interface L1Entry {
   value: unknown;
+  /** The value as a settled Promise, made on the first hit and handed to every later one. */
+  resolved?: Promise<unknown>;
   epoch: number;
   tags: readonly string[];
 }
@@ -77,6 +79,18 @@ export class L1Slot {
     this.lru.set(redisKey, { value: entry.value, epoch: entry.epoch, tags: entry.tags }, { ttl });
   }
 
+  /** `get` for a caller that returns a Promise: the kept value as a settled Promise (made once per entry), or undefined. */
+  getResolved(redisKey: string): Promise<unknown> | undefined {
+    if (!this.tier.serving) return undefined;
+    const entry = this.lru.get(redisKey);
+    if (entry === undefined) return undefined;
+    if (this.tier.invalidates(redisKey, entry)) {
+      this.lru.delete(redisKey);
+      return undefined;
+    }
+    return (entry.resolved ??= Promise.resolve(entry.value));
+  }
+
   /** @internal */
   get memory(): LRUCache<string, L1Entry> {
     return this.lru;
@@ -86,9 +100,10 @@ export class L1Slot {
 /**
  * The in-process tier (L1) of one application, and how it stays coherent across instances.
  *
- * Every instance broadcasts what it invalidates on `${namespace}:__l1`, whether it has an L1 or not
- * (a worker without one still writes): keys it wrote or evicted (after Redis took the write), tags
- * with their new epoch, prefixes it reclaimed. Prefix clears already reach every instance as markers
+ * While some instance of the namespace keeps an L1 (l1-presence.ts), every instance broadcasts what
+ * it invalidates on `${namespace}:__l1`, whether it has an L1 or not (a worker without one still
+ * writes): keys it wrote or evicted (with the change itself), tags with their new epoch, prefixes it
+ * reclaimed. Prefix clears already reach every instance as markers
  * (prefix-generations.ts). An instance with an L1 subscribes and:
  *
  * - drops the keys it is told about, and refuses to keep a value whose read began before the drop
@@ -98,7 +113,8 @@ export class L1Slot {
  *   caught too;
  * - serves nothing from L1 while its subscription is down or not yet confirmed, and empties L1 when
  *   it drops: what was published meanwhile never arrives. A read that began before the subscription
- *   came back is not kept either.
+ *   came back is not kept either. Nor anything before every writer is sure to announce its changes
+ *   (its presence marker settled).
  *
  * Its own invalidations are applied when they are made, not when their message comes back.
  * Changes made outside the module (a `DEL` from redis-cli, maxmemory eviction) are not announced:
@@ -112,6 +128,8 @@ export class InProcessTier implements SubscriptionFollower {
   private shared: L1Slot | undefined;
   /** Subscribed and caught up: L1 may serve and keep values. */
   private subscribedNow = false;
+  /** Every writer announces its changes (l1-presence.ts): L1 may keep values. */
+  private announcedTo = false;
   /** Bumped by every invalidation this process learns of. */
   private sequence = 0;
   /** Key -> the sequence number of its last invalidation (the most recent REMEMBERED_INVALIDATIONS). */
@@ -138,7 +156,13 @@ export class InProcessTier implements SubscriptionFollower {
 
   /** True while values may be served from (and kept in) L1. */
   get serving(): boolean {
-    return this.subscribedNow && (!this.prefixes.active || this.prefixes.fresh);
+    return this.subscribedNow && this.announcedTo && (!this.prefixes.active || this.prefixes.fresh);
+  }
+
+  /** Whether every writer now announces its changes (see l1-presence.ts); when not, L1 empties. */
+  presenceSettled(ready: boolean): void {
+    if (!ready) this.dropAll();
+    this.announcedTo = ready;
   }
 
   /** The shared memory (`ttlMs` shorter than its own for one method), or undefined without a module `l1`. */

@@ -13,7 +13,13 @@ type TemplatePiece = string | { index: number; path: string[] };
  * only walks a short array. Literal text is checked for unsafe characters here, not per call.
  */
 export class KeyTemplate {
-  private constructor(private readonly pieces: readonly TemplatePiece[]) {}
+  /** The one argument the key depends on, when it is a single placeholder without a path. */
+  readonly argIndex: number | undefined;
+
+  private constructor(private readonly pieces: readonly TemplatePiece[]) {
+    const holes = pieces.filter((piece) => typeof piece !== 'string');
+    this.argIndex = holes.length === 1 && holes[0].path.length === 0 ? holes[0].index : undefined;
+  }
 
   static compile(template: string, where: string): KeyTemplate {
     const pieces: TemplatePiece[] = [];
@@ -37,7 +43,8 @@ export class KeyTemplate {
       let value: unknown = args[piece.index];
       for (const property of piece.path)
         value = value == null ? undefined : (value as Record<string, unknown>)[property];
-      key += safeValuePart(stableEncode(value));
+      key +=
+        typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : safeValuePart(stableEncode(value));
     }
     return key;
   }

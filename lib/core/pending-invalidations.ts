@@ -30,6 +30,8 @@ export class PendingInvalidations {
   private inFlight = 0;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Invalidations waiting for a timed-out command to be done with (see `after`). */
+  private awaiting = 0;
 
   /** `replay`: flushes through the store (the engine's, while it runs). */
   constructor(private readonly replay: () => void) {}
@@ -41,7 +43,8 @@ export class PendingInvalidations {
       this.tags.size +
       this.leases.size +
       (this.overflowed ? 1 : 0) +
-      this.inFlight
+      this.inFlight +
+      this.awaiting
     );
   }
 
@@ -51,6 +54,18 @@ export class PendingInvalidations {
       if (this.keys.size > MAX_PENDING_KEYS) this.overflow();
     }
     this.scheduleRetry();
+  }
+
+  /**
+   * Adds an invalidation once `settled` (a timed-out command, done with): replayed before, it could
+   * run before the command it undoes. Counted in `size` meanwhile.
+   */
+  after(settled: Promise<void>, add: () => void): void {
+    this.awaiting++;
+    void settled.then(() => {
+      this.awaiting--;
+      add();
+    });
   }
 
   /** A prefix (relative to the namespace) whose clear failed. */

@@ -146,7 +146,7 @@ export class ReadThrough {
         wake.cancel();
         this.engine.metrics.recordError(name);
         // A timed-out attempt may still have taken the lease: give it back once Redis answers.
-        if (err instanceof CommandTimeoutError) this.engine.releaseLater(key, token);
+        if (err instanceof CommandTimeoutError) this.engine.releaseLater(key, token, err);
         return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       }
       if (attempt.status === 'acquired') {
@@ -290,12 +290,12 @@ export class ReadThrough {
         prepared?.pxMs ?? 0,
         leases.channel,
       );
-    } catch {
+    } catch (err) {
       engine.metrics.recordError(call.name);
       // Refused (Redis down, or another command probing it) or timed out: the lease would stay until
       // lockTtl and keep every waiter waiting. Give it back once Redis answers, by its token, so a
       // value a timed-out completion did store stays.
-      engine.releaseLater(call.key, token);
+      engine.releaseLater(call.key, token, err);
     }
   }
 
@@ -351,7 +351,7 @@ export class ReadThrough {
       if (attempt.status !== 'acquired') return;
     } catch (err) {
       engine.metrics.recordError(call.name);
-      if (err instanceof CommandTimeoutError) engine.releaseLater(call.key, token);
+      if (err instanceof CommandTimeoutError) engine.releaseLater(call.key, token, err);
       return;
     }
     if (this.closing) return this.giveBack(store, leases.channel, call.key, token);

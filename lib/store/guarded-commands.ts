@@ -70,7 +70,7 @@ export class GuardedCommands {
       reply = Promise.reject(err);
     }
     return new Promise<T>((resolve, reject) => {
-      const pending = this.track(command, node, probe, reject);
+      const pending = this.track(command, node, probe, reject, reply);
       reply.then(
         (value) => {
           if (!this.settle(pending)) return; // abandoned: the caller has moved on
@@ -143,12 +143,14 @@ export class GuardedCommands {
     node: string,
     probe: string | undefined,
     reject: (error: Error) => void,
+    reply: Promise<unknown>,
   ): PendingCommand {
     const pending: PendingCommand = {
       command,
       node,
       probe,
       reject,
+      reply,
       deadline: performance.now() + this.commandTimeoutMs,
       older: this.newest,
       newer: undefined,
@@ -189,7 +191,13 @@ export class GuardedCommands {
       const pending = this.oldest;
       const reject = pending.reject!;
       this.settle(pending);
-      const error = new CommandTimeoutError(`${pending.command} exceeded commandTimeout (${this.commandTimeoutMs} ms)`);
+      const error = new CommandTimeoutError(
+        `${pending.command} exceeded commandTimeout (${this.commandTimeoutMs} ms)`,
+        pending.reply.then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
       if (this.stillServes(pending.node)) this.nodeFailed(error, pending.node);
       reject(error);
     }
@@ -207,6 +215,8 @@ interface PendingCommand {
   readonly probe: string | undefined;
   /** Rejects the caller's promise; cleared once the command is settled or abandoned. */
   reject: ((error: Error) => void) | undefined;
+  /** The client's own promise of the reply, which still settles after the command was abandoned. */
+  readonly reply: Promise<unknown>;
   /** `performance.now()` after which the command is abandoned. */
   readonly deadline: number;
   older: PendingCommand | undefined;
@@ -217,7 +227,20 @@ interface PendingCommand {
  * A command abandoned after `commandTimeout`: unlike one refused or skipped, it was sent and may
  * still run on Redis (a lease it took, a write it made), so what it did may need undoing later.
  */
-export class CommandTimeoutError extends CacheUnavailableError {}
+export class CommandTimeoutError extends CacheUnavailableError {
+  constructor(
+    message: string,
+    /**
+     * Settles when the client is done with the command: it answered, or failed for good. Until then
+     * it may still run, even after later commands (a Cluster client retries a command whose node
+     * went away; a client resends what was in flight when it reconnects), so undoing what it did
+     * waits for this.
+     */
+    readonly settled: Promise<void> = Promise.resolve(),
+  ) {
+    super(message);
+  }
+}
 
 export function isCluster(client: Redis | Cluster): client is Cluster {
   return (client as Cluster).isCluster === true;

@@ -218,6 +218,16 @@ export class RedisCacheStore {
     );
   }
 
+  /** Whether `key` exists. */
+  async exists(key: string): Promise<boolean> {
+    return (await this.commands.run('EXISTS', () => this.client.exists(key), this.commands.nodeOf(key))) === 1;
+  }
+
+  /** `SET key 1 PX ttl`: a marker whose presence is all it says. */
+  async mark(key: string, ttlMs: number): Promise<void> {
+    await this.commands.run('SET', () => this.client.set(key, '1', 'PX', Math.round(ttlMs)), this.commands.nodeOf(key));
+  }
+
   /** The namespace's prefix markers: literal prefix -> epoch. */
   async readPrefixes(hashKey: string): Promise<Map<string, number>> {
     const fields = await this.commands.run(

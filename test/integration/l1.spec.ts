@@ -5,11 +5,12 @@
 // processes: l1-processes.spec.ts). A key deleted behind the module's back (raw DEL, nothing
 // announced) shows where a value came from: L1 still serves it, Redis would not.
 import 'reflect-metadata';
+import { jest } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheEvict, CachePut, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 import { CacheEngine } from '../../lib/core/cache-engine.js';
 import { waitFor } from '../support/load-helpers.js';
-import { standaloneOnly } from '../support/redis-topology.js';
+import { newTestClient, standaloneOnly } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
 import { delay } from './helpers.js';
 
@@ -52,7 +53,19 @@ class ProductService {
   }
 }
 
+/** A worker that only writes: no method of it keeps an L1. */
+@Injectable()
+class ProductWriter {
+  @CachePut({ key: 'product:{0}', ttl: 60, tags: (_p: unknown, id: number) => [`product:${id}`] })
+  async rename(id: number, version: number): Promise<string> {
+    return `product ${id} v${version}`;
+  }
+}
+
 describe('in-process tier (L1)', () => {
+  // An instance keeps nothing in L1 until a second after it said it has one (l1-presence.ts): every
+  // app started here waits for that.
+  jest.setTimeout(20_000);
   const redis = rawRedis();
   const apps: INestApplication[] = [];
   let namespace: string;
@@ -74,6 +87,12 @@ describe('in-process tier (L1)', () => {
     const before = instance.cache.stats().byName[name]?.l1Hits ?? 0;
     for (let i = 0; i < 3; i++) await call();
     expect(instance.cache.stats().byName[name]?.l1Hits ?? 0).toBeGreaterThan(before);
+  }
+
+  async function startWriter() {
+    const app = await createTestApp({ providers: [ProductWriter], cache: { namespace } });
+    apps.push(app);
+    return app.get(ProductWriter);
   }
 
   const key = (logical: string) => `${namespace}:${logical}`;
@@ -166,10 +185,50 @@ describe('in-process tier (L1)', () => {
 
   it('an instance without L1 still announces its writes to those with one', async () => {
     const b = await start();
-    const a = await start({}); // no l1: a worker that only writes
+    const writer = await startWriter();
     await warm(b, 'ProductService.product', () => b.products.product(1));
-    await a.products.rename(1, 2);
+    await writer.rename(1, 2);
     await waitFor('B to read the new value', async () => (await b.products.product(1)) === 'product 1 v2', 2_000, 1);
+  });
+
+  it('a namespace where no instance keeps an L1 announces nothing, until one does', async () => {
+    const listener = newTestClient();
+    const announced: string[] = [];
+    listener.on('message', (_channel: string, message: string) => announced.push(message));
+    await listener.subscribe(`${namespace}:__l1`);
+    try {
+      const writer = await startWriter();
+      // The first writes are announced until the writer has asked whether any instance keeps an L1
+      // (a few ms): then one is not.
+      let version = 0;
+      await waitFor(
+        'a write that is not announced',
+        async () => {
+          const before = announced.length;
+          await writer.rename(1, ++version);
+          await delay(20);
+          return announced.length === before;
+        },
+        5_000,
+      );
+      const quiet = announced.length;
+      for (let i = 0; i < 10; i++) await writer.rename(1, ++version);
+      await delay(50);
+      expect(announced.length).toBe(quiet);
+      // An instance with an L1 starts (it keeps nothing until every writer announces): announced again.
+      const b = await start();
+      await warm(b, 'ProductService.product', () => b.products.product(1));
+      await writer.rename(1, ++version);
+      await waitFor('the announcement', () => announced.length > quiet, 2_000);
+      await waitFor(
+        'B to read the new value',
+        async () => (await b.products.product(1)) === `product 1 v${version}`,
+        2_000,
+        1,
+      );
+    } finally {
+      listener.disconnect();
+    }
   });
 
   it('a method with its own memory keeps its max; one with l1: false keeps nothing', async () => {

@@ -47,6 +47,22 @@ describe('InProcessTier', () => {
     tier = new InProcessTier('ns', markers.markers, { max: 100, ttlMs: 10_000 });
     slot = tier.sharedSlot()!;
     await tier.subscribed();
+    tier.presenceSettled(true);
+  });
+
+  it('keeps nothing until every writer announces its changes, and empties when that is in doubt', () => {
+    const fresh = new InProcessTier('ns', markers.markers, { max: 100, ttlMs: 10_000 });
+    const memory = fresh.sharedSlot()!;
+    void fresh.subscribed();
+    memory.offer('ns:a', fresh.seq, entry('A'));
+    expect(memory.get('ns:a')).toBe(L1_MISS);
+    fresh.presenceSettled(true);
+    memory.offer('ns:a', fresh.seq, entry('A'));
+    expect(memory.get('ns:a')).toBe('A');
+    fresh.presenceSettled(false);
+    expect(fresh.serving).toBe(false);
+    fresh.presenceSettled(true);
+    expect(memory.get('ns:a')).toBe(L1_MISS);
   });
 
   it('keeps and serves a value read since the last invalidation of its key', () => {

@@ -51,6 +51,24 @@ const noReplay = () => undefined;
 describe('PendingInvalidations', () => {
   afterEach(() => jest.useRealTimers());
 
+  it('holds an invalidation back until the timed-out command it undoes is done with', async () => {
+    const pending = new PendingInvalidations(noReplay);
+    const { store, tags, generations, calls } = fakeStore();
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    pending.after(settled, () => pending.addKeys(['ns:late']));
+    expect(pending.size).toBe(1); // waited for, so the cache is not settled yet
+    await pending.flush(store, 'ns:__lease-released', tags, generations);
+    expect(calls.unlink).toEqual([]); // the write may still land: deleting now could come before it
+    settle();
+    await settled;
+    expect(pending.size).toBe(1);
+    await pending.flush(store, 'ns:__lease-released', tags, generations);
+    expect(calls.unlink).toEqual([['ns:late']]);
+    expect(pending.size).toBe(0);
+    pending.stop();
+  });
+
   it('replays keys, prefixes and leases once, then is empty', async () => {
     const pending = new PendingInvalidations(noReplay);
     const { store, tags, generations, calls } = fakeStore();

@@ -1,0 +1,105 @@
+import type { RedisCacheStore } from '../store/redis-cache.store.js';
+
+/** How long a writer trusts an answer saying that no instance keeps an L1. */
+export const ABSENCE_TRUSTED_MS = 500;
+/** How often an instance with an L1 renews its presence marker, and how long the marker lives. */
+const HEARTBEAT_MS = 3_000;
+const PRESENCE_TTL_MS = 10_000;
+/** How soon a marker that could not be written is tried again while L1 keeps nothing. */
+const RETRY_MS = 250;
+/**
+ * How long after its marker was first written an instance starts keeping values in L1: by then no
+ * writer trusts an answer that predates the marker, so every write since is announced.
+ */
+export const PRESENCE_SETTLE_MS = ABSENCE_TRUSTED_MS + 500;
+
+/**
+ * Whether writes need announcing, so that a namespace without any in-process tier pays nothing for
+ * one (on a Cluster a PUBLISH travels to every node, subscribers or not).
+ *
+ * An instance with an L1 keeps a marker key alive (`${namespace}:__l1-present`, renewed every 3 s,
+ * 10 s TTL) and keeps no value in L1 until 1 s after its first marker was written. A writer announces
+ * its changes unless an answer younger than 0.5 s, to an `EXISTS` sent before that marker was
+ * written, said there was none: every write that could be older than a value an L1 keeps is
+ * announced. The check runs in the background, at most about every quarter second while writes come;
+ * a failed one, or none yet, means "announce".
+ */
+export class L1Presence {
+  private readonly key: string;
+  /** `performance.now()` when the last EXISTS that found no marker was sent. */
+  private absentSince = -Infinity;
+  private checking = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private settle: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    namespace: string,
+    private readonly store: RedisCacheStore,
+  ) {
+    this.key = `${namespace}:__l1-present`;
+  }
+
+  /** True unless a recent answer says no instance keeps an L1. Starts a check when the answer ages. */
+  get announcementsWanted(): boolean {
+    const age = performance.now() - this.absentSince;
+    if (age >= ABSENCE_TRUSTED_MS / 2) this.check();
+    return age >= ABSENCE_TRUSTED_MS;
+  }
+
+  /**
+   * This instance keeps an L1: writes its marker now and every HEARTBEAT_MS. `settled(true)` is called
+   * PRESENCE_SETTLE_MS after a marker was written (L1 may keep values), `settled(false)` when one
+   * could not be (it may expire: L1 keeps nothing until a marker is written and settles again).
+   */
+  advertise(settled: (ready: boolean) => void): void {
+    let ready = false;
+    const beat = () => {
+      if (this.stopped) return;
+      // Until a first marker is written (Redis down at boot), retried sooner than the heartbeat.
+      this.heartbeat = setTimeout(beat, ready || this.settle ? HEARTBEAT_MS : RETRY_MS);
+      this.heartbeat.unref();
+      this.store.mark(this.key, PRESENCE_TTL_MS).then(
+        () => {
+          if (ready || this.settle || this.stopped) return;
+          this.settle = setTimeout(() => {
+            this.settle = undefined;
+            ready = !this.stopped;
+            if (ready) settled(true);
+          }, PRESENCE_SETTLE_MS);
+          this.settle.unref();
+        },
+        () => {
+          clearTimeout(this.settle);
+          this.settle = undefined;
+          if (ready) settled(false);
+          ready = false;
+        },
+      );
+    };
+    // The first marker once the connection is up (the application starts it right after this).
+    void this.store.whenReady().then((up) => up && beat());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.heartbeat);
+    clearTimeout(this.settle);
+  }
+
+  private check(): void {
+    if (this.checking || this.stopped) return;
+    this.checking = true;
+    const sent = performance.now();
+    this.store.exists(this.key).then(
+      (present) => {
+        this.checking = false;
+        this.absentSince = present ? -Infinity : sent;
+      },
+      () => {
+        this.checking = false;
+        this.absentSince = -Infinity;
+      },
+    );
+  }
+}
