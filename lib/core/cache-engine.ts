@@ -7,11 +7,11 @@ import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
 import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from './cache-entry.js';
 import type { LoadResult, NotStored, PreparedEntry, Removal, WritePolicy } from './cache-engine.types.js';
+import { CacheInvalidation } from './cache-invalidation.js';
 import { CacheTags, normalizeTags } from './cache-tags.js';
 import { InProcessTier, type L1Slot } from './in-process-tier.js';
 import { L1Presence } from './l1-presence.js';
 import type { L1Choice } from '../options/resolve-l1-options.js';
-import { CommandTimeoutError, type Announcement } from '../store/redis-cache.store.js';
 import { InvalidationEpoch } from './invalidation-epoch.js';
 import { PrefixGenerations } from './prefix-generations.js';
 import { prepareEntry, type Preparing } from './entry-preparation.js';
@@ -33,7 +33,10 @@ interface Started {
   prefixes: PrefixGenerations;
   tier: InProcessTier;
   presence: L1Presence;
+  invalidation: CacheInvalidation;
 }
+
+const NOTHING_REMOVED: Removal = Object.freeze({ removed: 0, failed: false });
 
 /**
  * The cache's key-level operations for one application: read with decode, write with TTL and jitter,
@@ -74,12 +77,14 @@ export class CacheEngine {
     leases.follow(prefixes);
     const tier = new InProcessTier(namespace, prefixes, config.l1);
     const presence = new L1Presence(namespace, store);
-    const tags: CacheTags = new CacheTags(namespace, store, epoch, async (invalidated, at) => {
-      tier.tagsInvalidated(invalidated, at);
-      if (!tier.wanted && !presence.announcementsWanted) return;
-      await store.publish(tier.channel, tier.tagsMessage(invalidated, at), tags.keyOf(invalidated[0]));
-    });
-    this.started = { config, store, isDown, leases, pending, epoch, tags, prefixes, tier, presence };
+    const tags: CacheTags = new CacheTags(namespace, store, epoch, (invalidated, at) =>
+      invalidation.tagsInvalidated(invalidated, at),
+    );
+    const invalidation: CacheInvalidation = new CacheInvalidation(
+      { namespace, store, leases, pending, tags, prefixes, tier, presence },
+      this.metrics,
+    );
+    this.started = { config, store, isDown, leases, pending, epoch, tags, prefixes, tier, presence, invalidation };
     this.namespace = config.namespace;
   }
 
@@ -140,38 +145,20 @@ export class CacheEngine {
 
   /**
    * Remembers keys whose eviction or write failed (with `failure`), to delete them when Redis answers
-   * again: see pending-invalidations.ts. A write that timed out may still land, after later writes
-   * even (the client retries or resends it): its keys are deleted only once the client is done with it.
+   * again: see cache-invalidation.ts.
    */
   invalidateLater(redisKeys: readonly string[], failure?: unknown): void {
-    const pending = this.started?.pending;
-    if (!pending) return;
-    if (failure instanceof CommandTimeoutError) pending.after(failure.settled, () => pending.addKeys(redisKeys));
-    else pending.addKeys(redisKeys);
+    this.started?.invalidation.later(redisKeys, failure);
   }
 
-  /**
-   * Remembers a lease a failed command may hold, to give it back (by its token) when Redis answers;
-   * after the command itself is done with, if it timed out (see `invalidateLater`).
-   */
+  /** Remembers a lease a failed command may hold, to give it back (by its token) when Redis answers. */
   releaseLater(redisKey: string, token: Buffer, failure?: unknown): void {
-    const pending = this.started?.pending;
-    if (!pending) return;
-    if (failure instanceof CommandTimeoutError) pending.after(failure.settled, () => pending.addLease(redisKey, token));
-    else pending.addLease(redisKey, token);
+    this.started?.invalidation.releaseLater(redisKey, token, failure);
   }
 
   /** Replays the invalidations an outage held back; on recovery and on a retry timer. Never rejects. */
   async replayInvalidations(): Promise<void> {
-    const started = this.started;
-    if (started) {
-      const { store } = started;
-      await started.pending
-        .flush(store, started.leases.channel, started.tags, started.prefixes, (keys) =>
-          this.announced(started, keys, (announce) => store.unlink(keys, announce)),
-        )
-        .catch(() => undefined);
-    }
+    await this.started?.invalidation.replay();
   }
 
   /** How many invalidations wait for Redis to recover (tests and diagnostics). */
@@ -347,14 +334,7 @@ export class CacheEngine {
     const started = this.started;
     if (!started || tags.length === 0) return { failed: false };
     this.flights.supersedeTagged();
-    try {
-      await started.tags.invalidate(tags);
-      return { failed: false };
-    } catch {
-      this.metrics.recordError(name);
-      started.pending.addTags(tags);
-      return { failed: true };
-    }
+    return started.invalidation.invalidateTags(tags, name);
   }
 
   /** A failed GET (counted). */
@@ -372,7 +352,9 @@ export class CacheEngine {
       err,
     );
     // Not through delete(): that would mark this very load as superseded and drop its write.
-    return this.remove(name, (store) => store.unlink([redisKey])).then(() => READ_FAILED);
+    const invalidation = this.started?.invalidation;
+    if (!invalidation) return Promise.resolve(READ_FAILED);
+    return invalidation.remove(name, (store) => store.unlink([redisKey])).then(() => READ_FAILED);
   }
 
   /**
@@ -413,14 +395,14 @@ export class CacheEngine {
       return prepared === 'invalidated';
     }
     try {
-      await this.announced(started, [redisKey], (announce) =>
+      await started.invalidation.announced([redisKey], (announce) =>
         store.set(redisKey, prepared.bytes, prepared.pxMs, announce),
       );
       return true;
     } catch (err) {
       this.metrics.recordError(name);
       // The old value is still there, and older than this write: delete it once Redis is back.
-      this.invalidateLater([redisKey], err);
+      started.invalidation.later([redisKey], err);
       return false;
     }
   }
@@ -445,35 +427,7 @@ export class CacheEngine {
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
   async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
     for (const key of redisKeys) this.flights.supersede(key);
-    const started = this.started;
-    if (!started || redisKeys.length === 0) return { removed: 0, failed: false };
-    const removal = await this.remove(name, (store) =>
-      this.announced(started, redisKeys, (announce) => store.unlink(redisKeys, announce)),
-    );
-    if (removal.failed) this.invalidateLater(redisKeys);
-    return removal;
-  }
-
-  /**
-   * Runs `change` (a write or deletion of `redisKeys`) with the announcement of the keys to every
-   * instance's in-process tier (in-process-tier.ts), which drops them, unless no instance keeps one
-   * (l1-presence.ts); this one drops them before and after. Rejects when either fails: the caller then replays the deletion, announced again,
-   * once Redis answers.
-   */
-  private async announced<T>(
-    started: Started,
-    redisKeys: readonly string[],
-    change: (announce: Announcement | undefined) => Promise<T>,
-  ): Promise<T> {
-    const { tier, presence } = started;
-    tier.dropKeys(redisKeys);
-    const announce = tier.wanted || presence.announcementsWanted;
-    try {
-      return await change(announce ? { channel: tier.channel, message: tier.keysMessage(redisKeys) } : undefined);
-    } finally {
-      // A read of this process that began while the change was on its way may have read the old value.
-      tier.dropKeys(redisKeys);
-    }
+    return (await this.started?.invalidation.delete(redisKeys, name)) ?? NOTHING_REMOVED;
   }
 
   /**
@@ -483,48 +437,14 @@ export class CacheEngine {
    */
   async clear(prefix: string, name: string): Promise<{ failed: boolean }> {
     this.flights.supersedePrefix(this.redisKey(prefix));
-    const started = this.started;
-    if (!started) return { failed: false };
-    try {
-      await started.prefixes.clear(prefix);
-      return { failed: false };
-    } catch {
-      this.metrics.recordError(name);
-      started.pending.addPrefix(prefix);
-      return { failed: true };
-    }
+    return (await this.started?.invalidation.clear(prefix, name)) ?? { failed: false };
   }
 
   /** Deletes every key under `${namespace}:${prefix}` with SCAN + pipelined UNLINK (memory reclamation). */
   async reclaim(prefix: string, name: string): Promise<Removal> {
     const literalPrefix = this.redisKey(prefix);
     this.flights.supersedePrefix(literalPrefix);
-    const started = this.started;
-    if (!started) return { removed: 0, failed: false };
-    const { tier } = started;
-    return this.remove(name, async (store) => {
-      tier.reclaimed(literalPrefix);
-      try {
-        const removed = await store.scanAndUnlink(literalPrefix);
-        if (tier.wanted || started.presence.announcementsWanted) {
-          await store.publish(tier.channel, tier.reclaimMessage(literalPrefix), `${this.namespace}:__prefixes`);
-        }
-        return removed;
-      } finally {
-        tier.reclaimed(literalPrefix);
-      }
-    });
-  }
-
-  private async remove(name: string, removeWith: (store: RedisCacheStore) => Promise<number>): Promise<Removal> {
-    const store = this.started?.store;
-    if (!store) return { removed: 0, failed: false };
-    try {
-      return { removed: await removeWith(store), failed: false };
-    } catch {
-      this.metrics.recordError(name);
-      return { removed: 0, failed: true };
-    }
+    return (await this.started?.invalidation.reclaim(literalPrefix, name)) ?? NOTHING_REMOVED;
   }
 
   private require(): Started {

@@ -1,0 +1,169 @@
+import type { CacheMetrics } from '../metrics/cache-metrics.js';
+import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
+import { CommandTimeoutError, type Announcement, type RedisCacheStore } from '../store/redis-cache.store.js';
+import type { Removal } from './cache-engine.types.js';
+import type { CacheTags } from './cache-tags.js';
+import type { InProcessTier } from './in-process-tier.js';
+import type { L1Presence } from './l1-presence.js';
+import type { PendingInvalidations } from './pending-invalidations.js';
+import type { PrefixGenerations } from './prefix-generations.js';
+
+/** What the invalidations of one running cache go through. */
+export interface InvalidationTargets {
+  namespace: string;
+  store: RedisCacheStore;
+  leases: LeaseReleaseListener;
+  pending: PendingInvalidations;
+  tags: CacheTags;
+  prefixes: PrefixGenerations;
+  tier: InProcessTier;
+  presence: L1Presence;
+}
+
+/**
+ * Deleting keys, clearing and reclaiming prefixes and invalidating tags for one running cache, and
+ * what an outage held back of them. Each change is announced to every instance's in-process tier
+ * (in-process-tier.ts) while some instance keeps one (l1-presence.ts); a failure is counted under
+ * the caller's name and replayed once Redis answers again (pending-invalidations.ts). The engine
+ * keeps its own loads in flight from landing after a change before it gets here.
+ */
+export class CacheInvalidation {
+  constructor(
+    private readonly targets: InvalidationTargets,
+    private readonly metrics: CacheMetrics,
+  ) {}
+
+  /**
+   * Remembers keys whose eviction or write failed (with `failure`), to delete them when Redis answers
+   * again. A write that timed out may still land, after later writes even (the client retries or
+   * resends it): its keys are deleted only once the client is done with it.
+   */
+  later(redisKeys: readonly string[], failure?: unknown): void {
+    const { pending } = this.targets;
+    if (failure instanceof CommandTimeoutError) pending.after(failure.settled, () => pending.addKeys(redisKeys));
+    else pending.addKeys(redisKeys);
+  }
+
+  /**
+   * Remembers a lease a failed command may hold, to give it back (by its token) when Redis answers;
+   * after the command itself is done with, if it timed out (see `later`).
+   */
+  releaseLater(redisKey: string, token: Buffer, failure?: unknown): void {
+    const { pending } = this.targets;
+    if (failure instanceof CommandTimeoutError) pending.after(failure.settled, () => pending.addLease(redisKey, token));
+    else pending.addLease(redisKey, token);
+  }
+
+  /** Replays what an outage held back; on recovery and on a retry timer. Never rejects. */
+  async replay(): Promise<void> {
+    const { pending, store, leases, tags, prefixes } = this.targets;
+    await pending
+      .flush(store, leases.channel, tags, prefixes, (keys) =>
+        this.announced(keys, (announce) => store.unlink(keys, announce)),
+      )
+      .catch(() => undefined);
+  }
+
+  /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
+  async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
+    if (redisKeys.length === 0) return { removed: 0, failed: false };
+    const removal = await this.remove(name, (store) =>
+      this.announced(redisKeys, (announce) => store.unlink(redisKeys, announce)),
+    );
+    if (removal.failed) this.later(redisKeys);
+    return removal;
+  }
+
+  /**
+   * Runs `change` (a write or deletion of `redisKeys`) with the announcement of the keys to every
+   * instance's in-process tier, which drops them (none when no instance keeps one); this one drops
+   * them before and after. Rejects when either fails: the caller then replays the deletion,
+   * announced again, once Redis answers.
+   */
+  async announced<T>(
+    redisKeys: readonly string[],
+    change: (announce: Announcement | undefined) => Promise<T>,
+  ): Promise<T> {
+    const { tier } = this.targets;
+    tier.dropKeys(redisKeys);
+    try {
+      return await change(
+        this.announcing ? { channel: tier.channel, message: tier.keysMessage(redisKeys) } : undefined,
+      );
+    } finally {
+      // A read of this process that began while the change was on its way may have read the old value.
+      tier.dropKeys(redisKeys);
+    }
+  }
+
+  /** Tags invalidated in `epoch`: this instance's L1 drops them, the others are told. */
+  async tagsInvalidated(tags: readonly string[], epoch: number): Promise<void> {
+    const { tier, store } = this.targets;
+    tier.tagsInvalidated(tags, epoch);
+    if (!this.announcing) return;
+    await store.publish(tier.channel, tier.tagsMessage(tags, epoch), this.targets.tags.keyOf(tags[0]));
+  }
+
+  /**
+   * Invalidates every entry under normalised `tags` in O(1) (see cache-tags.ts). A failure is
+   * counted and the invalidation replayed once Redis answers again.
+   */
+  async invalidateTags(tags: readonly string[], name: string): Promise<{ failed: boolean }> {
+    try {
+      await this.targets.tags.invalidate(tags);
+      return { failed: false };
+    } catch {
+      this.metrics.recordError(name);
+      this.targets.pending.addTags(tags);
+      return { failed: true };
+    }
+  }
+
+  /**
+   * Invalidates every entry under `${namespace}:${prefix}` in O(1): a new generation for the prefix
+   * (prefix-generations.ts); the entries expire by their TTL. A failure is counted and the clear
+   * replayed once Redis answers again.
+   */
+  async clear(prefix: string, name: string): Promise<{ failed: boolean }> {
+    try {
+      await this.targets.prefixes.clear(prefix);
+      return { failed: false };
+    } catch {
+      this.metrics.recordError(name);
+      this.targets.pending.addPrefix(prefix);
+      return { failed: true };
+    }
+  }
+
+  /** Deletes every key under `literalPrefix` (the namespace's included) with SCAN + pipelined UNLINK. */
+  reclaim(literalPrefix: string, name: string): Promise<Removal> {
+    const { tier, namespace } = this.targets;
+    return this.remove(name, async (store) => {
+      tier.reclaimed(literalPrefix);
+      try {
+        const removed = await store.scanAndUnlink(literalPrefix);
+        if (this.announcing) {
+          await store.publish(tier.channel, tier.reclaimMessage(literalPrefix), `${namespace}:__prefixes`);
+        }
+        return removed;
+      } finally {
+        tier.reclaimed(literalPrefix);
+      }
+    });
+  }
+
+  /** Runs a removal: how many keys it removed, or that the cache failed (counted under `name`). */
+  async remove(name: string, removeWith: (store: RedisCacheStore) => Promise<number>): Promise<Removal> {
+    try {
+      return { removed: await removeWith(this.targets.store), failed: false };
+    } catch {
+      this.metrics.recordError(name);
+      return { removed: 0, failed: true };
+    }
+  }
+
+  /** Whether changes are announced: this instance keeps an L1, or another one may. */
+  private get announcing(): boolean {
+    return this.targets.tier.wanted || this.targets.presence.announcementsWanted;
+  }
+}
