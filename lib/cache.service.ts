@@ -117,12 +117,13 @@ export class CacheService {
   async getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions<T> = {}): Promise<T> {
     if (!this.engine.isStarted) return loader();
     const name = options.name ?? 'CacheService.getOrSet';
-    const l1 = options.l1 === undefined ? this.defaultL1Slot() : this.l1Slot(options.l1);
+    const l1 = this.l1Slot(options.l1);
     const redisKey = this.engine.userKey(key);
     if (l1) {
       const kept = l1.get(redisKey);
       if (kept !== L1_MISS) {
-        this.engine.metrics.recordL1Hit(name);
+        const { metrics } = this.engine;
+        metrics.recordL1Hit(metrics.countersOf(name));
         return kept as T;
       }
     }
@@ -171,12 +172,6 @@ export class CacheService {
   async reclaim(prefix = ''): Promise<number> {
     if (!this.engine.isStarted) return 0;
     return (await this.engine.reclaim(prefix, SERVICE)).removed;
-  }
-
-  private defaultSlot: { slot: L1Slot | undefined } | undefined;
-
-  private defaultL1Slot(): L1Slot | undefined {
-    return (this.defaultSlot ??= { slot: this.l1Slot(undefined) }).slot;
   }
 
   /** The module's in-process memory for a getOrSet `l1` option; throws for one it cannot serve. */

@@ -7,11 +7,12 @@
 // link to its primary is up). Plain ESM with a .d.mts beside it, like local-redis-server.mjs.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clearInterval, setInterval } from 'node:timers';
 import { startLocalRedis } from './local-redis-server.mjs';
+import { command, parseInfo } from './redis-command.mjs';
 
 const HOST = '127.0.0.1';
 const SLOTS = 16384;
@@ -234,53 +235,4 @@ async function nodeView(port, total, replicasPerPrimary) {
         .sort((a, b) => a.port - b.port),
     },
   };
-}
-
-function parseInfo(text) {
-  const fields = {};
-  for (const line of text.split(/\r?\n/)) {
-    const at = line.indexOf(':');
-    if (at > 0) fields[line.slice(0, at)] = line.slice(at + 1);
-  }
-  return fields;
-}
-
-/**
- * Sends one command over a fresh connection and resolves to its reply as a string (simple string,
- * bulk string or integer); an error reply rejects. Enough RESP for the INFO-style answers above,
- * without pulling a client library into a plain .mjs tool.
- */
-function command(port, args, timeoutMs = 1_000) {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: HOST });
-    let buffer = Buffer.alloc(0);
-    const done = (err, value) => {
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(value);
-    };
-    socket.setTimeout(timeoutMs, () => done(new Error(`${args.join(' ')} timed out on port ${port}`)));
-    socket.once('error', (err) => done(err));
-    socket.once('connect', () => {
-      const parts = args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
-      socket.write(`*${args.length}\r\n${parts.join('')}`);
-    });
-    socket.on('data', (chunk) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      const lineEnd = buffer.indexOf('\r\n');
-      if (lineEnd < 0) return;
-      const type = String.fromCharCode(buffer[0]);
-      const head = buffer.subarray(1, lineEnd).toString();
-      if (type === '+' || type === ':') return done(null, head);
-      if (type === '-') return done(new Error(`${args.join(' ')} on port ${port}: ${head}`));
-      if (type === '$') {
-        const length = Number(head);
-        if (length < 0) return done(null, '');
-        const start = lineEnd + 2;
-        if (buffer.length >= start + length) done(null, buffer.subarray(start, start + length).toString());
-        return;
-      }
-      done(new Error(`unexpected reply to ${args.join(' ')} on port ${port}: ${buffer.toString()}`));
-    });
-  });
 }

@@ -11,11 +11,11 @@
 // local-redis-server.mjs.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clearInterval, setInterval } from 'node:timers';
-import { REDIS_INSTALL_HINT, redisServerBinary, startLocalRedis } from './local-redis-server.mjs';
+import { REDIS_INSTALL_HINT, freePort, killOnExit, redisServerBinary, startLocalRedis } from './local-redis-server.mjs';
+import { command, parseInfo } from './redis-command.mjs';
 
 const HOST = '127.0.0.1';
 /** A port collision between picking a free port and a sentinel binding it is retried this often. */
@@ -176,28 +176,8 @@ async function spawnSentinel(dir, index, port, { masterName, primaryPort, quorum
     const escalate = setTimeout(() => child.kill('SIGKILL'), 3_000);
     await exited();
     clearTimeout(escalate);
-    running.delete(child);
   };
   return { port, pid: child.pid ?? -1, log: () => log, stop: () => (stopped ??= stop()) };
-}
-
-/** Sentinels started here and not stopped yet. */
-const running = new Set();
-
-/**
- * Kills the sentinels still running when this process exits, as local-redis-server.mjs does for its
- * servers (which also covers this deployment's primary and replica). Synchronous, as an 'exit'
- * handler must be. The config files go with the deployment's folder on stop().
- */
-function killOnExit(child) {
-  if (!killOnExit.installed) {
-    killOnExit.installed = true;
-    process.on('exit', () => {
-      for (const sentinel of running) sentinel.kill('SIGKILL');
-    });
-  }
-  running.add(child);
-  child.once('exit', () => running.delete(child));
 }
 
 /** Why the replica is not ready yet, or undefined once it is in sync. */
@@ -281,94 +261,9 @@ async function poll(what, timeoutMs, check) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** A flat `[field, value, field, value, ...]` reply (SENTINEL MASTER, each of SENTINEL REPLICAS) as an object. */
 function pairs(list) {
   const fields = {};
   for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]] = list[i + 1];
   return fields;
-}
-
-function parseInfo(text) {
-  const fields = {};
-  for (const line of text.split(/\r?\n/)) {
-    const at = line.indexOf(':');
-    if (at > 0) fields[line.slice(0, at)] = line.slice(at + 1);
-  }
-  return fields;
-}
-
-/**
- * Sends one command over a fresh connection and resolves to its reply: a string (simple, bulk or
- * integer), null (a nil bulk or array) or an array of those; an error reply rejects. Enough RESP for
- * the SENTINEL and INFO answers above, without pulling a client library into a plain .mjs tool.
- */
-function command(port, args, timeoutMs = 1_000) {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: HOST });
-    let buffer = Buffer.alloc(0);
-    const done = (err, value) => {
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(value);
-    };
-    socket.setTimeout(timeoutMs, () => done(new Error(`${args.join(' ')} timed out on port ${port}`)));
-    socket.once('error', (err) => done(err));
-    socket.once('connect', () => {
-      const parts = args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
-      socket.write(`*${args.length}\r\n${parts.join('')}`);
-    });
-    socket.on('data', (chunk) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      let parsed;
-      try {
-        parsed = parseReply(buffer, 0);
-      } catch (err) {
-        return done(new Error(`${args.join(' ')} on port ${port}: ${err.message}`));
-      }
-      if (parsed) done(null, parsed.value);
-    });
-  });
-}
-
-/** One RESP2 reply from `offset`: `{ value, end }`, or undefined while more bytes are needed. */
-function parseReply(buffer, offset) {
-  const lineEnd = buffer.indexOf('\r\n', offset);
-  if (lineEnd < 0) return undefined;
-  const type = String.fromCharCode(buffer[offset]);
-  const head = buffer.subarray(offset + 1, lineEnd).toString();
-  const next = lineEnd + 2;
-  if (type === '+' || type === ':') return { value: head, end: next };
-  if (type === '-') throw new Error(head);
-  if (type === '$') {
-    const length = Number(head);
-    if (length < 0) return { value: null, end: next };
-    if (buffer.length < next + length + 2) return undefined;
-    return { value: buffer.subarray(next, next + length).toString(), end: next + length + 2 };
-  }
-  if (type === '*') {
-    const count = Number(head);
-    if (count < 0) return { value: null, end: next };
-    const items = [];
-    let at = next;
-    for (let i = 0; i < count; i++) {
-      const item = parseReply(buffer, at);
-      if (!item) return undefined;
-      items.push(item.value);
-      at = item.end;
-    }
-    return { value: items, end: at };
-  }
-  throw new Error(`unexpected reply ${JSON.stringify(buffer.toString())}`);
 }

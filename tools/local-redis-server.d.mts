@@ -20,4 +20,6 @@ export interface StartLocalRedisOptions {
 export declare const REDIS_INSTALL_HINT: string;
 export declare function redisServerBinary(): string | undefined;
 export declare function freePort(): Promise<number>;
+/** Kills `child` if it still runs when this process exits, and removes `dir` then. */
+export declare function killOnExit(child: import('node:child_process').ChildProcess, dir?: string): void;
 export declare function startLocalRedis(options?: StartLocalRedisOptions): Promise<LocalRedisServer>;

@@ -100,17 +100,18 @@ export async function startLocalRedis(options = {}) {
 const running = new Map();
 
 /**
- * Kills the servers still running when this process exits: 'exit' handlers run on a normal end, on
- * process.exit() and after an uncaught error (not on a signal without a handler, nor on SIGKILL).
- * Synchronous, as an 'exit' handler must be.
+ * Kills the servers (and sentinels: local-redis-sentinel.mjs) still running when this process exits,
+ * and removes their folder if they have one: 'exit' handlers run on a normal end, on process.exit()
+ * and after an uncaught error (not on a signal without a handler, nor on SIGKILL). Synchronous, as an
+ * 'exit' handler must be.
  */
-function killOnExit(child, dir) {
+export function killOnExit(child, dir) {
   if (running.size === 0 && !killOnExit.installed) {
     killOnExit.installed = true;
     process.on('exit', () => {
       for (const [server, folder] of running) {
         server.kill('SIGKILL');
-        rmSync(folder, { recursive: true, force: true });
+        if (folder) rmSync(folder, { recursive: true, force: true });
       }
     });
   }

@@ -173,13 +173,7 @@ export class CacheOperationExecutor {
     if (plan.mode === 'promise' && compiled.cacheableOnly) {
       return this.readThroughOnly(compiled.cacheable!, instance, original, args);
     }
-    const invoke = (): Promise<unknown> => {
-      try {
-        return settle(original.apply(instance, args));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    };
+    const invoke = invokerOf(instance, original, args);
     if (plan.mode === 'promise') {
       return this.run(compiled, invoke, args).then(unwrap);
     }
@@ -204,15 +198,10 @@ export class CacheOperationExecutor {
     original: (...args: unknown[]) => unknown,
     args: unknown[],
   ): Promise<unknown> {
-    // The method's invoker is only made on a miss (an L1 hit allocates nothing but its counters' sample).
-    const invoker = () => (): Promise<unknown> => {
-      try {
-        return settle(original.apply(instance, args));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    };
-    if (cacheable.condition) return this.readThrough(cacheable, false, invoker(), args).then(unwrap);
+    // The method's invoker is only made on a miss (an L1 hit allocates nothing but its latency sample).
+    if (cacheable.condition) {
+      return this.readThrough(cacheable, false, invokerOf(instance, original, args), args).then(unwrap);
+    }
     const { metrics } = this.engine;
     const { name } = cacheable;
     let started = 0;
@@ -224,12 +213,19 @@ export class CacheOperationExecutor {
         // An L1 hit takes well under a microsecond: recorded without reading the clock (latency 0).
         const kept = l1.getResolved(redisKey);
         if (kept !== undefined) {
-          metrics.recordL1HitOn((cacheable.counters ??= metrics.countersOf(name)));
+          metrics.recordL1Hit((cacheable.counters ??= metrics.countersOf(name)));
           return kept;
         }
       }
       started = performance.now();
-      loading = this.engine.getOrLoad(redisKey, invoker(), policy(cacheable, args), cacheable.load, name, l1);
+      loading = this.engine.getOrLoad(
+        redisKey,
+        invokerOf(instance, original, args),
+        policy(cacheable, args),
+        cacheable.load,
+        name,
+        l1,
+      );
     } catch (err) {
       return Promise.reject(err); // a key function that threw: as the async path would
     }
@@ -320,7 +316,7 @@ export class CacheOperationExecutor {
       metrics.record(cacheable.name, 'bypass', performance.now() - started);
       return result;
     }
-    const redisKey = this.engine.redisKey(cacheable.key(args));
+    const redisKey = this.redisKeyOf(cacheable, args);
     try {
       if (alwaysRun) {
         const writePolicy = policy(cacheable, args);
@@ -339,7 +335,7 @@ export class CacheOperationExecutor {
       if (l1 !== undefined) {
         const kept = l1.get(redisKey);
         if (kept !== L1_MISS) {
-          metrics.recordL1Hit(cacheable.name, performance.now() - started);
+          metrics.recordL1Hit((cacheable.counters ??= metrics.countersOf(cacheable.name)));
           return kept;
         }
       }
@@ -419,6 +415,21 @@ function unwrap(value: unknown): unknown {
 /** How long past its TTL a value is kept: long enough for the longer of the two stale windows. */
 function retainOf({ staleWhileRevalidateMs, graceMs }: { staleWhileRevalidateMs: number; graceMs: number }): number {
   return Math.max(staleWhileRevalidateMs, graceMs);
+}
+
+/** Runs the decorated method for one call, its value (or error) as a Promise (see `settle`). */
+function invokerOf(
+  instance: object,
+  original: (...args: unknown[]) => unknown,
+  args: unknown[],
+): () => Promise<unknown> {
+  return () => {
+    try {
+      return settle(original.apply(instance, args));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
 }
 
 /** A method's return value as a Promise: an Observable contributes its last value, or NO_VALUE. */

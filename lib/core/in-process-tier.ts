@@ -34,37 +34,28 @@ const REMEMBERED_INVALIDATIONS = 10_000;
  * own. Serves only fresh values, and only while its tier may (see InProcessTier).
  */
 export class L1Slot {
-  private readonly lru: LRUCache<string, L1Entry>;
-
   constructor(
     private readonly tier: InProcessTier,
-    settings: L1Settings,
-    /** The longest a value of this slot's users is kept (a method may keep its values shorter). */
-    readonly ttlMs = settings.ttlMs,
-    lru?: LRUCache<string, L1Entry>,
-  ) {
-    this.lru = lru ?? new LRUCache<string, L1Entry>({ max: settings.max, ttl: settings.ttlMs });
-  }
+    private readonly lru: LRUCache<string, L1Entry>,
+    /** The longest a value of this slot's users is kept (a method may keep its values shorter or longer). */
+    readonly ttlMs: number,
+  ) {}
 
-  /** The same memory, its values kept at most `ttlMs` (a method's shorter `l1.ttl` on the shared memory). */
+  /** The same memory, its values kept at most `ttlMs` (a method's own `l1.ttl` on the shared memory). */
   withTtl(ttlMs: number): L1Slot {
-    return new L1Slot(this.tier, { max: this.lru.max, ttlMs }, ttlMs, this.lru);
+    return new L1Slot(this.tier, this.lru, ttlMs);
   }
 
-  /**
-   * The value kept for `redisKey`, or L1_MISS. An entry whose tag or prefix was invalidated since it
-   * was read is dropped here: the invalidation reached this process, the entry may not have been
-   * dropped yet (it was read before the message came and stored after it).
-   */
+  /** The value kept for `redisKey`, or L1_MISS. */
   get(redisKey: string): unknown {
-    if (!this.tier.serving) return L1_MISS;
-    const entry = this.lru.get(redisKey);
-    if (entry === undefined) return L1_MISS;
-    if (this.tier.invalidates(redisKey, entry)) {
-      this.lru.delete(redisKey);
-      return L1_MISS;
-    }
-    return entry.value;
+    const entry = this.servable(redisKey);
+    return entry === undefined ? L1_MISS : entry.value;
+  }
+
+  /** `get` for a caller that returns a Promise: the kept value as a settled Promise (made once per entry), or undefined. */
+  getResolved(redisKey: string): Promise<unknown> | undefined {
+    const entry = this.servable(redisKey);
+    return entry === undefined ? undefined : (entry.resolved ??= Promise.resolve(entry.value));
   }
 
   /**
@@ -79,16 +70,17 @@ export class L1Slot {
     this.lru.set(redisKey, { value: entry.value, epoch: entry.epoch, tags: entry.tags }, { ttl });
   }
 
-  /** `get` for a caller that returns a Promise: the kept value as a settled Promise (made once per entry), or undefined. */
-  getResolved(redisKey: string): Promise<unknown> | undefined {
+  /**
+   * The entry kept for `redisKey` if it may be served. One whose tag or prefix was invalidated since
+   * it was read is dropped here: the invalidation reached this process, the entry may not have been
+   * dropped yet (it was read before the message came and stored after it).
+   */
+  private servable(redisKey: string): L1Entry | undefined {
     if (!this.tier.serving) return undefined;
     const entry = this.lru.get(redisKey);
-    if (entry === undefined) return undefined;
-    if (this.tier.invalidates(redisKey, entry)) {
-      this.lru.delete(redisKey);
-      return undefined;
-    }
-    return (entry.resolved ??= Promise.resolve(entry.value));
+    if (entry === undefined || !this.tier.invalidates(redisKey, entry)) return entry;
+    this.lru.delete(redisKey);
+    return undefined;
   }
 
   /** @internal */
@@ -146,7 +138,7 @@ export class InProcessTier implements SubscriptionFollower {
     sharedSettings: L1Settings | undefined,
   ) {
     this.channel = `${namespace}:__l1`;
-    if (sharedSettings) this.shared = this.register(new L1Slot(this, sharedSettings));
+    if (sharedSettings) this.shared = this.register(sharedSettings);
   }
 
   /** True when some L1 memory exists: the application subscribes to the channel. */
@@ -174,7 +166,7 @@ export class InProcessTier implements SubscriptionFollower {
 
   /** A method's own memory. */
   ownSlot(settings: L1Settings): L1Slot {
-    return this.register(new L1Slot(this, settings));
+    return this.register(settings);
   }
 
   /** The sequence number a read takes before it begins; see `L1Slot.offer`. */
@@ -294,7 +286,9 @@ export class InProcessTier implements SubscriptionFollower {
     for (const slot of this.slots) slot.memory.clear();
   }
 
-  private register(slot: L1Slot): L1Slot {
+  /** A new memory of `settings`, which this tier's invalidations reach. */
+  private register({ max, ttlMs }: L1Settings): L1Slot {
+    const slot = new L1Slot(this, new LRUCache<string, L1Entry>({ max, ttl: ttlMs }), ttlMs);
     this.slots.push(slot);
     return slot;
   }

@@ -16,7 +16,7 @@ export function resolveModuleL1(option: unknown, problems: string[]): L1Settings
     return undefined;
   }
   const { max, ttl } = option as { max?: unknown; ttl?: unknown };
-  const maxProblem = checkMax(max, 'l1.max', true);
+  const maxProblem = checkMax(max, 'l1.max');
   if (maxProblem) problems.push(maxProblem);
   const ttlMs = toPositiveMilliseconds(ttl, 's');
   if (ttlMs === undefined) problems.push(ttlProblem('l1.ttl', ttl));
@@ -66,7 +66,7 @@ export function resolveL1Choice(
         `use the module's (l1: true or { ttl }) or set l1: { max, ttl } on the module`,
     );
   }
-  const maxProblem = checkMax(max, 'l1.max', true);
+  const maxProblem = checkMax(max, 'l1.max');
   if (maxProblem) throw new RedisCacheConfigError(`${where}: ${maxProblem}`);
   ttlMs ??= moduleL1?.ttlMs;
   if (ttlMs === undefined) {
@@ -75,8 +75,7 @@ export function resolveL1Choice(
   return { kind: 'own', settings: { max: max as number, ttlMs } };
 }
 
-function checkMax(max: unknown, what: string, required: boolean): string | undefined {
-  if (max === undefined && !required) return undefined;
+function checkMax(max: unknown, what: string): string | undefined {
   if (typeof max === 'number' && Number.isSafeInteger(max) && max > 0) return undefined;
   return `${what} must be a positive integer: how many values are kept in memory (got ${String(max)})`;
 }

@@ -47,3 +47,15 @@ export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** Characters a Redis key written by the cache may contain. */
 export const SAFE_KEY = /^[A-Za-z0-9:_\-.{}]+$/;
+
+/** Those of `pids` whose process still exists (signal 0 only asks). */
+export function stillRunning(pids: readonly number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}

@@ -26,6 +26,7 @@ import {
 } from '../support/fault-helpers.js';
 import { SteadyCalls } from '../support/steady-calls.js';
 import { uniqueNamespace } from '../support/test-app.js';
+import { stillRunning } from './helpers.js';
 
 /** How long a test may wait for the sentinels to promote the replica and the app to use it. */
 const FAILOVER_WAIT_MS = 60_000;
@@ -67,16 +68,8 @@ describe('Redis Sentinel (primary, replica, three sentinels)', () => {
     await Promise.all(apps.splice(0).map((fault) => fault.app.close()));
     for (const admin of admins.splice(0)) admin.disconnect();
     await deployment?.stop();
-    // No server or sentinel outlives the test: signal 0 only asks whether the process still exists.
-    const alive = deployment?.pids.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    expect(alive).toEqual([]);
+    // No server or sentinel outlives the test.
+    expect(stillRunning(deployment?.pids ?? [])).toEqual([]);
   });
 
   /** An app whose cache knows only the sentinels and the master name; its log lines are recorded. */
