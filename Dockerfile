@@ -1,6 +1,8 @@
 # The sample app (sample-app/) using nestjs-redis-cache built from this repository.
-#   docker compose up --build        # with the Redis service from docker-compose.yml
-#   docker build -t nestjs-redis-cache-sample . && docker run -p 3000:3000 -e REDIS_URL=redis://host:6379 nestjs-redis-cache-sample
+#   ADMIN_TOKEN=$(openssl rand -hex 16) docker compose up --build   # with the Redis service from docker-compose.yml
+#   docker build -t nestjs-redis-cache-sample . && docker run -p 3000:3000 -e REDIS_URL=redis://host:6379 \
+#     -e ADMIN_TOKEN=$(openssl rand -hex 16) nestjs-redis-cache-sample
+# The image runs with NODE_ENV=production, so the app refuses to start without ADMIN_TOKEN.
 
 FROM node:20-slim AS build
 WORKDIR /app
@@ -25,7 +27,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data
 USER node
-ENV PORT=3000 \
+ENV NODE_ENV=production \
+    PORT=3000 \
     DB_PATH=/data/sample-app.db
 EXPOSE 3000
 # Node runs as PID 1 and handles SIGTERM itself (sample-app/main.ts closes the app cleanly).

@@ -14,8 +14,13 @@ export interface CreateSampleAppOptions {
   queryDelayMs?: number;
   /** Prefix of the app's Redis keys. Default `sample-app`; tests use a unique one per file. */
   namespace?: string;
-  /** When set, `/admin/*` requires the header `x-admin-token`. */
+  /**
+   * When set, `/admin/*` requires the header `x-admin-token`. Required unless `nodeEnv` is development
+   * (unset, `development` or `test`): without it the app refuses to be created.
+   */
   adminToken?: string;
+  /** The NODE_ENV to judge `adminToken` by. Default `process.env.NODE_ENV`. */
+  nodeEnv?: string;
   /** Nest's logger option: a LoggerService, the levels to print, or false for silence. */
   logger?: NestApplicationOptions['logger'];
 }

@@ -38,6 +38,7 @@ async function bootstrap(): Promise<void> {
       queryDelayMs: env.queryDelayMs,
       namespace: env.namespace,
       adminToken: env.adminToken,
+      nodeEnv: env.nodeEnv,
     });
     await app.listen(env.port);
   } catch (error) {

@@ -1,4 +1,5 @@
 import {
+  checkAdminToken,
   DEFAULT_CACHE_NAMESPACE,
   DEFAULT_DB_PATH,
   DEFAULT_QUERY_DELAY_MS,
@@ -15,16 +16,20 @@ export interface SampleAppEnv {
   readonly dbPath: string;
   readonly queryDelayMs: number;
   readonly namespace: string;
+  /** Unset only in development (see nodeEnv): elsewhere readSampleAppEnv throws without one. */
   readonly adminToken?: string;
+  /** NODE_ENV: unset, `development` or `test` is development, where ADMIN_TOKEN may be unset. */
+  readonly nodeEnv?: string;
 }
 
 export const DEFAULT_PORT = 3000;
 
 /**
- * Reads PORT, REDIS_URL, REDIS_CLUSTER_NODES, DB_PATH, QUERY_DELAY_MS, CACHE_NAMESPACE and ADMIN_TOKEN;
- * throws naming a bad variable.
+ * Reads PORT, REDIS_URL, REDIS_CLUSTER_NODES, DB_PATH, QUERY_DELAY_MS, CACHE_NAMESPACE, ADMIN_TOKEN and
+ * NODE_ENV; throws naming a bad variable, and when ADMIN_TOKEN is blank, or unset outside development.
  */
 export function readSampleAppEnv(env: NodeJS.ProcessEnv = process.env): SampleAppEnv {
+  const nodeEnv = env.NODE_ENV || undefined;
   return {
     port: readInteger(env, 'PORT', DEFAULT_PORT),
     redisUrl: env.REDIS_URL || undefined,
@@ -32,7 +37,8 @@ export function readSampleAppEnv(env: NodeJS.ProcessEnv = process.env): SampleAp
     dbPath: env.DB_PATH || DEFAULT_DB_PATH,
     queryDelayMs: readInteger(env, 'QUERY_DELAY_MS', DEFAULT_QUERY_DELAY_MS),
     namespace: env.CACHE_NAMESPACE || DEFAULT_CACHE_NAMESPACE,
-    adminToken: env.ADMIN_TOKEN || undefined,
+    adminToken: checkAdminToken(env.ADMIN_TOKEN, nodeEnv),
+    nodeEnv,
   };
 }
 
