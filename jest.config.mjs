@@ -37,6 +37,29 @@ const STANDALONE_ONLY = [
   // Its own Sentinel deployment (a primary, a replica, three sentinels), whatever the project: a
   // second run would test the same thing again.
   'sentinel.spec.ts',
+  'tls-harness.spec.ts', // a TLS redis-server of its own (test/support/tls-redis.ts): no cluster in it
+  'hostile-input/silent-subscriber.spec.ts', // a freezing TCP proxy in front of a redis-server of its own
+  'hostile-input/tls-and-credentials.spec.ts', // TLS and password-protected redis-servers of its own
+];
+
+// Core specs, run again as a Redis user holding only the README's ACL rules ("Least privilege"):
+// test/support/acl.setup.ts makes createTestApp connect each app as a fresh such user, and an app
+// fails its test if Redis refused that user anything. Not here: specs whose apps use a Redis of
+// their own or run admin commands on the module's client, and the slow ones that add no command.
+const ACL_SPECS = [
+  'cacheable.spec.ts',
+  'cache-service.spec.ts',
+  'decorators.spec.ts',
+  'tags.spec.ts',
+  'prefix-generations.spec.ts',
+  'lease-release.spec.ts',
+  'single-flight.spec.ts',
+  'read-after-write.spec.ts',
+  'ttl.spec.ts',
+  'metrics.spec.ts',
+  'pipelining.spec.ts',
+  'keys.spec.ts',
+  'unstorable-writes.spec.ts',
 ];
 
 // The integration suite: on one standalone redis-server (the global setup's), and on a 3-primary,
@@ -65,6 +88,12 @@ export default {
       globalTeardown: '<rootDir>/test/support/cluster-global-teardown.mjs',
       // Tells test/support/redis-topology.ts (per test file) to use the cluster.
       setupFiles: ['<rootDir>/test/support/cluster-topology.setup.mjs'],
+    },
+    {
+      ...base,
+      displayName: 'integration-acl',
+      testMatch: [...ACL_SPECS.map((name) => `<rootDir>/test/integration/${name}`), '<rootDir>/test/acl/**/*.spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/acl.setup.ts'],
     },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'] },
   ],

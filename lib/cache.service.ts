@@ -5,6 +5,7 @@ import { normalizeTags } from './core/cache-tags.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
 import type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
 import { L1_MISS, type L1Slot } from './core/in-process-tier.js';
+import { checkPrefix } from './core/prefix-generations.js';
 import { resolveL1Choice } from './options/resolve-l1-options.js';
 import { resolveLoadPolicy, resolveRetention } from './options/resolve-load-options.js';
 import { resolveTtl } from './options/resolve-options.js';
@@ -80,7 +81,8 @@ export class CacheService {
     if (tags !== undefined) normalizeTags(tags, 'CacheService.set'); // the caller's error, before anything is read
     const redisKey = this.engine.userKey(key);
     const policy = { ttlMs, retainMs, tagsOf: tags === undefined ? undefined : () => tags };
-    const epoch = this.engine.needsEpoch(redisKey, policy) ? await this.engine.readEpoch() : undefined;
+    // When the write began: it orders this write against others of the key (see the README, "Keys").
+    const epoch = await this.engine.readEpoch();
     await this.engine.write(redisKey, value, policy, SERVICE, 0, epoch);
   }
 
@@ -159,6 +161,7 @@ export class CacheService {
    * await this.cache.clear('posts:');
    */
   async clear(prefix = ''): Promise<number> {
+    checkPrefix(prefix, 'CacheService.clear');
     if (!this.engine.isStarted) return 0;
     await this.engine.clear(prefix, SERVICE);
     return 0;
@@ -170,6 +173,7 @@ export class CacheService {
    * were deleted.
    */
   async reclaim(prefix = ''): Promise<number> {
+    checkPrefix(prefix, 'CacheService.reclaim');
     if (!this.engine.isStarted) return 0;
     return (await this.engine.reclaim(prefix, SERVICE)).removed;
   }

@@ -1,16 +1,19 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
+import { BookkeepingKeys } from './core/bookkeeping-keys.js';
 import { CacheEngine } from './core/cache-engine.js';
 import type { CacheMethodPlan } from './core/cache-method-plan.js';
 import { CacheOperationExecutor } from './core/cache-operation-executor.js';
 import { CACHE_EXECUTOR, CACHE_PLAN } from './decorators/cache-method-wrapper.js';
-import { CacheUnavailableError } from './errors.js';
+import { CacheUnavailableError, RedisCacheConfigError } from './errors.js';
 import type { RedisCacheModuleOptions } from './options/redis-cache-options.interface.js';
 import { resolveCacheOptions } from './options/resolve-options.js';
 import { REDIS_CACHE_MODULE_OPTIONS } from './redis-cache.module-definition.js';
 import { createRedisClient, type CacheClient } from './redis-client.factory.js';
 import { closeClient } from './store/close-client.js';
+import { configurationProblem, redactSecrets, tlsToPlainTextServer } from './store/connection-problems.js';
 import { ConnectionHealth } from './store/connection-health.js';
+import { isCluster } from './store/guarded-commands.js';
 import { LeaseReleaseListener } from './store/lease-release-listener.js';
 import { RedisCacheStore } from './store/redis-cache.store.js';
 
@@ -46,14 +49,16 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     // An 'error' listener is required (ioredis logs unhandled ones); the tracker logs once per outage.
     this.onError = (err: Error) => health.failed(err);
     connection.client.on('error', this.onError);
+    // The module's own keys, and channels that carry what separates this app's keys from another's.
+    const keys = new BookkeepingKeys(config.namespace, scopeOf(connection.client));
     // Lease releases are published per namespace; each application subscribes on a connection of its own.
-    const leases = new LeaseReleaseListener(`${config.namespace}:__lease-released`);
-    this.engine.start(
-      config,
-      new RedisCacheStore(connection.client, config.commandTimeoutMs, health),
-      () => health.isDown,
-      leases,
+    const leases = new LeaseReleaseListener(
+      keys.leaseChannel,
+      (key) => keys.isEntryKey(key),
+      () => this.engine.metrics.recordRejectedMessage(),
     );
+    const store = new RedisCacheStore(connection.client, config.commandTimeoutMs, health);
+    this.engine.start(config, store, () => health.isDown, leases, keys);
     this.connection = connection;
     this.leases = leases;
     try {
@@ -69,8 +74,15 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     // but the store sends none until the client is ready): wait for it as for our own.
     // Bounded like the first connection: without the subscriber, waiters fall back to short re-reads.
     const subscribed = withinConnectWait(leases.start(connection.client));
-    await this.connect(connection, health);
-    await subscribed;
+    try {
+      await this.connect(connection, health);
+      await subscribed;
+      await this.preflight(leases);
+    } catch (err) {
+      await this.onApplicationShutdown();
+      throw err;
+    }
+    leases.startHeartbeat((channel, message) => store.publishPlain(channel, message));
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -118,6 +130,14 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
               `served as a Promise. Declare \`: Promise<T>\`, or \`: Observable<T>\` with a value import of Observable.`,
           );
         }
+        if (plan.cacheable && !wrapper.isDependencyTreeStatic() && !warned.has(plan)) {
+          warned.add(plan);
+          this.logger.warn(
+            `${where}: @Cacheable on a request-scoped (or transient) provider: its results are keyed by the ` +
+              `method's arguments only, so calls made for different requests share them. Put the request's ` +
+              `identity (user, tenant) in the arguments or the key, or cache in a singleton provider.`,
+          );
+        }
         const injectable = wrapper.isDependencyTreeStatic() && !wrapper.isTransient;
         if (injectable && isObject(instance) && (instance as Record<symbol, unknown>)[CACHE_EXECUTOR] === undefined) {
           this.logger.warn(
@@ -130,26 +150,93 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     return count;
   }
 
-  /** Waits a bounded time for the first connection; a Redis that is down does not stop the app. */
+  /**
+   * Once connected: the prefix markers are read (every read relies on them) and the subscription is
+   * made. Redis refusing either to this user (NOPERM: rules short of the README's) fails the
+   * bootstrap; a failure an outage explains does not.
+   */
+  private async preflight(leases: LeaseReleaseListener): Promise<void> {
+    const refusals: unknown[] = [leases.refusal];
+    if (this.connection?.client.status === 'ready')
+      await this.engine.preflight().catch((err: unknown) => refusals.push(err));
+    const problem = refusals.map(configurationProblem).find((found) => found !== undefined);
+    if (problem) throw new RedisCacheConfigError(`RedisCacheModule cannot use its Redis: ${problem}`);
+  }
+
+  /**
+   * Waits a bounded time for the first connection: a Redis that is down does not stop the app. One
+   * that answers in a way no reconnection will change (a certificate the client refuses, TLS to a
+   * plain-text port, refused credentials, a database index it does not have) fails the bootstrap
+   * with a RedisCacheConfigError: running uncached for good would hide the mistake.
+   */
   private async connect({ client }: CacheClient, health: ConnectionHealth): Promise<void> {
-    if (client.status === 'ready') return;
-    let timer: NodeJS.Timeout | undefined;
-    let onReady: (() => void) | undefined;
-    const connected = new Promise<boolean>((resolve) => {
-      onReady = () => resolve(true);
-      client.once('ready', onReady);
-      if (client.status === 'wait') client.connect().catch(() => resolve(false));
-    });
-    const waited = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), CONNECT_WAIT_MS);
-    });
-    const ready = await Promise.race([connected, waited]);
-    clearTimeout(timer);
-    if (onReady) client.off('ready', onReady);
+    const seen: unknown[] = [];
+    const collect = (err: unknown) => seen.push(err);
+    client.on('error', collect);
+    if (isCluster(client)) client.on('node error', collect);
+    try {
+      const ready = await waitForReady(client);
+      if (ready) await checkDatabase(client);
+      const problem = seen.map(configurationProblem).find((found) => found !== undefined);
+      if (problem) throw new RedisCacheConfigError(`RedisCacheModule cannot use its Redis: ${problem}`);
+      if (ready) return;
+      const plainText = await tlsToPlainTextServer(client);
+      if (plainText) throw new RedisCacheConfigError(`RedisCacheModule cannot use its Redis: ${plainText}`);
+    } finally {
+      client.off('error', collect);
+      if (isCluster(client)) client.off('node error', collect);
+    }
     // Through the tracker, so this outage is logged once however it began (a refused connection has
     // already been reported by the client's 'error' event).
-    if (!ready) health.failed(new CacheUnavailableError('not reachable yet; the app starts without the cache'));
+    health.failed(new CacheUnavailableError('not reachable yet; the app starts without the cache'));
   }
+}
+
+/** Resolves true once `client` is ready, false after CONNECT_WAIT_MS or when connecting failed. */
+async function waitForReady(client: CacheClient['client']): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
+  const connected = new Promise<boolean>((resolve) => {
+    onReady = () => resolve(true);
+    client.once('ready', onReady);
+    if (client.status === 'wait') client.connect().catch(() => resolve(false));
+  });
+  const waited = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(client.status === 'ready'), CONNECT_WAIT_MS);
+  });
+  const ready = await Promise.race([connected, waited]);
+  clearTimeout(timer);
+  if (onReady) client.off('ready', onReady);
+  return ready;
+}
+
+/**
+ * A database index the server does not have makes ioredis report the SELECT's error and then carry
+ * on in database 0, another application's keys maybe: selecting it again here surfaces the refusal.
+ */
+async function checkDatabase(client: CacheClient['client']): Promise<void> {
+  const { db } = client.options as { db?: number };
+  if (isCluster(client) || !db) return;
+  try {
+    await client.select(db);
+  } catch (err) {
+    // Refused (out of range, or a user without +select): ioredis would go on in database 0.
+    if ((err as Error | undefined)?.name !== 'ReplyError') return;
+    const problem = configurationProblem(err) ?? redactSecrets((err as Error).message);
+    throw new RedisCacheConfigError(`RedisCacheModule cannot use database ${db}: ${problem}`, { cause: err });
+  }
+}
+
+/**
+ * What separates this client's keys from another application's on the same server: its `keyPrefix`
+ * and its database (always 0 on a Cluster).
+ */
+function scopeOf(client: CacheClient['client']): { keyPrefix: string; db: number } {
+  if (isCluster(client)) {
+    return { keyPrefix: client.options.keyPrefix ?? client.options.redisOptions?.keyPrefix ?? '', db: 0 };
+  }
+  return { keyPrefix: client.options.keyPrefix ?? '', db: client.options.db ?? 0 };
 }
 
 /** Waits for `work` at most CONNECT_WAIT_MS. */

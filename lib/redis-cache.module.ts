@@ -31,7 +31,13 @@ import { createDefaultCodec } from './serialization/cache-codec.js';
 @Module({
   imports: [DiscoveryModule],
   providers: [
-    { provide: CacheMetrics, useFactory: () => new CacheMetrics() },
+    {
+      provide: CacheMetrics,
+      useFactory: () => {
+        const logger = new Logger('RedisCache');
+        return new CacheMetrics((message) => logger.warn(message));
+      },
+    },
     {
       provide: CacheEngine,
       useFactory: (metrics: CacheMetrics) => {

@@ -5,6 +5,7 @@ import type { LoadPolicy } from '../options/resolve-load-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from './cache-entry.js';
 import type { LoadResult, NotStored, PreparedEntry, Removal, WritePolicy } from './cache-engine.types.js';
 import { CacheInvalidation } from './cache-invalidation.js';
@@ -14,6 +15,8 @@ import { L1Presence } from './l1-presence.js';
 import type { L1Choice } from '../options/resolve-l1-options.js';
 import { InvalidationEpoch } from './invalidation-epoch.js';
 import { PrefixGenerations } from './prefix-generations.js';
+import { deepFreeze } from './deep-freeze.js';
+import { RedisClock } from './redis-clock.js';
 import { prepareEntry, type Preparing } from './entry-preparation.js';
 import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './pending-invalidations.js';
@@ -24,6 +27,7 @@ export type * from './cache-engine.types.js';
 
 interface Started {
   config: ResolvedCacheConfig;
+  keys: BookkeepingKeys;
   store: RedisCacheStore;
   isDown: () => boolean;
   leases: LeaseReleaseListener;
@@ -35,6 +39,15 @@ interface Started {
   presence: L1Presence;
   invalidation: CacheInvalidation;
 }
+
+/** `freezeShared`: the value every caller of one load receives, frozen (deep-freeze.ts). */
+function frozen<T extends { value: unknown }>(result: T): T {
+  deepFreeze(result.value);
+  return result;
+}
+
+/** How many distinct (name, kind) warnings are remembered, and so logged. */
+const MAX_WARNINGS = 1_000;
 
 const NOTHING_REMOVED: Removal = Object.freeze({ removed: 0, failed: false });
 
@@ -53,7 +66,8 @@ export class CacheEngine {
   private readonly readThrough = new ReadThrough(this);
   /**
    * Loads write through their lease (compare-and-set), so a write or eviction that came after the
-   * load began wins. Tests switch it off to show what it prevents; nothing else should.
+   * load began wins, and writes keep the order they began in (WRITE_ENTRY). Tests switch it off to
+   * show what it prevents; nothing else should.
    */
   guardWrites = true;
 
@@ -68,23 +82,37 @@ export class CacheEngine {
     store: RedisCacheStore,
     isDown: () => boolean,
     leases: LeaseReleaseListener,
+    keys: BookkeepingKeys,
   ): void {
     const pending = new PendingInvalidations(() => void this.replayInvalidations());
-    const { namespace } = config;
-    const epoch = new InvalidationEpoch(namespace, store);
-    const prefixes = new PrefixGenerations(namespace, store, epoch, `${namespace}:__invalidations`);
+    const clock = new RedisClock();
+    const rejected = () => this.metrics.recordRejectedMessage();
+    const epoch = new InvalidationEpoch(keys, store, clock);
+    const prefixes = new PrefixGenerations(keys, store, clock, rejected);
     // Cleared prefixes are announced to every instance on the subscriber the leases use.
     leases.follow(prefixes);
-    const tier = new InProcessTier(namespace, prefixes, config.l1);
-    const presence = new L1Presence(namespace, store);
-    const tags: CacheTags = new CacheTags(namespace, store, epoch, (invalidated, at) =>
-      invalidation.tagsInvalidated(invalidated, at),
-    );
-    const invalidation: CacheInvalidation = new CacheInvalidation(
-      { namespace, store, leases, pending, tags, prefixes, tier, presence },
+    prefixes.start();
+    const tier = new InProcessTier(keys, prefixes, config.l1, clock, rejected);
+    const presence = new L1Presence(keys, store);
+    const tags = new CacheTags(keys, store);
+    const invalidation = new CacheInvalidation(
+      { keys, store, leases, pending, tags, prefixes, tier, presence, guarded: () => this.guardWrites },
       this.metrics,
     );
-    this.started = { config, store, isDown, leases, pending, epoch, tags, prefixes, tier, presence, invalidation };
+    this.started = {
+      config,
+      keys,
+      store,
+      isDown,
+      leases,
+      pending,
+      epoch,
+      tags,
+      prefixes,
+      tier,
+      presence,
+      invalidation,
+    };
     this.namespace = config.namespace;
   }
 
@@ -98,9 +126,18 @@ export class CacheEngine {
 
   stop(): void {
     this.started?.pending.stop();
+    this.started?.prefixes.stop();
     this.started?.presence.stop();
     this.started?.tier.dropAll();
     this.started = undefined;
+  }
+
+  /**
+   * Reads the prefix markers once Redis is up, at bootstrap: what every read relies on, and a first
+   * run of the scripts. Rejects with what Redis refused, for the bootstrap to judge.
+   */
+  async preflight(): Promise<void> {
+    await this.require().prefixes.refresh();
   }
 
   /**
@@ -194,16 +231,20 @@ export class CacheEngine {
     name: string,
     l1?: L1Slot,
   ): Promise<LoadResult<T>> {
-    const tier = this.started?.tier;
+    const started = this.started;
+    const tier = started?.tier;
+    const freeze = started?.config.freezeShared === true;
     if (!l1 || !tier) {
-      return this.flights.run(redisKey, (flight) =>
-        this.readThrough.run(redisKey, loader, write, load, name, flight),
-      ) as Promise<LoadResult<T>>;
+      return this.flights.run(redisKey, (flight) => {
+        const loading = this.readThrough.run(redisKey, loader, write, load, name, flight);
+        return freeze ? loading.then(frozen) : loading;
+      }) as Promise<LoadResult<T>>;
     }
     return this.flights.run(redisKey, (flight) => {
       // Taken before the read: an invalidation of the key heard meanwhile keeps its value out of L1.
       const seq = tier.seq;
       return this.readThrough.run(redisKey, loader, write, load, name, flight).then((result) => {
+        if (freeze) frozen(result);
         if (result.fresh) l1.offer(redisKey, seq, result.fresh);
         return result;
       });
@@ -247,6 +288,8 @@ export class CacheEngine {
       return this.undecodable(redisKey, name, err);
     }
     if (stored.kind === 'lease') return LEASED;
+    // A tombstone (evicted), or the previous entry format: a miss, replaced by the next write.
+    if (stored.kind !== 'entry') return NOTHING;
     const prefixes = this.started?.prefixes;
     if (prefixes?.active) {
       if (!prefixes.fresh) return this.checkPrefixesLater(prefixes, stored, redisKey, name);
@@ -277,16 +320,14 @@ export class CacheEngine {
   }
 
   /**
-   * True when a value for `redisKey` must carry the invalidation epoch read before its load: it has
-   * tags, or a prefix of its key was cleared (an entry without an epoch predates every clear).
+   * The epoch a load of `redisKey` records, taken before the source is read: the one read from Redis
+   * for a tagged value (undefined when that failed: `prepare` then stores nothing), otherwise, with
+   * no round trip, the newest prefix marker over the key this instance knows of (see
+   * PrefixGenerations.floor), or read from Redis too until the markers were read once.
    */
-  needsEpoch(redisKey: string, policy: WritePolicy): boolean {
-    return policy.tagsOf !== undefined || (this.started?.prefixes.covers(redisKey) ?? false);
-  }
-
-  /** True when some prefix was cleared (or that cannot be told now): writes whose key is not known yet read the epoch. */
-  get prefixesCleared(): boolean {
-    return this.started?.prefixes.active ?? false;
+  loadEpoch(redisKey: string, policy: WritePolicy): number | Promise<number | undefined> {
+    const floor = policy.tagsOf === undefined ? this.started?.prefixes.floor(redisKey) : undefined;
+    return floor ?? this.readEpoch();
   }
 
   /**
@@ -310,9 +351,10 @@ export class CacheEngine {
   }
 
   /**
-   * The invalidation epoch to load a value in, read before the source is; undefined when Redis
-   * failed. Not counted here: a tagged value without it is not stored (`prepare` counts that), and
-   * an untagged one is stored without it, which only makes it older than every prefix clear.
+   * The invalidation epoch now, read before a write's method or a tagged load's source runs;
+   * undefined when Redis failed. Not counted here: a tagged value without it is not stored
+   * (`prepare` counts that), and a write without it deletes the entry it finds (it cannot tell
+   * whether that entry is newer).
    */
   async readEpoch(): Promise<number | undefined> {
     const epoch = this.started?.epoch;
@@ -335,6 +377,17 @@ export class CacheEngine {
     if (!started || tags.length === 0) return { failed: false };
     this.flights.supersedeTagged();
     return started.invalidation.invalidateTags(tags, name);
+  }
+
+  /** A key that holds something this package did not write (counted, logged once per name): left alone. */
+  foreignKey(redisKey: string, name: string): void {
+    this.metrics.recordError(name);
+    this.warnOnce(
+      name,
+      'foreign',
+      `${name}: '${redisKey}' holds something the cache did not write; it is left alone and calls go to the source`,
+      'not an entry of this package',
+    );
   }
 
   /** A failed GET (counted). */
@@ -382,9 +435,11 @@ export class CacheEngine {
     loadMs: number,
     epoch: number | undefined,
   ): Promise<boolean> {
-    const prepared = await this.prepare(value, policy, name, loadMs, epoch);
-    if (prepared === 'skip') return true;
     const started = this.started;
+    // Recorded in the entry: the epoch read before the method ran, or (it failed) a lower bound.
+    const recorded = policy.tagsOf ? epoch : (epoch ?? started?.prefixes.floor(redisKey));
+    const prepared = await this.prepare(value, policy, name, loadMs, recorded);
+    if (prepared === 'skip') return true;
     if (!started) return prepared !== 'failed';
     const { store } = started;
     if (prepared === 'failed' || prepared === 'invalidated') {
@@ -395,10 +450,17 @@ export class CacheEngine {
       return prepared === 'invalidated';
     }
     try {
-      await started.invalidation.announced([redisKey], (announce) =>
-        store.set(redisKey, prepared.bytes, prepared.pxMs, announce),
+      if (!this.guardWrites) {
+        await store.setUnguarded(redisKey, prepared.bytes, prepared.pxMs);
+        return true;
+      }
+      // Without the epoch the write cannot tell an entry written after it began: start 0 deletes any.
+      const outcome = await started.invalidation.announced([redisKey], (announce) =>
+        store.write(redisKey, prepared.bytes, prepared.pxMs, epoch ?? 0, announce),
       );
-      return true;
+      if (outcome !== 'foreign') return true;
+      this.foreignKey(redisKey, name);
+      return false;
     } catch (err) {
       this.metrics.recordError(name);
       // The old value is still there, and older than this write: delete it once Redis is back.
@@ -457,7 +519,8 @@ export class CacheEngine {
   /** Logs the first failure of a kind (`topic`) per name; later ones are only counted in stats. */
   warnOnce(name: string, topic: string, message: string, err: unknown): void {
     const seen = `${name}|${topic}`;
-    if (this.warnedSerialization.has(seen)) return;
+    // Bounded: past MAX_WARNINGS kinds of warning (names built per call), the rest are only counted.
+    if (this.warnedSerialization.has(seen) || this.warnedSerialization.size >= MAX_WARNINGS) return;
     this.warnedSerialization.add(seen);
     this.warn(
       `${message} (${err instanceof Error ? err.message : String(err)}); further ones for ${name} are only counted`,

@@ -4,48 +4,51 @@ import type { CacheCodec } from '../serialization/cache-codec.js';
 import { PAYLOAD_MAGIC } from '../serialization/payload-header.js';
 
 /**
- * What one Redis key of the cache holds: a header, then (for an entry) the codec's payload.
+ * What one Redis key of the cache holds: a header, then (for an entry) the codec's payload. This is
+ * the entry format's second version: the first one's kinds (0x02-0x04) are read as a miss and may be
+ * overwritten, so an upgrade costs misses, never a misread value.
  *
  *   byte 0       0xC1, the byte MessagePack never uses (see payload-header.ts)
- *   byte 1       kind: ENTRY (a value), TAGGED_ENTRY (a value with tags) or LEASE (a placeholder:
- *                a load of this key is running)
+ *   byte 1       kind: ENTRY (a value), LEASE (a placeholder: a load of this key is running) or
+ *                TOMBSTONE (evicted: nothing to serve; it keeps the horizon)
  *   bytes 2-9    lease token: who may replace this key with a loaded value; zeros when none
  *   bytes 10-17  lease deadline, ms since the epoch on Redis's clock (float64 BE); 0 when none
  *   bytes 18-25  fresh until, ms since the epoch on the writer's clock (float64 BE)
  *   bytes 26-29  how long the load that produced the value took, ms (float32 BE): XFetch's delta
- *   bytes 30-    the codec's payload (ENTRY)
- *
- * A TAGGED_ENTRY has, between the header and the payload, what its tags need (see tag-validity.ts):
- *
- *   bytes 30-37  the invalidation epoch read before the value was loaded (float64 BE)
- *   bytes 38-39  the number of tags (uint16 BE), then each tag: length (uint16 BE) and UTF-8 bytes
+ *   bytes 30-37  an invalidation epoch no later than the one the value's load began in (float64 BE;
+ *                0 when unknown): tags and cleared prefixes invalidate entries loaded before them
+ *   bytes 38-45  the key's horizon: when the entry (or the write or eviction a tombstone stands for)
+ *                landed, Redis TIME in microseconds, written by the script that stored it (float64
+ *                BE); a later write of the key compares when it began with it
+ *   bytes 46-47  the number of tags (uint16 BE), then each tag: length (uint16 BE) and UTF-8 bytes
+ *   then         the codec's payload (ENTRY)
  *
  * The lease lives in the entry's own key, so a value and its lock can never be on different Cluster
  * slots, and a `@CachePut` (which overwrites the key) or an eviction (which deletes it) revokes the
  * lease of a load in flight: that load's compare-and-set then finds another token and drops its
- * possibly stale value. The Lua scripts in store/lease-scripts.ts read the same offsets.
+ * possibly stale value. The Lua scripts in store/entry-scripts.ts read the same offsets, and refuse
+ * to overwrite a key that holds anything else than an entry of this package.
  */
-export const ENTRY_KIND = 0x02;
-export const LEASE_KIND = 0x03;
-export const TAGGED_ENTRY_KIND = 0x04;
+export const ENTRY_KIND = 0x12;
+export const LEASE_KIND = 0x13;
+/** An evicted key, or one where two writes overlapped: nothing to serve, and the horizon (store/entry-scripts.ts). */
+export const TOMBSTONE_KIND = 0x14;
+/** The kinds of the first entry format (a value, a lease, a tagged value): read as a miss. */
+export const PREVIOUS_FORMAT_KINDS: readonly number[] = [0x02, 0x03, 0x04];
 export const TOKEN_OFFSET = 2;
 export const TOKEN_LENGTH = 8;
 export const FRESH_UNTIL_OFFSET = 18;
 export const LOAD_MS_OFFSET = 26;
-export const ENTRY_HEADER_LENGTH = 30;
-const EPOCH_OFFSET = 30;
-const TAG_COUNT_OFFSET = 38;
+export const EPOCH_OFFSET = 30;
+export const LANDED_OFFSET = 38;
+const TAG_COUNT_OFFSET = 46;
+/** The fixed part of the header, a lease placeholder's whole length. */
+export const ENTRY_HEADER_LENGTH = 48;
 /** More tags on one entry than this is a configuration mistake, refused when the entry is written. */
 export const MAX_TAGS = 64;
 
 /** The tags of an entry that has none. */
 export const NO_TAGS: readonly string[] = Object.freeze([]);
-
-/** The invalidation state a tagged value was loaded in: the epoch before the load and the value's tags. */
-export interface EntryTags {
-  epoch: number;
-  tags: readonly string[];
-}
 
 /** A decoded value with its freshness. */
 export class DecodedEntry {
@@ -63,9 +66,9 @@ export class DecodedEntry {
     /** How long the load that produced it took (XFetch's delta). */
     readonly loadMs: number,
     private readonly stored: Buffer,
-    /** Its tags (keys of tag-validity.ts), NO_TAGS for an untagged entry. */
+    /** Its tags (see cache-tags.ts), NO_TAGS for an untagged entry. */
     readonly tags: readonly string[] = NO_TAGS,
-    /** The invalidation epoch read before its load; 0 for an untagged entry. */
+    /** No later than the invalidation epoch its load began in; 0 when unknown. */
     readonly epoch = 0,
   ) {}
 
@@ -85,48 +88,49 @@ export interface EntryRead {
   failed: boolean;
 }
 
-/** Nothing under the key. */
+/** Nothing under the key (or an entry of the previous format, which reads as nothing). */
 export const NOTHING: EntryRead = Object.freeze({ leased: false, failed: false });
 /** A lease placeholder: a load of the key is running. */
 export const LEASED: EntryRead = Object.freeze({ leased: true, failed: false });
 /** The read failed, or the payload could not be decoded (and was counted). */
 export const READ_FAILED: EntryRead = Object.freeze({ leased: false, failed: true });
 
-/** A decoded key: a value with its freshness, or a lease placeholder. */
-export type StoredEntry = DecodedEntry | { kind: 'lease' };
+/** A decoded key: a value with its freshness, a lease placeholder, or nothing to serve (a tombstone, the previous format). */
+export type StoredEntry = DecodedEntry | { kind: 'lease' } | { kind: 'previous' } | { kind: 'tombstone' };
 
 const LEASE = Object.freeze({ kind: 'lease' as const });
+const TOMBSTONE = Object.freeze({ kind: 'tombstone' as const });
+const PREVIOUS = Object.freeze({ kind: 'previous' as const });
 
 /**
- * Encodes a value with its freshness metadata and no lease; with `tagged`, as a TAGGED_ENTRY.
- * Throws `CacheSerializationError`.
+ * Encodes a value with its freshness metadata and no lease. `epoch`: no later than the invalidation
+ * epoch its load began in (0: unknown, which every clear and tag invalidation predates). The landing
+ * time is left 0: the script that stores the entry writes it. Throws `CacheSerializationError`.
  */
 export function encodeEntry(
   codec: CacheCodec,
   value: unknown,
   freshUntil: number,
   loadMs: number,
-  tagged?: EntryTags,
+  epoch = 0,
+  tags: readonly string[] = NO_TAGS,
 ): Buffer {
   const payload = codec.encode(value);
-  const tagBytes = tagged ? tagged.tags.map((tag) => Buffer.from(tag, 'utf8')) : undefined;
-  const headerLength = tagBytes
-    ? TAG_COUNT_OFFSET + 2 + tagBytes.reduce((sum, tag) => sum + 2 + tag.length, 0)
-    : ENTRY_HEADER_LENGTH;
+  const tagBytes = tags.map((tag) => Buffer.from(tag, 'utf8'));
+  const headerLength = ENTRY_HEADER_LENGTH + tagBytes.reduce((sum, tag) => sum + 2 + tag.length, 0);
   const entry = Buffer.allocUnsafe(headerLength + payload.length);
   entry[0] = PAYLOAD_MAGIC;
-  entry[1] = tagBytes ? TAGGED_ENTRY_KIND : ENTRY_KIND;
+  entry[1] = ENTRY_KIND;
   entry.fill(0, TOKEN_OFFSET, FRESH_UNTIL_OFFSET);
   entry.writeDoubleBE(freshUntil, FRESH_UNTIL_OFFSET);
   entry.writeFloatBE(Math.min(loadMs, 3.4e38), LOAD_MS_OFFSET);
-  if (tagBytes) {
-    entry.writeDoubleBE(tagged!.epoch, EPOCH_OFFSET);
-    entry.writeUInt16BE(tagBytes.length, TAG_COUNT_OFFSET);
-    let at = TAG_COUNT_OFFSET + 2;
-    for (const tag of tagBytes) {
-      at = entry.writeUInt16BE(tag.length, at);
-      at += tag.copy(entry, at);
-    }
+  entry.writeDoubleBE(epoch, EPOCH_OFFSET);
+  entry.writeDoubleBE(0, LANDED_OFFSET);
+  entry.writeUInt16BE(tagBytes.length, TAG_COUNT_OFFSET);
+  let at = ENTRY_HEADER_LENGTH;
+  for (const tag of tagBytes) {
+    at = entry.writeUInt16BE(tag.length, at);
+    at += tag.copy(entry, at);
   }
   payload.copy(entry, headerLength);
   return entry;
@@ -135,31 +139,31 @@ export function encodeEntry(
 /** Decodes what a key holds. Throws `CacheSerializationError` for anything this package did not write. */
 export function decodeEntry(codec: CacheCodec, stored: Buffer): StoredEntry {
   if (stored.length >= ENTRY_HEADER_LENGTH && stored[0] === PAYLOAD_MAGIC) {
+    if (stored[1] === ENTRY_KIND) return decodeValue(codec, stored);
     if (stored[1] === LEASE_KIND) return LEASE;
-    if (stored[1] === ENTRY_KIND) {
-      return new DecodedEntry(
-        codec.decode(stored.subarray(ENTRY_HEADER_LENGTH)),
-        stored.readDoubleBE(FRESH_UNTIL_OFFSET),
-        stored.readFloatBE(LOAD_MS_OFFSET),
-        stored,
-      );
-    }
-    if (stored[1] === TAGGED_ENTRY_KIND) return decodeTagged(codec, stored);
+    if (stored[1] === TOMBSTONE_KIND) return TOMBSTONE;
+  }
+  if (stored.length >= 30 && stored[0] === PAYLOAD_MAGIC && PREVIOUS_FORMAT_KINDS.includes(stored[1])) {
+    return PREVIOUS;
   }
   throw notAnEntry(stored);
 }
 
-function decodeTagged(codec: CacheCodec, stored: Buffer): DecodedEntry {
-  if (stored.length < TAG_COUNT_OFFSET + 2) throw notAnEntry(stored);
+function decodeValue(codec: CacheCodec, stored: Buffer): DecodedEntry {
   const count = stored.readUInt16BE(TAG_COUNT_OFFSET);
-  const tags: string[] = [];
-  let at = TAG_COUNT_OFFSET + 2;
-  for (let i = 0; i < count; i++) {
-    if (at + 2 > stored.length) throw notAnEntry(stored);
-    const length = stored.readUInt16BE(at);
-    at += 2;
-    if (at + length > stored.length) throw notAnEntry(stored);
-    tags.push(stored.toString('utf8', at, (at += length)));
+  let tags: readonly string[] = NO_TAGS;
+  let at = ENTRY_HEADER_LENGTH;
+  if (count > 0) {
+    if (count > MAX_TAGS) throw notAnEntry(stored);
+    const read: string[] = [];
+    for (let i = 0; i < count; i++) {
+      if (at + 2 > stored.length) throw notAnEntry(stored);
+      const length = stored.readUInt16BE(at);
+      at += 2;
+      if (at + length > stored.length) throw notAnEntry(stored);
+      read.push(stored.toString('utf8', at, (at += length)));
+    }
+    tags = read;
   }
   return new DecodedEntry(
     codec.decode(stored.subarray(at)),

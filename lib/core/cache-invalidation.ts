@@ -1,6 +1,7 @@
 import type { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
 import { CommandTimeoutError, type Announcement, type RedisCacheStore } from '../store/redis-cache.store.js';
+import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { Removal } from './cache-engine.types.js';
 import type { CacheTags } from './cache-tags.js';
 import type { InProcessTier } from './in-process-tier.js';
@@ -10,7 +11,7 @@ import type { PrefixGenerations } from './prefix-generations.js';
 
 /** What the invalidations of one running cache go through. */
 export interface InvalidationTargets {
-  namespace: string;
+  keys: BookkeepingKeys;
   store: RedisCacheStore;
   leases: LeaseReleaseListener;
   pending: PendingInvalidations;
@@ -18,7 +19,16 @@ export interface InvalidationTargets {
   prefixes: PrefixGenerations;
   tier: InProcessTier;
   presence: L1Presence;
+  /** False only in tests that show what the write order prevents: evictions are then plain deletions. */
+  guarded: () => boolean;
 }
+
+/**
+ * How long an evicted key keeps its tombstone (store/entry-scripts.ts): a write that began before
+ * the eviction and lands within this is not kept. One that lands later (a method that ran for over a
+ * minute after the eviction) may store its value.
+ */
+export const EVICTION_TOMBSTONE_MS = 60_000;
 
 /**
  * Deleting keys, clearing and reclaiming prefixes and invalidating tags for one running cache, and
@@ -56,22 +66,32 @@ export class CacheInvalidation {
 
   /** Replays what an outage held back; on recovery and on a retry timer. Never rejects. */
   async replay(): Promise<void> {
-    const { pending, store, leases, tags, prefixes } = this.targets;
+    const { pending, store, leases, prefixes } = this.targets;
     await pending
-      .flush(store, leases.channel, tags, prefixes, (keys) =>
-        this.announced(keys, (announce) => store.unlink(keys, announce)),
-      )
+      .flush({
+        deleteKeys: (keys) => this.announced(keys, (announce) => this.evict(keys, announce)),
+        invalidateTags: (tags) => this.invalidated(tags),
+        clearPrefix: (prefix) => prefixes.clear(prefix),
+        releaseLease: (key, token) => store.completeLease(key, token, undefined, 0, leases.channel),
+      })
       .catch(() => undefined);
   }
 
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
   async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
     if (redisKeys.length === 0) return { removed: 0, failed: false };
-    const removal = await this.remove(name, (store) =>
-      this.announced(redisKeys, (announce) => store.unlink(redisKeys, announce)),
+    const removal = await this.remove(name, () =>
+      this.announced(redisKeys, (announce) => this.evict(redisKeys, announce)),
     );
     if (removal.failed) this.later(redisKeys);
     return removal;
+  }
+
+  /** Evicts entries: tombstones that keep writes which began before from landing (plain deletions unguarded). */
+  private evict(redisKeys: readonly string[], announce: Announcement | undefined): Promise<number> {
+    const { store } = this.targets;
+    if (!this.targets.guarded()) return store.unlink(redisKeys, announce);
+    return store.evict(redisKeys, EVICTION_TOMBSTONE_MS, announce);
   }
 
   /**
@@ -96,27 +116,26 @@ export class CacheInvalidation {
     }
   }
 
-  /** Tags invalidated in `epoch`: this instance's L1 drops them, the others are told. */
-  async tagsInvalidated(tags: readonly string[], epoch: number): Promise<void> {
-    const { tier, store } = this.targets;
-    tier.tagsInvalidated(tags, epoch);
-    if (!this.announcing) return;
-    await store.publish(tier.channel, tier.tagsMessage(tags, epoch), this.targets.tags.keyOf(tags[0]));
-  }
-
   /**
    * Invalidates every entry under normalised `tags` in O(1) (see cache-tags.ts). A failure is
    * counted and the invalidation replayed once Redis answers again.
    */
   async invalidateTags(tags: readonly string[], name: string): Promise<{ failed: boolean }> {
     try {
-      await this.targets.tags.invalidate(tags);
+      await this.invalidated(tags);
       return { failed: false };
     } catch {
       this.metrics.recordError(name);
       this.targets.pending.addTags(tags);
       return { failed: true };
     }
+  }
+
+  /** Invalidates `tags`, telling every instance's in-process tier (this one's once Redis took it). */
+  private async invalidated(tags: readonly string[]): Promise<void> {
+    const { tier } = this.targets;
+    const epoch = await this.targets.tags.invalidate(tags, this.announcing ? tier.tagsAnnouncement(tags) : undefined);
+    tier.tagsInvalidated(tags, epoch);
   }
 
   /**
@@ -137,14 +156,13 @@ export class CacheInvalidation {
 
   /** Deletes every key under `literalPrefix` (the namespace's included) with SCAN + pipelined UNLINK. */
   reclaim(literalPrefix: string, name: string): Promise<Removal> {
-    const { tier, namespace } = this.targets;
+    const { tier, keys } = this.targets;
     return this.remove(name, async (store) => {
       tier.reclaimed(literalPrefix);
       try {
-        const removed = await store.scanAndUnlink(literalPrefix);
-        if (this.announcing) {
-          await store.publish(tier.channel, tier.reclaimMessage(literalPrefix), `${namespace}:__prefixes`);
-        }
+        // The module's own keys stay: the markers and tags hold invalidations entries may still need.
+        const removed = await store.scanAndUnlink(literalPrefix, (key) => keys.isBookkeeping(key));
+        if (this.announcing) await store.publish(tier.channel, tier.reclaimMessage(literalPrefix), keys.prefixes);
         return removed;
       } finally {
         tier.reclaimed(literalPrefix);

@@ -6,10 +6,11 @@ import type {
   KeyFromResult,
 } from '../options/cache-decorator-options.interface.js';
 import { RedisCacheConfigError } from '../errors.js';
-import { safeKey, safeValuePart } from './key-hash.js';
-import { KeyTemplate } from './key-template.js';
+import { encodeNamedArgument } from './argument-encoding.js';
+import { boundedKey, safeKey, stringPart } from './key-hash.js';
+import { KeyTemplate, type TemplateContext } from './key-template.js';
 import { normalizeTags } from './cache-tags.js';
-import { stableEncode } from './stable-encoding.js';
+import type { MethodParameters } from './method-parameters.js';
 
 /** Builds a logical key from a call's arguments (and, for `fromResult`, its result). */
 export type KeyBuilder = ((args: readonly unknown[], result?: unknown) => string) & {
@@ -27,6 +28,10 @@ export type ReturnMode = 'promise' | 'observable';
 export interface CacheMethodPlan {
   readonly className: string;
   readonly methodName: string;
+  /** The method's parameters as its source names them (undefined when it cannot be read). */
+  readonly parameters: MethodParameters | undefined;
+  /** The method's `length`: its parameters before the first default. */
+  readonly declaredLength: number;
   readonly mode: ReturnMode;
   /**
    * False when the return type was not recorded (inferred, a union, an `import type`): the method
@@ -41,28 +46,61 @@ export interface CacheMethodPlan {
   lastCompiled?: { executor: object; owner: object; compiled: unknown };
 }
 
-/** The default key: `${ClassName}:${methodName}:` followed by a stable encoding of the arguments. */
-export function defaultKeyBuilder(className: string, methodName: string): KeyBuilder {
-  const head = `${safeValuePart(className)}:${safeValuePart(methodName)}:`;
-  return (args) => head + args.map((arg) => safeValuePart(stableEncode(arg))).join(':');
+/**
+ * A key function returned something that is not a key (not a non-empty string or a finite number):
+ * the call bypasses the cache rather than share the key `'undefined'` with every other such call.
+ */
+export class InvalidKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidKeyError';
+  }
 }
 
-/** Compiles a `key` option (template, function or `{ fromResult }`) into a builder. */
-export function keyBuilder(option: CacheKeyOption | KeyFromResult, where: string): KeyBuilder {
+/**
+ * The default key: `${ClassName}:${methodName}:` followed by each argument's typed encoding
+ * (argument-encoding.ts), `:`-separated. Throws UnkeyableValueError for an argument that cannot name a call.
+ */
+export function defaultKeyBuilder(className: string, methodName: string): KeyBuilder {
+  const head = `${stringPart(className)}:${stringPart(methodName)}:`;
+  return (args) => {
+    let key = head;
+    for (let i = 0; i < args.length; i++) key += (i === 0 ? '' : ':') + encodeNamedArgument(args[i], `argument ${i}`);
+    return boundedKey(key);
+  };
+}
+
+/**
+ * Compiles a `key` option (template, function or `{ fromResult }`) into a builder. A template is
+ * checked against the method's parameters (`context`) now, when the class is defined.
+ */
+export function keyBuilder(
+  option: CacheKeyOption | KeyFromResult,
+  where: string,
+  context: TemplateContext = {},
+): KeyBuilder {
   if (typeof option === 'string') {
-    const template = KeyTemplate.compile(option, where);
+    const template = KeyTemplate.compile(option, where, context);
     const build: KeyBuilder = (args) => template.render(args);
     build.argIndex = template.argIndex;
     return build;
   }
-  if (typeof option === 'function') return (args) => safeKey(String(option(...args)));
+  if (typeof option === 'function') return (args) => safeKey(keyText(option(...args)));
   const fromResult = (option as Partial<KeyFromResult> | null)?.fromResult;
   if (typeof fromResult !== 'function') {
     throw new RedisCacheConfigError(
       `${where}: key must be a template string, a function of the arguments or { fromResult }`,
     );
   }
-  return (args, result) => safeKey(String(fromResult(result, ...args)));
+  return (args, result) => safeKey(keyText(fromResult(result, ...args)));
+}
+
+/** What a key function returned, as a key: a non-empty string, or a finite number's text. */
+function keyText(returned: unknown): string {
+  if (typeof returned === 'string' && returned.length > 0) return returned;
+  if (typeof returned === 'number' && Number.isFinite(returned)) return String(returned);
+  const shown = typeof returned === 'string' ? "''" : typeof returned;
+  throw new InvalidKeyError(`the key function returned ${shown}, not a non-empty string`);
 }
 
 /**

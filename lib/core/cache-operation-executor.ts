@@ -6,7 +6,9 @@ import { resolveTtl } from '../options/resolve-options.js';
 import type { CacheCounters } from '../metrics/cache-counters.js';
 import { L1_MISS, type L1Slot } from './in-process-tier.js';
 import type { CacheEngine, LoadResult, WritePolicy } from './cache-engine.js';
+import { UnkeyableValueError } from './argument-encoding.js';
 import { defaultKeyBuilder, type CacheMethodPlan, type KeyBuilder } from './cache-method-plan.js';
+import { normalizeTags } from './cache-tags.js';
 
 type Condition = ((...args: unknown[]) => boolean) | undefined;
 type Unless = ((result: unknown, ...args: unknown[]) => boolean) | undefined;
@@ -15,6 +17,8 @@ type EvictTags = string | readonly string[] | ((...args: unknown[]) => unknown) 
 
 interface CompiledWrite {
   name: string;
+  /** `Class.method @Decorator`, for warnings. */
+  where: string;
   key: KeyBuilder;
   ttlMs: number;
   /** How long the key outlives the TTL for stale readers. */
@@ -48,6 +52,8 @@ const MEMOIZED_STRING_LENGTH = 128;
 
 interface CompiledEvict {
   name: string;
+  /** `Class.method @CacheEvict`, for warnings. */
+  where: string;
   key?: KeyBuilder;
   /** The `keys` option: the logical keys to evict, from the arguments. */
   keysOf?: (...args: unknown[]) => string[];
@@ -109,6 +115,7 @@ export class CacheOperationExecutor {
     const cacheable = plan.cacheable && this.compileCacheable(plan.cacheable, owner, plan.methodName);
     const puts = plan.puts.map(({ options, key }) => ({
       name: options.name ?? method,
+      where: `${method} @CachePut`,
       key,
       ttlMs: resolveTtl(options.ttl, config, `${method} @CachePut`),
       retainMs: retainOf(resolveRetention(options, `${method} @CachePut`)),
@@ -119,6 +126,7 @@ export class CacheOperationExecutor {
     }));
     const evicts = plan.evicts.map(({ options, key }) => ({
       name: options.name ?? method,
+      where: `${method} @CacheEvict`,
       key,
       keysOf: options.keys,
       allEntries: options.allEntries,
@@ -148,6 +156,7 @@ export class CacheOperationExecutor {
     const load = resolveLoadPolicy(options, this.engine.config, where);
     return {
       name: options.name ?? `${owner.name}.${methodName}`,
+      where,
       key: key ?? defaultKeyBuilder(owner.name, methodName),
       ttlMs: resolveTtl(options.ttl, this.engine.config, where),
       retainMs: retainOf(load),
@@ -206,8 +215,13 @@ export class CacheOperationExecutor {
     const { name } = cacheable;
     let started = 0;
     let loading: Promise<LoadResult<unknown>>;
+    let redisKey: string;
     try {
-      const redisKey = this.redisKeyOf(cacheable, args);
+      redisKey = this.redisKeyOf(cacheable, args);
+    } catch (err) {
+      return this.withoutKey(cacheable, invokerOf(instance, original, args), err).then(unwrap);
+    }
+    try {
       const { l1 } = cacheable;
       if (l1 !== undefined) {
         // An L1 hit takes well under a microsecond: recorded without reading the clock (latency 0).
@@ -227,7 +241,7 @@ export class CacheOperationExecutor {
         l1,
       );
     } catch (err) {
-      return Promise.reject(err); // a key function that threw: as the async path would
+      return Promise.reject(err);
     }
     return loading.then(
       ({ value, outcome, fallback }) => {
@@ -266,10 +280,9 @@ export class CacheOperationExecutor {
     let cacheFailed = false;
     for (const evict of plan.evictsBefore) if (!(await this.evict(evict, args))) cacheFailed = true;
     let result: unknown;
-    // Tagged writes store the invalidation epoch read before the method runs.
-    const needsEpoch =
-      plan.puts.length > 0 && (plan.puts.some((put) => put.tags !== undefined) || this.engine.prefixesCleared);
-    const epoch = needsEpoch ? await this.engine.readEpoch() : undefined;
+    // Writes read the invalidation epoch before the method runs: when they began (it orders them
+    // against other writes of their keys), and the epoch their tags are checked against.
+    const epoch = plan.puts.length > 0 ? await this.engine.readEpoch() : undefined;
     const invoked = performance.now();
     if (plan.cacheable) {
       result = await this.readThrough(plan.cacheable, plan.puts.length > 0, invoke, args);
@@ -287,7 +300,12 @@ export class CacheOperationExecutor {
       const loadMs = performance.now() - invoked;
       for (const put of plan.puts) {
         if (put.condition && !put.condition(...args)) continue;
-        const key = this.engine.redisKey(put.key(args, result));
+        const logical = this.keyAfter(put.key, put, args, result);
+        if (typeof logical !== 'string') {
+          if (logical === KEY_FAILED) cacheFailed = true;
+          continue;
+        }
+        const key = this.engine.redisKey(logical);
         const written = await this.engine.write(key, result, policy(put, args), put.name, loadMs, epoch);
         if (!written) cacheFailed = true;
       }
@@ -316,12 +334,16 @@ export class CacheOperationExecutor {
       metrics.record(cacheable.name, 'bypass', performance.now() - started);
       return result;
     }
-    const redisKey = this.redisKeyOf(cacheable, args);
+    let redisKey: string;
+    try {
+      redisKey = this.redisKeyOf(cacheable, args);
+    } catch (err) {
+      return this.withoutKey(cacheable, invoke, err);
+    }
     try {
       if (alwaysRun) {
         const writePolicy = policy(cacheable, args);
-        const needsEpoch = this.engine.needsEpoch(redisKey, writePolicy);
-        const epoch = needsEpoch ? await this.engine.readEpoch() : undefined;
+        const epoch = await this.engine.readEpoch();
         const invoked = performance.now();
         const result = await invoke();
         const loadMs = performance.now() - invoked;
@@ -364,15 +386,115 @@ export class CacheOperationExecutor {
       failed = (await this.engine.clear(evict.allEntries === true ? '' : evict.allEntries, evict.name)).failed;
     }
     if (evict.tags !== undefined) {
-      const tags = typeof evict.tags === 'function' ? evict.tags(...args) : evict.tags;
-      if ((await this.engine.invalidateTags(tags, evict.name)).failed) failed = true;
+      const tags = this.afterMethod(evict, 'tags', () =>
+        normalizeTags(typeof evict.tags === 'function' ? evict.tags(...args) : evict.tags, `${evict.where}: tags`),
+      );
+      if (tags === KEY_FAILED || (await this.engine.invalidateTags(tags, evict.name)).failed) failed = true;
     }
     const keys: string[] = [];
-    if (evict.key) keys.push(this.engine.redisKey(evict.key(args)));
-    if (evict.keysOf) for (const key of evict.keysOf(...args)) keys.push(this.engine.userKey(key));
+    if (evict.key) {
+      const logical = this.keyAfter(evict.key, evict, args);
+      if (logical === KEY_FAILED) failed = true;
+      else if (logical !== UNKEYABLE) keys.push(this.engine.redisKey(logical));
+    }
+    if (evict.keysOf) {
+      const listed = this.afterMethod(evict, 'keys', () => keyList(evict.keysOf!(...args)));
+      if (listed === KEY_FAILED) failed = true;
+      else for (const key of listed) keys.push(this.engine.userKey(key));
+    }
     if (keys.length > 0 && (await this.engine.delete(keys, evict.name)).failed) failed = true;
     return !failed;
   }
+
+  /**
+   * A `@Cacheable` call whose key cannot be built runs the method without the cache: an argument
+   * that cannot name a call (a bypass), or a key function that threw or returned no key (an error).
+   * Either is logged once per method and argument, never thrown at the caller.
+   */
+  private async withoutKey(
+    cacheable: CompiledCacheable,
+    invoke: () => Promise<unknown>,
+    err: unknown,
+  ): Promise<unknown> {
+    const outcome = this.keyFailure(cacheable, err) === UNKEYABLE ? 'bypass' : 'error';
+    const started = performance.now();
+    try {
+      return await invoke();
+    } finally {
+      this.engine.metrics.record(cacheable.name, outcome, performance.now() - started);
+    }
+  }
+
+  /** The logical key of a write or eviction, or why there is none (see `keyFailure`). */
+  private keyAfter(
+    build: KeyBuilder,
+    operation: { name: string; where: string },
+    args: unknown[],
+    result?: unknown,
+  ): string | typeof UNKEYABLE | typeof KEY_FAILED {
+    try {
+      return build(args, result);
+    } catch (err) {
+      return this.keyFailure(operation, err);
+    }
+  }
+
+  /** Runs the user's `compute` (a tags or keys function) after the method: its failure is counted and logged once. */
+  private afterMethod<T>(
+    operation: { name: string; where: string },
+    what: string,
+    compute: () => T,
+  ): T | typeof KEY_FAILED {
+    try {
+      return compute();
+    } catch (err) {
+      this.engine.metrics.recordError(operation.name);
+      this.engine.warnOnce(
+        operation.name,
+        what,
+        `${operation.where}: ${what} could not be computed, so nothing was evicted by it`,
+        err,
+      );
+      return KEY_FAILED;
+    }
+  }
+
+  /**
+   * Why a key could not be built, logged once per method and argument: UNKEYABLE for an argument
+   * that cannot name a call (nothing is ever cached under such a call, so nothing needs evicting),
+   * KEY_FAILED (and counted as an error) for a key function that threw or returned no key.
+   */
+  private keyFailure(
+    { name, where }: { name: string; where: string },
+    err: unknown,
+  ): typeof UNKEYABLE | typeof KEY_FAILED {
+    if (err instanceof UnkeyableValueError) {
+      const argument = err.argument ?? 'an argument';
+      this.engine.warnOnce(
+        name,
+        `unkeyable ${argument}`,
+        `${where}: ${argument} is ${err.reason}, which cannot name a call; such calls bypass the cache`,
+        err,
+      );
+      return UNKEYABLE;
+    }
+    this.engine.metrics.recordError(name);
+    this.engine.warnOnce(name, 'key', `${where}: the key could not be built, so the cache was skipped`, err);
+    return KEY_FAILED;
+  }
+}
+
+/** An argument cannot name the call: the cache is bypassed for it. */
+const UNKEYABLE: unique symbol = Symbol('nestjs-redis-cache:unkeyable');
+/** A key, keys or tags function failed (counted as an error). */
+const KEY_FAILED: unique symbol = Symbol('nestjs-redis-cache:key-failed');
+
+/** What a `keys` function returned, checked: an array of non-empty strings. */
+function keyList(returned: unknown): string[] {
+  if (!Array.isArray(returned) || !returned.every((key) => typeof key === 'string' && key.length > 0)) {
+    throw new TypeError('keys must return an array of non-empty strings');
+  }
+  return returned as string[];
 }
 
 /**

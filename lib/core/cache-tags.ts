@@ -1,7 +1,7 @@
 import { RedisCacheConfigError } from '../errors.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
 import { MAX_TAGS, NO_TAGS, type DecodedEntry } from './cache-entry.js';
-import type { InvalidationEpoch } from './invalidation-epoch.js';
+import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import { safeKey } from './key-hash.js';
 
 /**
@@ -14,38 +14,38 @@ const MARKER_TTL_MS = 10 * 60_000;
 const TOUCH_MARGIN_MS = 60_000;
 export const MAX_TAGGED_LOAD_MS = MARKER_TTL_MS - TOUCH_MARGIN_MS;
 
+/** How a tag invalidation is announced to the in-process tiers: `head epoch tail` on `channel`. */
+export interface TagAnnouncement {
+  channel: string;
+  head: string;
+  tail: string;
+}
+
 /**
  * Tags, invalidated in O(1) whatever the number of entries under them.
  *
- * An invalidation does not touch the entries: it takes a new epoch (invalidation-epoch.ts) and
- * stores it in each tag's key, meaning
- * "entries of this tag loaded before this epoch are invalid". A tagged entry carries the epoch read
- * *before* its value was loaded and its tags; each read checks the tags' keys (one GET each, in
- * parallel) and treats the entry as absent — for hits, stale serving and grace alike — if any tag
- * was invalidated after the load began, or if a tag key is missing (its bookkeeping was evicted).
+ * An invalidation does not touch the entries: it takes a new epoch and stores it in each tag's key,
+ * meaning "entries of this tag loaded before this epoch are invalid" (one script: the tag keys and
+ * the epoch key share a slot, bookkeeping-keys.ts). A tagged entry carries the epoch read *before*
+ * its value was loaded and its tags; each read checks the tags' keys (one MGET) and treats the entry
+ * as absent — for hits, stale serving and grace alike — if any tag was invalidated after the load
+ * began, or if a tag key is missing or garbled (its bookkeeping was evicted or overwritten).
  *
  * Before a tagged entry is written, each tag key is kept alive at least as long as the entry (so an
  * invalidation marker can never expire under a live entry) and checked: a tag invalidated while the
- * value was loading means the value is not written at all. Each command touches one key, so this
- * runs unchanged on a Cluster.
+ * value was loading means the value is not written at all. A tag key found missing then is
+ * recreated at the latest epoch any invalidation took, never at the writer's: an invalidation whose
+ * marker was evicted still holds for every entry loaded before it.
  */
 export class CacheTags {
   constructor(
-    private readonly namespace: string,
+    private readonly keys: BookkeepingKeys,
     private readonly store: RedisCacheStore,
-    private readonly epoch: InvalidationEpoch,
-    /** Tells every instance's in-process tier (in-process-tier.ts) that `tags` were invalidated in `epoch`. */
-    private readonly announce: (tags: readonly string[], epoch: number) => Promise<void> = async () => undefined,
   ) {}
-
-  /** The Redis key of a tag (already normalised by `normalizeTags`). */
-  keyOf(tag: string): string {
-    return `${this.namespace}:__tag:${tag}`;
-  }
 
   /** True when no tag of `entry` was invalidated after its load began. Rejects when Redis fails. */
   async isValid(entry: DecodedEntry): Promise<boolean> {
-    const markers = await this.store.readTags(entry.tags.map((tag) => this.keyOf(tag)));
+    const markers = await this.store.readTags(entry.tags.map((tag) => this.keys.tag(tag)));
     return markers.every((marker) => marker !== undefined && marker <= entry.epoch);
   }
 
@@ -55,20 +55,25 @@ export class CacheTags {
    */
   async admit(tags: readonly string[], epoch: number, pxMs: number, loadMs: number): Promise<boolean> {
     if (loadMs > MAX_TAGGED_LOAD_MS) return false;
-    const markers = await Promise.all(
-      tags.map((tag) => this.store.touchTag(this.keyOf(tag), pxMs + TOUCH_MARGIN_MS, epoch)),
+    return this.store.admitTags(
+      this.keys.epoch,
+      tags.map((tag) => this.keys.tag(tag)),
+      pxMs + TOUCH_MARGIN_MS,
+      epoch,
     );
-    return markers.every((marker) => marker <= epoch);
   }
 
-  /** Invalidates every entry of `tags` loaded before now. Rejects when Redis fails. */
-  async invalidate(tags: readonly string[]): Promise<void> {
-    if (tags.length === 0) return;
-    const epoch = await this.epoch.bump();
-    await Promise.all([
-      ...tags.map((tag) => this.store.markTag(this.keyOf(tag), epoch, MARKER_TTL_MS)),
-      this.announce(tags, epoch),
-    ]);
+  /**
+   * Invalidates every entry of `tags` loaded before now; with `announce`, tells the in-process tiers
+   * in the same script. Resolves to the invalidation's epoch. Rejects when Redis fails.
+   */
+  invalidate(tags: readonly string[], announce?: TagAnnouncement): Promise<number> {
+    return this.store.invalidateTags(
+      this.keys.epoch,
+      tags.map((tag) => this.keys.tag(tag)),
+      MARKER_TTL_MS,
+      announce,
+    );
   }
 }
 

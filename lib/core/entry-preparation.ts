@@ -30,7 +30,18 @@ export async function prepareEntry(
   loadMs: number,
   epoch: number | undefined,
 ): Promise<PreparedEntry | NotStored> {
-  if (policy.unless?.(value)) return 'skip';
+  // `unless` and a tags function are the user's code, run after the method: if they throw (or
+  // return something that is not tags), the result is still returned, only not stored (counted,
+  // logged once per name), and a write deletes the old value instead.
+  let tags: readonly string[] = NO_TAGS;
+  try {
+    if (policy.unless?.(value)) return 'skip';
+    if (policy.tagsOf) tags = normalizeTags(policy.tagsOf(value), `${name}: tags`);
+  } catch (err) {
+    metrics.recordError(name);
+    engine.warnOnce(name, 'callback', `${name}: \`unless\` or \`tags\` failed for a result, which was not cached`, err);
+    return 'failed';
+  }
   const isNull = value === null || value === undefined;
   if (isNull && policy.cacheNull === false) return 'skip';
   // No entry outlives MAX_ENTRY_PX_MS: a prefix's clear marker is kept that long (prefix-generations.ts).
@@ -39,8 +50,6 @@ export async function prepareEntry(
     MAX_ENTRY_PX_MS,
   );
   const pxMs = Math.min(ttlMs + (policy.retainMs ?? 0), MAX_ENTRY_PX_MS);
-  // A function of the result that throws, or returns something else than tags, fails the call.
-  const tags = policy.tagsOf ? normalizeTags(policy.tagsOf(value), `${name}: tags`) : NO_TAGS;
   if (tags.length > 0) {
     // Read before the load (undefined: Redis failed then); without it the value's age is unknown.
     if (epoch === undefined) {
@@ -55,9 +64,7 @@ export async function prepareEntry(
     }
   }
   try {
-    // The epoch is kept whenever it was read (tags, or a key under a cleared prefix).
-    const tagged = epoch !== undefined ? { epoch, tags } : undefined;
-    return { bytes: encodeEntry(codec, value, Date.now() + ttlMs, loadMs, tagged), pxMs };
+    return { bytes: encodeEntry(codec, value, Date.now() + ttlMs, loadMs, epoch ?? 0, tags), pxMs };
   } catch (err) {
     metrics.recordError(name);
     engine.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);

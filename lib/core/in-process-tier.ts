@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { SubscriptionFollower } from '../store/lease-release-listener.js';
+import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { DecodedEntry } from './cache-entry.js';
-import type { PrefixGenerations } from './prefix-generations.js';
+import type { TagAnnouncement } from './cache-tags.js';
+import { PREFIX, type PrefixGenerations } from './prefix-generations.js';
+import type { RedisClock } from './redis-clock.js';
+
+/** A normalised tag as a message may carry it (cache-tags.ts `normalizeTags`). */
+const TAG = /^[A-Za-z0-9:_\-.{}#]{1,512}$/;
 
 /** An L1 memory resolved from the options: how many entries, and how long one is kept at most. */
 export interface L1Settings {
@@ -93,7 +99,7 @@ export class L1Slot {
  * The in-process tier (L1) of one application, and how it stays coherent across instances.
  *
  * While some instance of the namespace keeps an L1 (l1-presence.ts), every instance broadcasts what
- * it invalidates on `${namespace}:__l1`, whether it has an L1 or not (a worker without one still
+ * it invalidates on the namespace's L1 channel (bookkeeping-keys.ts), whether it has an L1 or not (a worker without one still
  * writes): keys it wrote or evicted (with the change itself), tags with their new epoch, prefixes it
  * reclaimed. Prefix clears already reach every instance as markers
  * (prefix-generations.ts). An instance with an L1 subscribes and:
@@ -132,12 +138,15 @@ export class InProcessTier implements SubscriptionFollower {
   private readonly tagEpochs = new Map<string, number>();
 
   constructor(
-    namespace: string,
+    private readonly keys: BookkeepingKeys,
     private readonly prefixes: PrefixGenerations,
     /** The module's `l1`: the memory methods share. */
     sharedSettings: L1Settings | undefined,
+    private readonly clock: RedisClock,
+    /** Counts a message that is not one an instance sends (dropped, never acted on). */
+    private readonly rejected: () => void,
   ) {
-    this.channel = `${namespace}:__l1`;
+    this.channel = keys.l1Channel;
     if (sharedSettings) this.shared = this.register(sharedSettings);
   }
 
@@ -237,9 +246,9 @@ export class InProcessTier implements SubscriptionFollower {
     return `${this.origin} k ${redisKeys.join(' ')}`;
   }
 
-  /** The message announcing that `tags` were invalidated in `epoch`. */
-  tagsMessage(tags: readonly string[], epoch: number): string {
-    return `${this.origin} t ${epoch} ${tags.join(' ')}`;
+  /** How a tag invalidation announces its tags and epoch (`origin t epoch tags`): see CacheTags.invalidate. */
+  tagsAnnouncement(tags: readonly string[]): TagAnnouncement {
+    return { channel: this.channel, head: `${this.origin} t`, tail: tags.join(' ') };
   }
 
   /** The message announcing that every key under `fullPrefix` was deleted. */
@@ -247,22 +256,43 @@ export class InProcessTier implements SubscriptionFollower {
     return `${this.origin} r ${fullPrefix}`;
   }
 
-  /** A message of another instance (keys and tags never contain spaces: unusual ones are hashed). */
+  /**
+   * A message of another instance (keys and tags never contain spaces: unusual ones are hashed).
+   * What no instance would send — a key outside the namespace or of the module's own, a tag or
+   * prefix that normalising could not produce, an epoch Redis's clock cannot have reached — is
+   * dropped and counted, never acted on.
+   */
   received(message: string): void {
     const parts = message.split(' ');
-    if (parts[0] === this.origin || parts.length < 3) return;
+    if (parts[0] === this.origin) return;
+    if (parts.length < 3 || !/^[A-Za-z0-9_-]{8}$/.test(parts[0])) return this.rejected();
     switch (parts[1]) {
-      case 'k':
-        this.dropKeys(parts.slice(2));
-        break;
+      case 'k': {
+        const keys = parts.slice(2);
+        if (!keys.every((key) => this.keys.isEntryKey(key))) return this.rejected();
+        this.dropKeys(keys);
+        return;
+      }
       case 't': {
         const epoch = Number(parts[2]);
-        if (Number.isFinite(epoch)) this.tagsInvalidated(parts.slice(3), epoch);
-        break;
+        const tags = parts.slice(3);
+        if (!this.clock.plausible(epoch) || tags.length === 0 || !tags.every((tag) => TAG.test(tag))) {
+          return this.rejected();
+        }
+        this.tagsInvalidated(tags, epoch);
+        return;
       }
-      case 'r':
-        this.reclaimed(parts.slice(2).join(' '));
-        break;
+      case 'r': {
+        const fullPrefix = parts.slice(2).join(' ');
+        const namespace = `${this.keys.namespace}:`;
+        if (!fullPrefix.startsWith(namespace) || !PREFIX.test(fullPrefix.slice(namespace.length))) {
+          return this.rejected();
+        }
+        this.reclaimed(fullPrefix);
+        return;
+      }
+      default:
+        this.rejected();
     }
   }
 

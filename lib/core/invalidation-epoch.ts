@@ -1,31 +1,25 @@
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
-
-/** The epoch key only keeps epochs increasing within one clock tick or across a clock step back. */
-const EPOCH_TTL_MS = 24 * 3_600_000;
+import type { BookkeepingKeys } from './bookkeeping-keys.js';
+import type { RedisClock } from './redis-clock.js';
 
 /**
  * The namespace's invalidation epoch: microseconds of one Redis node's clock, only ever increasing
- * (store/invalidation-scripts.ts). A load reads it before it reads the source; an invalidation (of a
- * tag, of a prefix) takes a new one, above every epoch read before it. An entry loaded in an epoch
- * below an invalidation's predates it.
+ * (store/invalidation-scripts.ts). A load that needs it reads it before it reads the source; an
+ * invalidation (of a tag, of a prefix) takes a new one, above every epoch read before it. An entry
+ * loaded in an epoch below an invalidation's predates it. A write also reads it before its method
+ * runs: it is when the write began, which orders it against other writes of the key.
  */
 export class InvalidationEpoch {
-  private readonly key: string;
-
   constructor(
-    namespace: string,
+    private readonly keys: BookkeepingKeys,
     private readonly store: RedisCacheStore,
-  ) {
-    this.key = `${namespace}:__epoch`;
-  }
+    private readonly clock: RedisClock,
+  ) {}
 
   /** The epoch a load starts in. Rejects when Redis fails. */
-  read(): Promise<number> {
-    return this.store.readEpoch(this.key);
-  }
-
-  /** A new epoch for an invalidation. Rejects when Redis fails. */
-  bump(): Promise<number> {
-    return this.store.bumpEpoch(this.key, EPOCH_TTL_MS);
+  async read(): Promise<number> {
+    const epoch = await this.store.readEpoch(this.keys.epoch);
+    this.clock.observe(epoch);
+    return epoch;
   }
 }

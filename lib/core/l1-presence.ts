@@ -1,4 +1,5 @@
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import type { BookkeepingKeys } from './bookkeeping-keys.js';
 
 /** How long a writer trusts an answer saying that no instance keeps an L1. */
 export const ABSENCE_TRUSTED_MS = 500;
@@ -17,7 +18,7 @@ export const PRESENCE_SETTLE_MS = ABSENCE_TRUSTED_MS + 500;
  * Whether writes need announcing, so that a namespace without any in-process tier pays nothing for
  * one (on a Cluster a PUBLISH travels to every node, subscribers or not).
  *
- * An instance with an L1 keeps a marker key alive (`${namespace}:__l1-present`, renewed every 3 s,
+ * An instance with an L1 keeps a marker key alive (`${namespace}:@...l1-present`, renewed every 3 s,
  * 10 s TTL) and keeps no value in L1 until 1 s after its first marker was written. A writer announces
  * its changes unless an answer younger than 0.5 s, to an `EXISTS` sent before that marker was
  * written, said there was none: every write that could be older than a value an L1 keeps is
@@ -34,10 +35,10 @@ export class L1Presence {
   private stopped = false;
 
   constructor(
-    namespace: string,
+    keys: BookkeepingKeys,
     private readonly store: RedisCacheStore,
   ) {
-    this.key = `${namespace}:__l1-present`;
+    this.key = keys.presence;
   }
 
   /** True unless a recent answer says no instance keeps an L1. Starts a check when the answer ages. */

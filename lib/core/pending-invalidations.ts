@@ -1,20 +1,32 @@
-import type { RedisCacheStore } from '../store/redis-cache.store.js';
-import type { CacheTags } from './cache-tags.js';
-import type { PrefixGenerations } from './prefix-generations.js';
-
-/** How many keys are remembered; past it, the replay clears the whole namespace instead. */
-const MAX_PENDING_KEYS = 10_000;
+/**
+ * How many keys, prefixes, tags, leases and timed-out commands are remembered, each; past it the
+ * replay clears the whole namespace instead (in O(1)), which covers every entry they could concern.
+ */
+export const MAX_PENDING = 10_000;
 /** When Redis answers but an invalidation still failed (an error reply: READONLY, OOM), retry this often. */
 const RETRY_MS = 1_000;
+
+/** How a replay carries out what was held back (the running cache's own operations). */
+export interface Replay {
+  /** Deletes keys and tells every instance's in-process tier. */
+  deleteKeys(keys: readonly string[]): Promise<unknown>;
+  invalidateTags(tags: readonly string[]): Promise<unknown>;
+  /** Clears a prefix relative to the namespace (`''`: all of it). */
+  clearPrefix(prefix: string): Promise<unknown>;
+  /** Gives a lease back by its token. */
+  releaseLease(key: string, token: Buffer): Promise<unknown>;
+}
 
 /**
  * Invalidations the cache could not carry out because Redis failed: evictions and writes (the old
  * value stays behind a write that did not land), prefix clears, tag invalidations, and leases a
  * timed-out command may have left behind. They are replayed as soon as Redis answers again (`flush`,
  * on recovery), and retried every second while any remain, so an outage costs misses afterwards,
- * never stale values for a whole TTL. Past MAX_PENDING_KEYS keys or prefixes the replay clears the
- * whole namespace (in O(1), a new generation): more misses, still nothing stale. A lease is given
- * back by its token, so the replay never deletes a value someone stored since.
+ * never stale values for a whole TTL. Memory is bounded: past MAX_PENDING keys, prefixes, tags or
+ * timed-out commands the replay clears the whole namespace instead (in O(1), a new generation, which
+ * invalidates every entry loaded before it, tagged ones included): more misses, still nothing stale.
+ * A lease is given back by its token, so the replay never deletes a value someone stored since; past
+ * MAX_PENDING leases the rest end by their TTL (waiters wait longer, nothing is stale).
  */
 export class PendingInvalidations {
   private keys = new Set<string>();
@@ -51,9 +63,14 @@ export class PendingInvalidations {
   addKeys(keys: readonly string[]): void {
     if (!this.overflowed) {
       for (const key of keys) this.keys.add(key);
-      if (this.keys.size > MAX_PENDING_KEYS) this.overflow();
+      if (this.keys.size > MAX_PENDING) this.overflow();
     }
     this.scheduleRetry();
+  }
+
+  /** True once the replay will clear the whole namespace (what was held back outgrew its bounds). */
+  get overflowing(): boolean {
+    return this.overflowed;
   }
 
   /**
@@ -61,6 +78,13 @@ export class PendingInvalidations {
    * run before the command it undoes. Counted in `size` meanwhile.
    */
   after(settled: Promise<void>, add: () => void): void {
+    if (this.overflowed) return this.scheduleRetry();
+    if (this.awaiting >= MAX_PENDING) {
+      // The clear of everything covers whatever these commands did: a write that lands after it
+      // carries an epoch from before it, so it is never served.
+      this.overflow();
+      return this.scheduleRetry();
+    }
     this.awaiting++;
     void settled.then(() => {
       this.awaiting--;
@@ -72,33 +96,29 @@ export class PendingInvalidations {
   addPrefix(literalPrefix: string): void {
     if (!this.overflowed) {
       this.prefixes.add(literalPrefix);
-      if (this.prefixes.size > MAX_PENDING_KEYS) this.overflow();
+      if (this.prefixes.size > MAX_PENDING) this.overflow();
     }
     this.scheduleRetry();
   }
 
-  /** Tags whose invalidation failed. Never dropped by an overflow: clearing keys does not invalidate tags. */
+  /** Tags whose invalidation failed (past MAX_PENDING, covered by the whole namespace's clear instead). */
   addTags(tags: readonly string[]): void {
-    for (const tag of tags) this.tags.add(tag);
+    if (!this.overflowed) {
+      for (const tag of tags) this.tags.add(tag);
+      if (this.tags.size > MAX_PENDING) this.overflow();
+    }
     this.scheduleRetry();
   }
 
   /** A lease a timed-out command may hold: given back (if it still carries `token`) by the replay. */
   addLease(key: string, token: Buffer): void {
     // Past the bound a lease is left to end by its TTL (lockTtl): waiters are delayed, nothing is stale.
-    if (this.leases.size < MAX_PENDING_KEYS) this.leases.set(`${key}\0${token.toString('hex')}`, { key, token });
+    if (this.leases.size < MAX_PENDING) this.leases.set(`${key}\0${token.toString('hex')}`, { key, token });
     this.scheduleRetry();
   }
 
   /** Replays everything pending; what fails again stays pending. One flush at a time. */
-  async flush(
-    store: RedisCacheStore,
-    channel: string,
-    cacheTags: CacheTags,
-    generations: PrefixGenerations,
-    /** Deletes keys and tells every instance's in-process tier; default: only deletes them. */
-    deleteKeys: (keys: readonly string[]) => Promise<unknown> = (keys) => store.unlink(keys),
-  ): Promise<void> {
+  async flush(replay: Replay): Promise<void> {
     if (this.flushing || this.size === 0) return;
     this.flushing = true;
     const keys = [...this.keys];
@@ -112,13 +132,11 @@ export class PendingInvalidations {
     this.overflowed = false;
     this.inFlight = keys.length + prefixes.length + leases.length + tags.length;
     try {
-      if (tags.length > 0) await cacheTags.invalidate(tags).catch(() => this.addTags(tags));
-      if (keys.length > 0) await deleteKeys(keys).catch(() => this.addKeys(keys));
-      for (const prefix of prefixes) await generations.clear(prefix).catch(() => this.addPrefix(prefix));
+      if (tags.length > 0) await replay.invalidateTags(tags).catch(() => this.addTags(tags));
+      if (keys.length > 0) await replay.deleteKeys(keys).catch(() => this.addKeys(keys));
+      for (const prefix of prefixes) await replay.clearPrefix(prefix).catch(() => this.addPrefix(prefix));
       await Promise.all(
-        leases.map(({ key, token }) =>
-          store.completeLease(key, token, undefined, 0, channel).catch(() => this.addLease(key, token)),
-        ),
+        leases.map(({ key, token }) => replay.releaseLease(key, token).catch(() => this.addLease(key, token))),
       );
     } finally {
       this.flushing = false;
@@ -148,5 +166,6 @@ export class PendingInvalidations {
     this.overflowed = true;
     this.keys.clear();
     this.prefixes.clear();
+    this.tags.clear();
   }
 }

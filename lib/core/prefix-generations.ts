@@ -1,6 +1,8 @@
+import { RedisCacheConfigError } from '../errors.js';
 import type { SubscriptionFollower } from '../store/lease-release-listener.js';
 import type { RedisCacheStore } from '../store/redis-cache.store.js';
-import type { InvalidationEpoch } from './invalidation-epoch.js';
+import type { BookkeepingKeys } from './bookkeeping-keys.js';
+import type { RedisClock } from './redis-clock.js';
 
 /**
  * The longest an entry lives (TTL, jitter and stale windows included; longer ones are cut to it when
@@ -11,22 +13,50 @@ export const MAX_ENTRY_PX_MS = 30 * 24 * 3_600_000;
 const MARKER_RETENTION_MS = MAX_ENTRY_PX_MS + 24 * 3_600_000;
 /** Epochs are microseconds. */
 const MARKER_RETENTION_US = MARKER_RETENTION_MS * 1_000;
+/**
+ * How many prefix markers are kept, in Redis and in each instance's memory. Past it the markers
+ * collapse into one of the whole namespace: more misses, never a stale entry.
+ */
+export const MAX_PREFIX_MARKERS = 1_000;
+/** How often a running instance re-reads the markers: keeps them alive, and recreates them if lost. */
+const KEEPALIVE_MS = 5 * 60_000;
+/**
+ * A prefix as `clear` takes it (literal text; one with characters keys never contain just matches
+ * nothing) and as a marker message may carry it: no control characters, bounded.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
+export const PREFIX = /^[^\0-\x1f\x7f]{0,512}$/;
+
+/** Throws a RedisCacheConfigError naming `where` for a prefix `clear` cannot take. */
+export function checkPrefix(prefix: unknown, where: string): string {
+  if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {
+    throw new RedisCacheConfigError(
+      `${where}: a prefix is a string of at most 512 characters without control characters (got ${JSON.stringify(prefix)})`,
+    );
+  }
+  return prefix;
+}
 
 /**
  * Clearing a prefix in O(1): a generation bump instead of deleting keys.
  *
  * `clear(prefix)` takes a new invalidation epoch and stores it as the prefix's marker in the
- * namespace's marker hash — "entries under this prefix loaded before this epoch are invalid" — and
+ * namespace's markers — "entries under this prefix loaded before this epoch are invalid" — and
  * publishes it. Old entries stay in Redis until their TTL (or a `reclaim`), but are never served:
- * every instance keeps the markers in memory (loaded at start, kept current by the published
+ * every instance keeps the markers in memory (read at start, kept current by the published
  * messages), and each read checks its key against them with one Map lookup per distinct prefix
- * length — no extra round trip. An entry loaded under a marked prefix carries the epoch read before
- * its load, so entries loaded after the clear are served again; one without an epoch predates every
- * marker.
+ * length — no extra round trip. A load under a marked prefix records an epoch no later than its
+ * start (the newest marker over its key that this instance knows of), so entries loaded after a
+ * clear are served again.
+ *
+ * The markers always hold one for the whole namespace, taken when they were first written: markers
+ * that go missing (evicted under `allkeys-lru`, deleted by hand) are indistinguishable from markers
+ * never written, so reading them back missing marks the whole namespace again. Losing them costs
+ * misses, never a cleared entry served again.
  *
  * The instance that clears sees its marker at once; the others when the message arrives (the same
  * publish reaches all subscribers). While an instance's subscription is down, messages may be
- * missed, so each of its reads re-reads the markers (concurrent reads share one HGETALL) before it
+ * missed, so each of its reads re-reads the markers (concurrent reads share one read) before it
  * trusts an entry.
  */
 export class PrefixGenerations implements SubscriptionFollower {
@@ -34,25 +64,28 @@ export class PrefixGenerations implements SubscriptionFollower {
   private readonly markers = new Map<string, number>();
   /** The distinct lengths of the marked prefixes, for the per-read lookups. */
   private lengths: number[] = [];
-  private readonly hashKey: string;
   private synced = false;
+  /** True once the markers were read at least once: `floor` means something only then. */
+  private read = false;
   /** Counts subscriptions lost, so a catch-up that a newer loss overtook does not mark it synced. */
   private losses = 0;
   /** The read of the markers running now, and when it began. */
   private refreshing: Promise<void> | undefined;
   private refreshingSince = -Infinity;
+  private keepalive: NodeJS.Timeout | undefined;
+  readonly channel: string;
 
   constructor(
-    private readonly namespace: string,
+    private readonly keys: BookkeepingKeys,
     private readonly store: RedisCacheStore,
-    private readonly epoch: InvalidationEpoch,
-    /** The channel the markers are published on (the application's subscriber listens to it). */
-    readonly channel: string,
+    private readonly clock: RedisClock,
+    /** Counts a message that was not a plausible marker (dropped, never acted on). */
+    private readonly rejected: () => void,
   ) {
-    this.hashKey = `${namespace}:__prefixes`;
+    this.channel = keys.prefixChannel;
   }
 
-  /** False when no prefix was ever cleared (the common case: reads pay nothing). */
+  /** False until markers were read, and when none is known (reads pay nothing then). */
   get active(): boolean {
     return this.markers.size > 0 || !this.synced;
   }
@@ -60,6 +93,16 @@ export class PrefixGenerations implements SubscriptionFollower {
   /** True when the markers in memory can be trusted (subscribed: every new marker reaches them). */
   get fresh(): boolean {
     return this.synced;
+  }
+
+  /** Re-reads the markers every few minutes while the application runs (see KEEPALIVE_MS). */
+  start(): void {
+    this.keepalive = setInterval(() => void this.refresh().catch(() => undefined), KEEPALIVE_MS);
+    this.keepalive.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.keepalive);
   }
 
   /** The subscription is up (again): the markers are read, then trusted until it drops. Never rejects. */
@@ -75,7 +118,7 @@ export class PrefixGenerations implements SubscriptionFollower {
     }
   }
 
-  /** The subscription dropped: markers published from now on may be missed. */
+  /** The subscription dropped (or went silent): markers published from now on may be missed. */
   lost(): void {
     this.losses++;
     this.synced = false;
@@ -88,9 +131,14 @@ export class PrefixGenerations implements SubscriptionFollower {
   refresh(): Promise<void> {
     const now = performance.now();
     if (this.refreshing && this.refreshingSince >= now) return this.refreshing;
-    const refreshing = this.store.readPrefixes(this.hashKey).then((markers) => {
-      for (const [prefix, epoch] of markers) this.apply(`${this.namespace}:${prefix}`, epoch);
-    });
+    const { keys } = this;
+    const refreshing = this.store
+      .readPrefixes(keys.epoch, keys.prefixes, MARKER_RETENTION_MS, this.channel)
+      .then(({ clock, markers }) => {
+        this.clock.observe(clock);
+        for (const [prefix, epoch] of markers) this.apply(prefix, epoch);
+        this.read = true;
+      });
     this.refreshing = refreshing;
     this.refreshingSince = now;
     void refreshing.then(
@@ -100,11 +148,20 @@ export class PrefixGenerations implements SubscriptionFollower {
     return refreshing;
   }
 
-  /** A published marker (`${epoch} ${prefix}`, the prefix relative to the namespace). */
+  /**
+   * A published marker (`${epoch} ${prefix}`, the prefix relative to the namespace). Anything else, a
+   * prefix no clear could mark, or an epoch Redis's clock cannot have reached yet (`1e300`) is
+   * dropped and counted: acting on it could hide entries forever.
+   */
   received(message: string): void {
     const space = message.indexOf(' ');
     const epoch = Number(message.slice(0, space));
-    if (space > 0 && Number.isFinite(epoch)) this.apply(`${this.namespace}:${message.slice(space + 1)}`, epoch);
+    const prefix = message.slice(space + 1);
+    if (space <= 0 || !PREFIX.test(prefix) || !this.clock.plausible(epoch)) {
+      this.rejected();
+      return;
+    }
+    this.apply(prefix, epoch);
   }
 
   /** True when an entry at `redisKey` loaded in `entryEpoch` (0: unknown) is under a later clear. */
@@ -117,13 +174,21 @@ export class PrefixGenerations implements SubscriptionFollower {
     return false;
   }
 
-  /** True when a prefix of `redisKey` was cleared: a load of it must carry its epoch to be served. */
-  covers(redisKey: string): boolean {
+  /**
+   * An epoch no later than the one a load of `redisKey` starting now begins in, without a round trip:
+   * the newest marker over the key this instance knows of. An entry recorded with it is served until
+   * a later clear of its prefixes; a marker this instance has not heard of yet only makes it count as
+   * cleared too early. Undefined until the markers were read once (the load then reads the epoch).
+   */
+  floor(redisKey: string): number | undefined {
+    if (!this.read) return undefined;
+    let floor = 0;
     for (const length of this.lengths) {
       if (length > redisKey.length) break;
-      if (this.markers.has(redisKey.slice(0, length))) return true;
+      const marker = this.markers.get(redisKey.slice(0, length));
+      if (marker !== undefined && marker > floor) floor = marker;
     }
-    return false;
+    return floor;
   }
 
   /**
@@ -131,26 +196,34 @@ export class PrefixGenerations implements SubscriptionFollower {
    * once and in the others when the marker's message reaches them. Rejects when Redis fails.
    */
   async clear(prefix: string): Promise<void> {
-    const epoch = await this.epoch.bump();
-    const oldest = epoch - MARKER_RETENTION_US;
-    await this.store.markPrefix(
-      this.hashKey,
-      prefix,
-      epoch,
-      oldest,
-      MARKER_RETENTION_MS,
-      this.channel,
-      `${epoch} ${prefix}`,
-    );
-    this.apply(`${this.namespace}:${prefix}`, epoch);
+    const { keys } = this;
+    const marked = await this.store.markPrefix(keys.epoch, keys.prefixes, prefix, {
+      retentionMs: MARKER_RETENTION_MS,
+      cap: MAX_PREFIX_MARKERS,
+      channel: this.channel,
+    });
+    this.clock.observe(marked.epoch);
+    this.apply(marked.prefix, marked.epoch);
   }
 
-  private apply(fullPrefix: string, epoch: number): void {
+  /** Keeps a marker (`prefix` relative to the namespace), dropping the narrower ones it supersedes. */
+  private apply(prefix: string, epoch: number): void {
+    const fullPrefix = `${this.keys.namespace}:${prefix}`;
     const current = this.markers.get(fullPrefix);
     if (current !== undefined && current >= epoch) return;
+    for (const [marked, at] of this.markers) {
+      // Superseded (under this prefix, and older), or older than any entry it could apply to.
+      if ((at <= epoch && marked.startsWith(fullPrefix)) || at < epoch - MARKER_RETENTION_US) {
+        this.markers.delete(marked);
+      }
+    }
     this.markers.set(fullPrefix, epoch);
-    // Markers older than any entry they could apply to are dropped (as the hash in Redis drops them).
-    for (const [prefix, marked] of this.markers) if (marked < epoch - MARKER_RETENTION_US) this.markers.delete(prefix);
-    this.lengths = [...new Set([...this.markers.keys()].map((prefix) => prefix.length))].sort((a, b) => a - b);
+    if (this.markers.size > MAX_PREFIX_MARKERS) {
+      // Too many to keep: one marker of the whole namespace at the newest epoch covers them all.
+      const newest = Math.max(...this.markers.values());
+      this.markers.clear();
+      this.markers.set(`${this.keys.namespace}:`, newest);
+    }
+    this.lengths = [...new Set([...this.markers.keys()].map((marked) => marked.length))].sort((a, b) => a - b);
   }
 }

@@ -24,7 +24,7 @@ interface Call {
  * - Fresh value: returned (a hit). With `earlyRefresh`, XFetch may start a background refresh.
  * - Within `staleWhileRevalidate` past the TTL: returned at once (`stale`) while one caller, across
  *   all processes, refreshes it in the background.
- * - Otherwise one caller takes the key's lease (store/lease-scripts.ts) and runs the method; the
+ * - Otherwise one caller takes the key's lease (store/entry-scripts.ts) and runs the method; the
  *   others wait for the release message (store/lease-release-listener.ts), re-read and get its value.
  *   After `lockWait` a waiter runs the method itself without writing. The holder's value is written
  *   only if the key still carries its lease: a `@CachePut` or eviction after the load began revokes
@@ -149,6 +149,12 @@ export class ReadThrough {
         if (err instanceof CommandTimeoutError) this.engine.releaseLater(key, token, err);
         return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       }
+      if (attempt.status === 'foreign') {
+        wake.cancel();
+        // Counted once per call: a read that already failed on it (an error reply) was counted.
+        if (outcome !== 'error') this.engine.foreignKey(key, name);
+        return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
+      }
       if (attempt.status === 'acquired') {
         wake.cancel();
         // Taken while the app closes, after its leases were given back: give this one back too.
@@ -242,8 +248,8 @@ export class ReadThrough {
   /** Runs the method as the lease holder; resolves once its value is written (or dropped) and the lease released. */
   private async loadAndComplete(call: Call, token: Buffer, flight: Flight<LoadResult<unknown>>): Promise<unknown> {
     this.held.set(call.key, token);
-    // A tagged value, or one under a cleared prefix, is stored with the epoch read before the source is.
-    const epoch = this.engine.needsEpoch(call.key, call.write) ? await this.engine.readEpoch() : undefined;
+    // Taken before the source is read: the value is stored with it (see CacheEngine.loadEpoch).
+    const epoch = await this.engine.loadEpoch(call.key, call.write);
     const started = performance.now();
     let value: unknown;
     try {
@@ -259,7 +265,7 @@ export class ReadThrough {
         ? 'skip'
         : await this.engine.prepare(value, call.write, call.name, performance.now() - started, epoch);
     } catch (err) {
-      // `unless` threw: the caller gets its error, and the lease goes back now, not after lockTtl.
+      // Never expected (prepare fails open), but a lease must not outlive a failure: give it back now.
       await this.complete(call, token, undefined);
       throw err;
     }
@@ -282,7 +288,7 @@ export class ReadThrough {
     if (!engine.isStarted) return;
     const { store, leases } = engine;
     try {
-      if (prepared && !engine.guardWrites) await store.set(call.key, prepared.bytes, prepared.pxMs);
+      if (prepared && !engine.guardWrites) await store.setUnguarded(call.key, prepared.bytes, prepared.pxMs);
       await store.completeLease(
         call.key,
         token,

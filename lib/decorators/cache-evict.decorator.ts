@@ -1,7 +1,8 @@
 import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
+import { checkPrefix } from '../core/prefix-generations.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CacheEvictOptions } from '../options/cache-decorator-options.interface.js';
-import { addCacheOperation, type CacheMethodDecorator } from './cache-method-wrapper.js';
+import { addCacheOperation, templateContext, type CacheMethodDecorator } from './cache-method-wrapper.js';
 
 /**
  * Eviction: removes `key`, every key of `keys(...args)`, or everything under a prefix
@@ -29,6 +30,7 @@ export function CacheEvict(options: CacheEvictOptions): CacheMethodDecorator {
       if (allEntries !== undefined && allEntries !== true && typeof allEntries !== 'string') {
         throw new RedisCacheConfigError(`${where}: allEntries must be true or a key prefix string`);
       }
-      plan.evicts.push({ options, key: key === undefined ? undefined : keyBuilder(key, where) });
+      if (typeof allEntries === 'string') checkPrefix(allEntries, `${where} allEntries`);
+      plan.evicts.push({ options, key: key === undefined ? undefined : keyBuilder(key, where, templateContext(plan)) });
     });
 }

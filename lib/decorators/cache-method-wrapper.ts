@@ -3,6 +3,8 @@ import { Inject } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { CacheOperationExecutor } from '../core/cache-operation-executor.js';
 import type { CacheMethodPlan, ReturnMode } from '../core/cache-method-plan.js';
+import type { TemplateContext } from '../core/key-template.js';
+import { methodParameters } from '../core/method-parameters.js';
 import { RedisCacheConfigError } from '../errors.js';
 
 /** The plan of a wrapped method, kept on the wrapper function. */
@@ -59,11 +61,24 @@ export function addCacheOperation(
 
   let plan = current[CACHE_PLAN];
   if (!plan) {
-    plan = { className, methodName, ...returnMode(target, propertyKey, current, where), puts: [], evicts: [] };
+    plan = {
+      className,
+      methodName,
+      parameters: methodParameters(current),
+      declaredLength: current.length,
+      ...returnMode(target, propertyKey, current, where),
+      puts: [],
+      evicts: [],
+    };
     descriptor.value = wrap(current, plan);
     injectExecutor(target);
   }
   add(plan, where);
+}
+
+/** What a key template of `plan`'s method is checked against (see KeyTemplate.compile). */
+export function templateContext(plan: CacheMethodPlan, requireArgument = false): TemplateContext {
+  return { parameters: plan.parameters, declaredLength: plan.declaredLength, requireArgument };
 }
 
 function wrap(original: PlainFunction, plan: CacheMethodPlan): CacheableMethod {

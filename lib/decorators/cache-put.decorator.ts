@@ -1,7 +1,7 @@
 import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CachePutOptions } from '../options/cache-decorator-options.interface.js';
-import { addCacheOperation, type CacheMethodDecorator } from './cache-method-wrapper.js';
+import { addCacheOperation, templateContext, type CacheMethodDecorator } from './cache-method-wrapper.js';
 
 /**
  * Write-through: the method always runs; when it resolves, its result is stored under `key`
@@ -28,6 +28,6 @@ export function CachePut(options: CachePutOptions): CacheMethodDecorator {
         );
       }
       checkTagsOption(options.tags, where);
-      plan.puts.push({ options, key: keyBuilder(key, where) });
+      plan.puts.push({ options, key: keyBuilder(key, where, templateContext(plan)) });
     });
 }

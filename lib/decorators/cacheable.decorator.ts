@@ -1,7 +1,7 @@
 import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CacheableOptions } from '../options/cache-decorator-options.interface.js';
-import { addCacheOperation, type CacheMethodDecorator } from './cache-method-wrapper.js';
+import { addCacheOperation, templateContext, type CacheMethodDecorator } from './cache-method-wrapper.js';
 
 /**
  * Cache-aside / read-through: returns the cached result for the call's key, or runs the method,
@@ -22,6 +22,9 @@ export function Cacheable(options: CacheableOptions = {}): CacheMethodDecorator 
     addCacheOperation('Cacheable', target, propertyKey, descriptor, (plan, where) => {
       if (plan.cacheable) throw new RedisCacheConfigError(`${where}: a method takes one @Cacheable`);
       checkTagsOption(options.tags, where);
-      plan.cacheable = { options, key: options.key === undefined ? undefined : keyBuilder(options.key, where) };
+      plan.cacheable = {
+        options,
+        key: options.key === undefined ? undefined : keyBuilder(options.key, where, templateContext(plan, true)),
+      };
     });
 }

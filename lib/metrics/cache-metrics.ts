@@ -3,6 +3,11 @@ import type { CacheOutcome } from './cache-outcome.js';
 import { CacheCounters, hitRate } from './cache-counters.js';
 import type { CacheNameStats, CacheStats } from './cache-stats.interface.js';
 
+/** How many cache names (and routes) get counters of their own. */
+export const MAX_NAMES = 1_000;
+/** Where the names past MAX_NAMES are counted. */
+export const OTHER_NAME = '(other)';
+
 /** What the HTTP interceptor learns from the cached calls made while it handles one request. */
 export interface RequestCacheTrace {
   outcomes: CacheOutcome[];
@@ -18,6 +23,13 @@ export class CacheMetrics {
   private readonly names = new Map<string, CacheCounters>();
   private readonly routes = new Map<string, CacheCounters>();
   private readonly requests = new AsyncLocalStorage<RequestCacheTrace>();
+  private rejectedMessages = 0;
+  private overflowed = false;
+
+  constructor(
+    /** Told once when names or routes outgrow MAX_NAMES (see `counters`). */
+    private readonly onOverflow: (message: string) => void = () => undefined,
+  ) {}
 
   /**
    * Records one call's outcome and latency under `name`, and in the current request's trace;
@@ -43,6 +55,11 @@ export class CacheMetrics {
     counters.l1Hits++;
     counters.record('hit', 0);
     this.requests.getStore()?.outcomes.push('hit');
+  }
+
+  /** Counts a message on the cache's channels that no instance would send (dropped). */
+  recordRejectedMessage(): void {
+    this.rejectedMessages++;
   }
 
   /** Counts one failed cache operation (read, write, delete, encode, decode) under `name`. */
@@ -94,6 +111,7 @@ export class CacheMetrics {
     const byRoute: Record<string, CacheNameStats> = {};
     for (const [route, counters] of this.routes) byRoute[route] = counters.snapshot();
     return {
+      rejectedMessages: this.rejectedMessages,
       hits,
       misses,
       stale,
@@ -110,9 +128,27 @@ export class CacheMetrics {
     };
   }
 
+  /**
+   * The counters of `key`. Names come from code (`getOrSet`'s `name` may be built per call), so past
+   * MAX_NAMES distinct ones the rest share OTHER_NAME: memory stays bounded, and the overflow is
+   * reported once.
+   */
   private counters(map: Map<string, CacheCounters>, key: string): CacheCounters {
     let counters = map.get(key);
-    if (!counters) map.set(key, (counters = new CacheCounters()));
+    if (counters) return counters;
+    if (map.size >= MAX_NAMES) {
+      if (!this.overflowed) {
+        this.overflowed = true;
+        this.onOverflow(
+          `more than ${MAX_NAMES} cache names or routes: the rest are counted together as '${OTHER_NAME}' ` +
+            `(a name built per call, e.g. getOrSet({ name: \`user:\${id}\` }), should be one name per kind of value)`,
+        );
+      }
+      key = OTHER_NAME;
+      counters = map.get(key);
+      if (counters) return counters;
+    }
+    map.set(key, (counters = new CacheCounters()));
     return counters;
   }
 }

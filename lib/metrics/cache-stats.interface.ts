@@ -39,6 +39,12 @@ export interface CacheNameStats extends CacheCounts {
  * console.log(hitRate, byName['UsersService.findOne'].latency.p99Ms);
  */
 export interface CacheStats extends CacheCounts {
+  /**
+   * Messages on the cache's channels that no instance sends (malformed, outside the namespace, an
+   * epoch Redis's clock cannot have reached): dropped, never acted on. Above 0 means something else
+   * publishes there.
+   */
+  rejectedMessages: number;
   /** Per cache name: `ClassName.methodName` unless the decorator's `name` says otherwise. */
   byName: Record<string, CacheNameStats>;
   /** Per HTTP route (`GET /users/:id`), recorded by `CacheMetricsInterceptor`. */

@@ -3,11 +3,17 @@ import type { L1Options, TtlOption } from './redis-cache-options.interface.js';
 
 /**
  * The logical key of an entry (the Redis key is `${namespace}:${key}`):
- * - a function of the method's arguments: `(id: number) => \`user:${id}\``;
- * - a template with positional placeholders: `'user:{0}'`, `'post:{0.id}:comments:{1}'`.
+ * - a function of the method's arguments: `(id: number) => \`user:${id}\``, returning a non-empty
+ *   string (anything else, or a throw, makes the call skip the cache, logged once);
+ * - a template with placeholders by position or by parameter name: `'user:{0}'`, `'user:{id}'`,
+ *   `'post:{0.id}:comments:{1}'`. Checked when the class is defined: an unknown name, a position past
+ *   the last parameter, unbalanced braces, two placeholders without a `:` between them, or (for
+ *   `@Cacheable`) a template naming no argument of a method that takes some is an error.
  *
- * Substituted values and key parts longer than 128 characters or containing characters outside
- * `[A-Za-z0-9:_-.{}]` are replaced by a hash, so user input never becomes a raw key name.
+ * A substituted value stands as itself only when it is a short `[A-Za-z0-9_-.]` string or a number;
+ * other scalars are typed (`~true`, `~null`) and everything else is hashed (`#` and 22 characters),
+ * so user input never becomes a raw key name and distinct arguments never share a key. See the
+ * README, "Keys".
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type CacheKeyOption = string | ((...args: any[]) => string);

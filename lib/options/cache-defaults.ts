@@ -10,8 +10,3 @@ export const CACHE_DEFAULTS = {
   lockTtlSeconds: 10,
   lockWaitMs: 5_000,
 } as const;
-
-/** Characters a key part may contain as it is; anything else is hashed. */
-export const SAFE_KEY_PART = /^[A-Za-z0-9:_\-.{}]*$/;
-/** Longest key part kept as it is; longer parts are hashed. */
-export const MAX_KEY_PART_LENGTH = 128;

@@ -76,6 +76,14 @@ export interface RedisCacheModuleOptions {
    * `l1: false`). Off by default; see `L1Options`.
    */
   l1?: L1Options;
+  /**
+   * Deep-freeze the values a decorated read hands out: one load's value goes to every caller that
+   * joined it (single-flight), and an in-process tier hands the same object to every hit, so a
+   * caller that mutates it changes what the others get. Frozen, such a mutation throws a TypeError
+   * (in strict mode, as TypeScript emits) instead. The method's own return value is frozen too, on a
+   * miss. Plain objects and arrays are frozen; Maps, Sets, Dates and bytes cannot be. Default `false`.
+   */
+  freezeShared?: boolean;
   /** Register the providers globally so decorated classes in every module reach the cache. Default `true`. */
   isGlobal?: boolean;
 }

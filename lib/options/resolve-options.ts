@@ -1,7 +1,8 @@
 import { RedisCacheConfigError } from '../errors.js';
-import { CACHE_DEFAULTS, SAFE_KEY_PART } from './cache-defaults.js';
+import { CACHE_DEFAULTS } from './cache-defaults.js';
 import type { L1Settings } from '../core/in-process-tier.js';
 import { isDurationString, toMilliseconds, toPositiveMilliseconds } from './duration.js';
+import { redactSecrets } from '../store/connection-problems.js';
 import { resolveModuleL1 } from './resolve-l1-options.js';
 import type { RedisCacheModuleOptions, RedisConnectionOption, TtlOption } from './redis-cache-options.interface.js';
 
@@ -19,6 +20,8 @@ export interface ResolvedCacheConfig {
   readonly lockWaitMs: number;
   /** The module's in-process tier; undefined when off. */
   readonly l1: L1Settings | undefined;
+  /** Deep-freeze values handed to several callers (see the option). */
+  readonly freezeShared: boolean;
 }
 
 /**
@@ -40,14 +43,8 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
   };
 
   const namespace = options.namespace ?? CACHE_DEFAULTS.namespace;
-  if (
-    typeof namespace !== 'string' ||
-    namespace.length === 0 ||
-    !SAFE_KEY_PART.test(namespace) ||
-    namespace.length > 128
-  ) {
-    problems.push(`namespace must be a non-empty string of [A-Za-z0-9:_-.{}] (got ${show(namespace)})`);
-  }
+  const namespaceProblem = checkNamespace(namespace);
+  if (namespaceProblem) problems.push(`namespace ${namespaceProblem} (got ${show(namespace)})`);
 
   const ttlMs = keep('ttl', options.ttl, CACHE_DEFAULTS.ttlSeconds);
   const nullTtlMs = keep('nullTtl', options.nullTtl, CACHE_DEFAULTS.nullTtlSeconds);
@@ -97,6 +94,9 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
   }
 
   const l1 = resolveModuleL1(options.l1, problems);
+  if (options.freezeShared !== undefined && typeof options.freezeShared !== 'boolean') {
+    problems.push(`freezeShared must be true or false (got ${show(options.freezeShared)})`);
+  }
 
   const redis = options.redis ?? process.env.REDIS_URL ?? CACHE_DEFAULTS.redisUrl;
   if (typeof redis !== 'string' && (typeof redis !== 'object' || redis === null)) {
@@ -122,6 +122,7 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     lockTtlMs,
     lockWaitMs,
     l1,
+    freezeShared: options.freezeShared === true,
   };
 }
 
@@ -151,12 +152,33 @@ export function resolveTtl(ttl: TtlOption | undefined, config: ResolvedCacheConf
   return ms;
 }
 
+/**
+ * Why `namespace` cannot be one, or undefined. No `:`: namespace `a` would contain namespace `a:b`'s
+ * keys (a clear of one would reach the other). Braces only as one Cluster hash tag (`{cache}`), so
+ * the module's own keys of the namespace can share a slot (core/bookkeeping-keys.ts).
+ */
+function checkNamespace(namespace: unknown): string | undefined {
+  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.length > 128) {
+    return 'must be a non-empty string of at most 128 characters';
+  }
+  if (namespace.includes(':')) {
+    return "must not contain ':' (namespace 'a' would overlap namespace 'a:b'); use '-' or '.' instead";
+  }
+  if (!/^[A-Za-z0-9_\-.{}]+$/.test(namespace)) return 'must be made of [A-Za-z0-9_-.{}]';
+  if (/[{}]/.test(namespace) && !/^[^{}]*\{[^{}]+\}[^{}]*$/.test(namespace)) {
+    return "must contain braces only as one Cluster hash tag around some text, like '{cache}'";
+  }
+  return undefined;
+}
+
+/** An option's value as an error shows it: never with a password (URLs masked, objects not shown). */
 function show(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'string') return `'${redactSecrets(value)}'`;
   if (typeof value === 'bigint') return `${value}n`;
   try {
-    return JSON.stringify(value) ?? String(value);
+    const masked = (key: string, field: unknown) => (/pass|secret|token/i.test(key) ? '***' : field);
+    return redactSecrets(JSON.stringify(value, masked) ?? String(value));
   } catch {
-    return String(value);
+    return redactSecrets(String(value));
   }
 }

@@ -17,7 +17,10 @@ import { PAYLOAD_FORMAT_VERSION, PAYLOAD_HEADER_LENGTH, PAYLOAD_MAGIC } from './
  * - `copyBuffers`: a decoded `Buffer` owns its bytes instead of being a view of the payload, so it
  *   neither pins the whole payload in memory nor changes if the caller reuses the payload buffer.
  * - `writeFunction`: msgpackr would otherwise write a function as `undefined`, silently.
- * - no `structuredClone`: it would store cycles instead of rejecting them, and costs ~25% speed.
+ * - no `structuredClone`: it would store cycles instead of rejecting them, and costs ~25% speed. The
+ *   decoder turns it off explicitly (`false`, not just absent): msgpackr otherwise still honours
+ *   its reference extensions when reading, so a payload someone else wrote could decode into a
+ *   cyclic value, or one whose shared references make it exponentially large to walk.
  * - `useToJSON` stays on: class instances with `toJSON()` (ORM entities, Decimal, Luxon) are
  *   stored the way they serialise to JSON rather than as their internals.
  */
@@ -58,7 +61,7 @@ const RESERVE_HEADER = RESERVE_START_SPACE | PAYLOAD_HEADER_LENGTH;
 export class MsgpackCacheCodec implements CacheCodec {
   private readonly packr = new Packr(PACKR_OPTIONS);
   // A separate decoder: unpacking through the Packr would share (and trim) its record structures.
-  private readonly unpackr = new Unpackr(PACKR_OPTIONS);
+  private readonly unpackr = new Unpackr({ ...PACKR_OPTIONS, structuredClone: false });
 
   /**
    * Encodes `value`. The returned Buffer is a view of msgpackr's write slab, valid for as long as it

@@ -1,3 +1,5 @@
+import { redactSecrets } from './connection-problems.js';
+
 /** Where the store reports what happened; the Nest side passes its Logger. */
 export interface HealthLogger {
   warn(message: string): void;
@@ -67,10 +69,11 @@ export class ConnectionHealth {
   }
 }
 
+/** The reason as logged: never with a password (a URL in an error's text is masked). */
 function describe(reason: unknown): string {
   if (reason instanceof Error) {
     const cause = reason.cause instanceof Error ? `: ${reason.cause.message}` : '';
-    return `${reason.message}${cause}`;
+    return redactSecrets(`${reason.message}${cause}`);
   }
-  return String(reason);
+  return redactSecrets(String(reason));
 }

@@ -1,102 +1,192 @@
 import { LuaScript } from './lua-script.js';
 
 // The bookkeeping of invalidation without touching entries (core/cache-tags.ts and
-// core/prefix-generations.ts explain the schemes). Three kinds of keys, each script touching exactly
-// one, so every script is safe on a Cluster:
+// core/prefix-generations.ts explain the schemes). Its keys share one Cluster slot
+// (core/bookkeeping-keys.ts), so a script may touch several of them:
 //
-// - the namespace's epoch key: a counter in microseconds of its node's clock, only ever increasing;
+// - the namespace's epoch key: microseconds of its node's clock, only ever increasing; it holds the
+//   latest epoch an invalidation took;
 // - a tag key per tag: "entries of this tag loaded before this epoch are invalid";
-// - the namespace's prefix-marker hash: prefix -> "entries under it loaded before this epoch are invalid".
+// - the prefix markers: a sorted set ordered by text, members `prefix NUL epoch`: "entries under
+//   this prefix loaded before this epoch are invalid". Ordered by text, the markers under a prefix
+//   are one range, so a clear drops the narrower markers it supersedes without reading the others.
+//
+// Each of them may be evicted (maxmemory) or deleted by hand. Every script treats a missing one as
+// "everything before now may have been invalidated": a missing tag key is recreated at the latest
+// epoch, missing markers at a whole-namespace clear. So losing bookkeeping costs misses, never
+// serves an entry an invalidation was meant to hide.
 //
 // Numbers cross between Lua and Redis as decimal strings formatted with %.0f: Lua's own tostring
 // keeps 14 digits, and an epoch has 16.
 
-/** KEYS[1] the epoch key. The epoch a load starts in: the larger of the stored epoch and now. */
+const EPOCHS = `
+local function now()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
+local function digits(number)
+  return string.format('%.0f', number)
+end
+-- A new epoch, above every epoch taken or read before (stored, and kept pxMs).
+local function bump(key, pxMs)
+  local stored = tonumber(redis.call('GET', key) or '0') or 0
+  local epoch = math.max(stored + 1, now() + 1)
+  redis.call('SET', key, digits(epoch), 'PX', pxMs)
+  return epoch
+end
+-- The latest epoch an invalidation took: the stored one, or (lost too) now, stored again.
+local function latest(key, pxMs)
+  local stored = tonumber(redis.call('GET', key) or '')
+  if stored then return stored end
+  local clock = now()
+  redis.call('SET', key, digits(clock), 'PX', pxMs)
+  return clock
+end
+-- Prefix markers that are missing (never written, or lost) start as a marker of the whole namespace
+-- at the latest epoch: every invalidation a lost marker held took an epoch no later than that.
+-- Returns that marker's message when it wrote one, else nil.
+local function ensureMarkers(epochKey, markers, epochPx, markersPx)
+  if redis.call('EXISTS', markers) == 1 then return nil end
+  local epoch = digits(latest(epochKey, epochPx))
+  redis.call('ZADD', markers, 0, '\\0' .. epoch)
+  redis.call('PEXPIRE', markers, markersPx)
+  return epoch .. ' '
+end
+`;
+
+/**
+ * KEYS[1] the epoch key; ARGV[1] its PX. The epoch a load starts in: the larger of the stored epoch
+ * and now. A missing epoch key (expired, evicted) is stored again at now, which is above every epoch
+ * taken before: a tag key found missing later is recreated at it (ADMIT_TAGS), not at a later now
+ * that would refuse this load's value.
+ */
 export const READ_EPOCH = new LuaScript(
   'read-epoch',
   `
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local stored = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-return string.format('%.0f', math.max(stored, now))
+local stored = redis.call('GET', KEYS[1])
+local clock = now()
+if not stored then
+  redis.call('SET', KEYS[1], digits(clock), 'PX', ARGV[1])
+  return digits(clock)
+end
+return digits(math.max(tonumber(stored) or 0, clock))
 `,
+  EPOCHS,
 );
 
 /**
- * KEYS[1] the epoch key; ARGV[1] its PX. A new epoch, above every epoch READ_EPOCH has answered so
- * far (so loads that started before it are told apart from loads that start after it), stored.
+ * KEYS[1] the epoch key, KEYS[2..] the tag keys; ARGV: the epoch key's PX, the least PX of a tag key,
+ * a channel ('' for none) and the head and tail of the message announcing the new epoch
+ * (`head epoch tail`). Takes a new epoch and raises every tag's "invalid before" epoch to it,
+ * keeping each tag key at least as long as asked (longer if its entries made it live longer).
+ * Returns the epoch.
  */
-export const BUMP_EPOCH = new LuaScript(
-  'bump-epoch',
+export const INVALIDATE_TAGS = new LuaScript(
+  'invalidate-tags',
   `
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local stored = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-local epoch = string.format('%.0f', math.max(stored + 1, now + 1))
-redis.call('SET', KEYS[1], epoch, 'PX', ARGV[1])
+local epoch = digits(bump(KEYS[1], ARGV[1]))
+local least = tonumber(ARGV[2])
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], epoch, 'PX', math.max(redis.call('PTTL', KEYS[i]), least))
+end
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. epoch .. ' ' .. ARGV[5]) end
 return epoch
 `,
+  EPOCHS,
 );
 
 /**
- * KEYS[1] a tag key; ARGV: the invalidation's epoch, the least PX to keep it. Raises the tag's
- * "invalid before" epoch (never lowers it) and keeps the key at least that long (longer if entries
- * made it live longer).
+ * KEYS[1] the epoch key, KEYS[2..] the tag keys; ARGV: the epoch key's PX, the PX the tag keys must
+ * at least have left, the writer's load epoch. Before a tagged entry is written: keeps each tag key
+ * alive at least as long as the entry (so its marker cannot expire under it) and answers 1 when no
+ * tag was invalidated after the load began, 0 otherwise.
+ *
+ * A missing tag key may have been evicted after an invalidation, so it is recreated at the latest
+ * epoch any invalidation took (the epoch key; if that is missing too, now, which it is then set to):
+ * entries loaded before that count as invalidated. A value that is not a number counts as invalid too.
  */
-export const MARK_TAG = new LuaScript(
-  'mark-tag',
+export const ADMIT_TAGS = new LuaScript(
+  'admit-tags',
   `
-local current = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
-local px = tonumber(ARGV[2])
-local ttl = redis.call('PTTL', KEYS[1])
-if current >= tonumber(ARGV[1]) then
-  if ttl < px then redis.call('PEXPIRE', KEYS[1], px) end
-  return 0
+local floor = digits(latest(KEYS[1], ARGV[1]))
+local px, loadEpoch = tonumber(ARGV[2]), tonumber(ARGV[3])
+local admitted = 1
+for i = 2, #KEYS do
+  local marker = redis.call('GET', KEYS[i])
+  if not marker then
+    marker = floor
+    redis.call('SET', KEYS[i], floor, 'PX', px)
+  elseif redis.call('PTTL', KEYS[i]) < px then
+    redis.call('PEXPIRE', KEYS[i], px)
+  end
+  if (tonumber(marker) or math.huge) > loadEpoch then admitted = 0 end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(ttl, px))
-return 1
+return admitted
 `,
+  EPOCHS,
 );
 
 /**
- * KEYS[1] a tag key; ARGV: the PX the key must at least have left, the writer's load epoch. Before a
- * tagged entry is written: keeps the tag key alive at least as long as the entry (so its marker
- * cannot expire under it), creates it at the writer's epoch when absent, and answers the tag's epoch
- * (above the writer's: the tag was invalidated while the value was loading).
- */
-export const TOUCH_TAG = new LuaScript(
-  'touch-tag',
-  `
-local current = redis.call('GET', KEYS[1])
-if not current then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
-  return ARGV[2]
-end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return current
-`,
-);
-
-/**
- * KEYS[1] the namespace's prefix-marker hash; ARGV: the prefix, the clear's epoch, the epoch before
- * which markers are dropped, the hash's PX, the channel and message announcing it. Raises the
- * prefix's marker ("entries under it loaded before this epoch are invalid"), drops markers older
- * than every entry they could apply to, and publishes the marker for every instance's table.
+ * KEYS[1] the epoch key, KEYS[2] the prefix markers; ARGV: the epoch key's PX, the prefix, the
+ * markers' PX (also how long a marker matters), how many markers are kept at most, and the channel
+ * announcing markers.
+ *
+ * Takes a new epoch and marks the prefix with it, dropping the markers under the prefix (all older:
+ * this one supersedes them). Missing markers first become a marker of the whole namespace at the
+ * latest epoch (see ensureMarkers), announced too. A set that outgrows its cap once the markers too
+ * old to matter are dropped becomes one marker of the whole namespace at the new epoch: wider, so
+ * never less safe. Publishes `epoch prefix` (the prefix it marked, `''` for all) and returns it.
  */
 export const MARK_PREFIX = new LuaScript(
   'mark-prefix',
   `
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
-if current < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-local oldest = tonumber(ARGV[3])
-local markers = redis.call('HGETALL', KEYS[1])
-for i = 1, #markers, 2 do
-  if (tonumber(markers[i + 1]) or 0) < oldest then redis.call('HDEL', KEYS[1], markers[i]) end
+local markers = KEYS[2]
+local created = ensureMarkers(KEYS[1], markers, ARGV[1], ARGV[3])
+if created then redis.call('PUBLISH', ARGV[5], created) end
+local epoch = bump(KEYS[1], ARGV[1])
+local prefix = ARGV[2]
+redis.call('ZREMRANGEBYLEX', markers, '[' .. prefix, '[' .. prefix .. '\\255')
+redis.call('ZADD', markers, 0, prefix .. '\\0' .. digits(epoch))
+local cap = tonumber(ARGV[4])
+if redis.call('ZCARD', markers) > cap then
+  local oldest = epoch - tonumber(ARGV[3]) * 1000
+  for _, member in ipairs(redis.call('ZRANGE', markers, 0, -1)) do
+    local at = string.find(member, '\\0', 1, true)
+    if (tonumber(string.sub(member, at + 1)) or 0) < oldest then redis.call('ZREM', markers, member) end
+  end
+  if redis.call('ZCARD', markers) > cap then
+    prefix = ''
+    redis.call('DEL', markers)
+    redis.call('ZADD', markers, 0, '\\0' .. digits(epoch))
+  end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[6])
-return 1
+redis.call('PEXPIRE', markers, ARGV[3])
+local message = digits(epoch) .. ' ' .. prefix
+redis.call('PUBLISH', ARGV[5], message)
+return message
 `,
+  EPOCHS,
+);
+
+/**
+ * KEYS[1] the epoch key, KEYS[2] the prefix markers; ARGV: the epoch key's PX, the markers' PX, the
+ * channel announcing markers. Returns Redis's clock (µs) and every marker (`prefix NUL epoch`), and
+ * keeps them another PX. Missing markers first become a marker of the whole namespace at the latest
+ * epoch (see ensureMarkers), announced: entries loaded before that epoch count as invalidated.
+ */
+export const READ_PREFIXES = new LuaScript(
+  'read-prefixes',
+  `
+local markers = KEYS[2]
+local clock = digits(now())
+local created = ensureMarkers(KEYS[1], markers, ARGV[1], ARGV[2])
+if created then redis.call('PUBLISH', ARGV[3], created) end
+redis.call('PEXPIRE', markers, ARGV[2])
+local found = redis.call('ZRANGE', markers, 0, -1)
+table.insert(found, 1, clock)
+return found
+`,
+  EPOCHS,
 );
 
 /**

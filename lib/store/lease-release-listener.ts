@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { closeClient } from './close-client.js';
-import { EMPTY_MARK } from './lease-scripts.js';
+import { EMPTY_MARK } from './entry-scripts.js';
 import { isCluster } from './redis-cache.store.js';
 
 /**
@@ -20,6 +21,18 @@ export interface LeaseWake {
 
 /** How long after a Cluster node left the subscriber is taken to be subscribed on another one. */
 const CLUSTER_RESUBSCRIBED_MS = 2_000;
+/** How often the subscription's own heartbeat is published (see `LeaseReleaseListener.beat`). */
+export const HEARTBEAT_MS = 1_000;
+/**
+ * How many heartbeats may be on their way at a beat: one more not heard back means the subscription
+ * went silent. Counted in beats, not measured in ms: two timer periods can be a hair under 2 s.
+ */
+const UNHEARD_BEATS = 2;
+/**
+ * The longest a subscription can be silent before the instance behaves as with a dropped one: the
+ * beat after the last one heard, and UNHEARD_BEATS more.
+ */
+export const SILENCE_DETECTED_WITHIN_MS = (UNHEARD_BEATS + 1) * HEARTBEAT_MS;
 
 interface Listener {
   woken?: WakeReason;
@@ -44,6 +57,12 @@ export interface SubscriptionFollower {
  * the local waiters of that key. If the subscription is down, waiters are woken when it drops and
  * then re-read at short intervals, and a lease they wait for ends by its TTL anyway: a lost message
  * costs time, never correctness.
+ *
+ * A subscription can also die without a close: a NAT or load balancer that forgets an idle
+ * connection leaves the socket open and the messages never come. So every HEARTBEAT_MS the
+ * application publishes a numbered heartbeat on a channel only this subscriber listens to, through
+ * its command connection; UNHEARD_BEATS of them not heard back mean the subscription went silent, and
+ * it is treated as dropped (followers told, waiters woken) and reconnected.
  */
 export class LeaseReleaseListener {
   private readonly listeners = new Map<string, Set<Listener>>();
@@ -51,10 +70,26 @@ export class LeaseReleaseListener {
   private subscribed = false;
   private subscribing: Promise<void> | undefined;
   private readonly followers = new Map<string, SubscriptionFollower>();
+  /** Why the last SUBSCRIBE was refused (NOPERM: the user lacks the channels), if it was. */
+  refusal: Error | undefined;
   /** On a Cluster, after a node left: when the followers may trust their messages again. */
   private catchUp: NodeJS.Timeout | undefined;
+  /** This subscriber's own heartbeat channel. */
+  readonly heartbeatChannel: string;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** The number of the last heartbeat sent, and of the last one heard back, on this subscription. */
+  private sent = 0;
+  private heard = 0;
 
-  constructor(readonly channel: string) {}
+  constructor(
+    readonly channel: string,
+    /** Whether a key in a release message could be one of this namespace's entries. */
+    private readonly isEntryKey: (key: string) => boolean = () => true,
+    /** Counts a message no instance would send (dropped, never acted on). */
+    private readonly rejected: () => void = () => undefined,
+  ) {
+    this.heartbeatChannel = `${channel}:${randomBytes(6).toString('base64url')}`;
+  }
 
   /** Also subscribes to `follower.channel` and tells it when the subscription is up or lost. Before `start`. */
   follow(follower: SubscriptionFollower): void {
@@ -70,34 +105,42 @@ export class LeaseReleaseListener {
   async start(client: Redis | Cluster): Promise<void> {
     const subscriber = isCluster(client)
       ? client.duplicate(undefined, { lazyConnect: true })
-      : client.duplicate({ lazyConnect: true, enableOfflineQueue: true });
+      : // Subscribed on every 'ready' below, so ioredis need not resubscribe as well.
+        client.duplicate({ lazyConnect: true, enableOfflineQueue: true, autoResubscribe: false });
     this.subscriber = subscriber;
     // Outages are reported by the command connection; this one only reconnects.
     subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.heartbeatChannel) {
+        const beat = Number(message);
+        if (this.subscriber === subscriber && beat > this.heard) this.heard = beat;
+        return;
+      }
       if (channel !== this.channel) return this.followers.get(channel)?.received(message);
-      if (message.endsWith(EMPTY_MARK)) this.wake(message.slice(0, -EMPTY_MARK.length), 'empty');
-      else this.wake(message, 'stored');
+      const empty = message.endsWith(EMPTY_MARK);
+      const key = empty ? message.slice(0, -EMPTY_MARK.length) : message;
+      if (!this.isEntryKey(key)) return this.rejected();
+      this.wake(key, empty ? 'empty' : 'stored');
     });
     // Subscribes on every connection, the first included: ioredis only resubscribes channels that
     // were subscribed before, which a connection that failed at boot never was.
     subscriber.on('ready', () => {
       const followers = [...this.followers.values()];
-      this.subscribing = subscriber.subscribe(this.channel, ...followers.map((follower) => follower.channel)).then(
+      const channels = [this.channel, this.heartbeatChannel, ...followers.map((follower) => follower.channel)];
+      this.subscribing = subscriber.subscribe(...channels).then(
         async () => {
           if (this.subscriber !== subscriber) return;
+          this.refusal = undefined;
           this.subscribed = true;
+          this.heard = this.sent;
           await Promise.all(followers.map((follower) => follower.subscribed()));
         },
-        () => undefined,
+        (err: unknown) => {
+          if (err instanceof Error) this.refusal = err;
+        },
       );
     });
-    subscriber.on('close', () => {
-      this.subscribed = false;
-      for (const follower of this.followers.values()) follower.lost();
-      // Releases published from now on are lost: waiters re-read instead of waiting for them.
-      for (const key of [...this.listeners.keys()]) this.wake(key, 'lost');
-    });
+    subscriber.on('close', () => this.dropped());
     if (isCluster(subscriber)) {
       // A Cluster stays 'ready' and emits no 'close' when nodes die (not even all of them): its pub/sub
       // connection moves to another node, and what was published meanwhile never arrives. A node
@@ -127,7 +170,37 @@ export class LeaseReleaseListener {
     }
   }
 
+  /**
+   * Publishes the heartbeat every HEARTBEAT_MS through `publish` (the command connection), and treats
+   * the subscription as dropped when UNHEARD_BEATS are not heard back. After `start`.
+   */
+  startHeartbeat(publish: (channel: string, message: string) => Promise<unknown>): void {
+    this.heartbeat = setInterval(() => this.beat(publish), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  private beat(publish: (channel: string, message: string) => Promise<unknown>): void {
+    if (!this.subscribed) return;
+    if (this.sent - this.heard >= UNHEARD_BEATS) {
+      // Silent: what was published since may never arrive. Reconnecting makes a new subscription.
+      this.dropped();
+      this.subscriber?.disconnect(true);
+      return;
+    }
+    // A heartbeat that cannot be sent is not heard back either: the connection cannot vouch for it.
+    publish(this.heartbeatChannel, String(++this.sent)).catch(() => undefined);
+  }
+
+  /** The subscription dropped or went silent: messages published from now on may be missed. */
+  private dropped(): void {
+    this.subscribed = false;
+    for (const follower of this.followers.values()) follower.lost();
+    // Releases published from now on are lost: waiters re-read instead of waiting for them.
+    for (const key of [...this.listeners.keys()]) this.wake(key, 'lost');
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
     clearTimeout(this.catchUp);
     const subscriber = this.subscriber;
     this.subscriber = undefined;

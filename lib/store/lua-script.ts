@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 
 type ScriptArg = string | number | Buffer;
 
@@ -10,21 +10,35 @@ type ScriptArg = string | number | Buffer;
  */
 export class LuaScript {
   private readonly sha: string;
+  private readonly source: string;
 
   constructor(
     readonly name: string,
-    private readonly source: string,
+    body: string,
+    /** Lua shared by several scripts (helper functions), put before the body. */
+    prelude = '',
   ) {
-    this.sha = createHash('sha1').update(source).digest('hex');
+    this.source = prelude + body;
+    this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
   /** Runs the script on the node that owns `key` (its only key, so it is safe on a Cluster). */
-  async run(client: Redis | Cluster, key: string, ...args: ScriptArg[]): Promise<unknown> {
+  run(client: Redis | Cluster, key: string, ...args: ScriptArg[]): Promise<unknown> {
+    return this.runOn(client, [key], args);
+  }
+
+  /** Adds a run on `key` to `pipeline` (by SHA: a NOSCRIPT reply is the caller's to retry with `run`). */
+  addTo(pipeline: ChainableCommander, key: string, ...args: ScriptArg[]): void {
+    pipeline.evalsha(this.sha, 1, key, ...args);
+  }
+
+  /** Runs the script with several keys: they must share a Cluster slot (bookkeeping-keys.ts). */
+  async runOn(client: Redis | Cluster, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
     try {
-      return await client.evalsha(this.sha, 1, key, ...args);
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.eval(this.source, 1, key, ...args);
+      return client.eval(this.source, keys.length, ...keys, ...args);
     }
   }
 }

@@ -1,9 +1,16 @@
 import calculateSlot from 'cluster-key-slot';
-import type { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { ANYWHERE, type ConnectionHealth } from './connection-health.js';
 import { GuardedCommands, isCluster } from './guarded-commands.js';
-import { ACQUIRE_LEASE, COMPLETE_LEASE, LeaseReply } from './lease-scripts.js';
-import { BUMP_EPOCH, MARK_PREFIX, MARK_TAG, PUBLISH_VIA, READ_EPOCH, TOUCH_TAG } from './invalidation-scripts.js';
+import { ACQUIRE_LEASE, COMPLETE_LEASE, EVICT_ENTRY, LeaseReply, WRITE_ENTRY, WriteReply } from './entry-scripts.js';
+import {
+  ADMIT_TAGS,
+  INVALIDATE_TAGS,
+  MARK_PREFIX,
+  PUBLISH_VIA,
+  READ_EPOCH,
+  READ_PREFIXES,
+} from './invalidation-scripts.js';
 
 export { CommandTimeoutError, isCluster } from './guarded-commands.js';
 
@@ -12,7 +19,15 @@ export type LeaseAttempt =
   | { status: 'acquired' }
   | { status: 'held'; remainingMs: number }
   /** The key no longer holds what the caller saw: read it again. */
-  | { status: 'changed' };
+  | { status: 'changed' }
+  /** The key holds something this package did not write: left alone, load without writing. */
+  | { status: 'foreign' };
+
+/** What a write did: see WRITE_ENTRY. */
+export type WriteOutcome = 'written' | 'tombstoned' | 'foreign';
+
+/** The epoch key's PX: it only keeps epochs increasing within one clock tick or across a clock step back. */
+const EPOCH_PX_MS = 24 * 3_600_000;
 
 /** How many keys one SCAN step asks for and one UNLINK removes. */
 const SCAN_BATCH = 500;
@@ -69,34 +84,47 @@ export class RedisCacheStore {
   }
 
   /**
-   * `SET key value PX ttl` in one command: there is never a write without a TTL. With `announce`,
-   * its message rides in the same pipeline (see {@link Announcement}).
+   * Writes an entry (`@CachePut`, `CacheService.set`) with its TTL, unless a write or eviction of the
+   * key landed after `startEpoch` (when the write began): then the key becomes a tombstone (see
+   * WRITE_ENTRY). With
+   * `announce`, its message is published by the same script, once the change is made.
    */
-  async set(key: string, payload: Buffer, ttlMs: number, announce?: Announcement): Promise<void> {
-    const client = this.client;
+  async write(
+    key: string,
+    entry: Buffer,
+    ttlMs: number,
+    startEpoch: number,
+    announce?: Announcement,
+  ): Promise<WriteOutcome> {
     const px = Math.max(1, Math.round(ttlMs));
-    const node = this.commands.nodeOf(key);
-    if (!announce) {
-      await this.commands.run('SET', () => client.set(key, payload, 'PX', px), node);
-      return;
-    }
-    await this.commands.run(
-      'SET',
+    const reply = await this.commands.run(
+      'WRITE_ENTRY',
       () =>
-        client
-          .pipeline()
-          .set(key, payload, 'PX', px)
-          .publish(announce.channel, announce.message)
-          .exec()
-          .then(throwFirstError),
-      node,
+        WRITE_ENTRY.run(
+          this.client,
+          key,
+          entry,
+          px,
+          epochString(startEpoch),
+          announce?.channel ?? '',
+          announce?.message ?? '',
+        ),
+      this.commands.nodeOf(key),
     );
+    if (reply === WriteReply.WRITTEN) return 'written';
+    return reply === WriteReply.TOMBSTONED ? 'tombstoned' : 'foreign';
+  }
+
+  /** `SET key value PX ttl`, unconditionally: only for tests that show what the guarded writes prevent. */
+  async setUnguarded(key: string, payload: Buffer, ttlMs: number): Promise<void> {
+    const px = Math.max(1, Math.round(ttlMs));
+    await this.commands.run('SET', () => this.client.set(key, payload, 'PX', px), this.commands.nodeOf(key));
   }
 
   /**
    * Takes the lease of `key` for `ttlMs`: on an absent key (`expectStamp` empty) by writing a lease
    * placeholder, on the stale entry whose stamp the caller read by marking its header. One script,
-   * one key (store/lease-scripts.ts).
+   * one key (store/entry-scripts.ts).
    */
   async acquireLease(key: string, token: Buffer, ttlMs: number, expectStamp: Buffer | ''): Promise<LeaseAttempt> {
     const ttl = Math.max(1, Math.round(ttlMs));
@@ -107,6 +135,7 @@ export class RedisCacheStore {
     )) as [number, number];
     if (reply[0] === LeaseReply.ACQUIRED) return { status: 'acquired' };
     if (reply[0] === LeaseReply.HELD) return { status: 'held', remainingMs: reply[1] };
+    if (reply[0] === LeaseReply.FOREIGN) return { status: 'foreign' };
     return { status: 'changed' };
   }
 
@@ -137,73 +166,99 @@ export class RedisCacheStore {
     return Number(
       await this.commands.run(
         'READ_EPOCH',
-        () => READ_EPOCH.run(this.client, epochKey),
+        () => READ_EPOCH.run(this.client, epochKey, EPOCH_PX_MS),
         this.commands.nodeOf(epochKey),
       ),
-    );
-  }
-
-  /** A new invalidation epoch, above every one `readEpoch` answered before; the key kept `ttlMs`. */
-  async bumpEpoch(epochKey: string, ttlMs: number): Promise<number> {
-    return Number(
-      await this.commands.run(
-        'BUMP_EPOCH',
-        () => BUMP_EPOCH.run(this.client, epochKey, Math.round(ttlMs)),
-        this.commands.nodeOf(epochKey),
-      ),
-    );
-  }
-
-  /** Marks a tag invalid for every entry loaded before `epoch`; the tag key kept at least `ttlMs`. */
-  async markTag(tagKey: string, epoch: number, ttlMs: number): Promise<void> {
-    await this.commands.run(
-      'MARK_TAG',
-      () => MARK_TAG.run(this.client, tagKey, epochString(epoch), Math.round(ttlMs)),
-      this.commands.nodeOf(tagKey),
     );
   }
 
   /**
-   * Before a tagged entry loaded in `epoch` is written: keeps the tag key at least `ttlMs` (creating
-   * it at `epoch` when absent) and answers the tag's epoch.
+   * Invalidates `tagKeys` (in the epoch key's slot) at a new epoch, publishing `head epoch tail` on
+   * `channel` when given; resolves to the epoch. Each tag key is kept at least `markerTtlMs`.
    */
-  async touchTag(tagKey: string, ttlMs: number, epoch: number): Promise<number> {
+  async invalidateTags(
+    epochKey: string,
+    tagKeys: readonly string[],
+    markerTtlMs: number,
+    announce?: { channel: string; head: string; tail: string },
+  ): Promise<number> {
     const reply = await this.commands.run(
-      'TOUCH_TAG',
-      () => TOUCH_TAG.run(this.client, tagKey, Math.max(1, Math.round(ttlMs)), epochString(epoch)),
-      this.commands.nodeOf(tagKey),
+      'INVALIDATE_TAGS',
+      () =>
+        INVALIDATE_TAGS.runOn(
+          this.client,
+          [epochKey, ...tagKeys],
+          [EPOCH_PX_MS, Math.round(markerTtlMs), announce?.channel ?? '', announce?.head ?? '', announce?.tail ?? ''],
+        ),
+      this.commands.nodeOf(epochKey),
     );
     return Number(reply);
   }
 
   /**
-   * Stores a prefix marker in the namespace's marker hash (dropping those older than `oldestEpoch`),
-   * keeps the hash `ttlMs`, and publishes `message` on `channel` (store/invalidation-scripts.ts).
+   * Before a tagged entry loaded in `loadEpoch` is written: keeps its tag keys at least `ttlMs` and
+   * answers whether none was invalidated since (a missing one counts as invalidated: ADMIT_TAGS).
+   */
+  async admitTags(epochKey: string, tagKeys: readonly string[], ttlMs: number, loadEpoch: number): Promise<boolean> {
+    const reply = await this.commands.run(
+      'ADMIT_TAGS',
+      () =>
+        ADMIT_TAGS.runOn(
+          this.client,
+          [epochKey, ...tagKeys],
+          [EPOCH_PX_MS, Math.max(1, Math.round(ttlMs)), epochString(loadEpoch)],
+        ),
+      this.commands.nodeOf(epochKey),
+    );
+    return reply === 1;
+  }
+
+  /**
+   * Marks `prefix` invalid for everything loaded before a new epoch in the prefix markers (see
+   * MARK_PREFIX), and publishes it on `channel`. Resolves to what it marked: the epoch, and the
+   * prefix (`''` when it had to mark the whole namespace instead).
    */
   async markPrefix(
-    hashKey: string,
+    epochKey: string,
+    markersKey: string,
     prefix: string,
-    epoch: number,
-    oldestEpoch: number,
-    ttlMs: number,
-    channel: string,
-    message: string,
-  ): Promise<void> {
-    await this.commands.run(
+    options: { retentionMs: number; cap: number; channel: string },
+  ): Promise<{ epoch: number; prefix: string }> {
+    const message = (await this.commands.run(
       'MARK_PREFIX',
       () =>
-        MARK_PREFIX.run(
+        MARK_PREFIX.runOn(
           this.client,
-          hashKey,
-          prefix,
-          epochString(epoch),
-          epochString(oldestEpoch),
-          Math.round(ttlMs),
-          channel,
-          message,
+          [epochKey, markersKey],
+          [EPOCH_PX_MS, prefix, Math.round(options.retentionMs), options.cap, options.channel],
         ),
-      this.commands.nodeOf(hashKey),
-    );
+      this.commands.nodeOf(epochKey),
+    )) as string;
+    const space = message.indexOf(' ');
+    return { epoch: Number(message.slice(0, space)), prefix: message.slice(space + 1) };
+  }
+
+  /**
+   * Redis's clock (µs) and the prefix markers (prefix -> epoch), kept another `retentionMs`; missing
+   * markers are recreated as a whole-namespace marker, announced on `channel` (READ_PREFIXES).
+   */
+  async readPrefixes(
+    epochKey: string,
+    markersKey: string,
+    retentionMs: number,
+    channel: string,
+  ): Promise<{ clock: number; markers: Array<[string, number]> }> {
+    const reply = (await this.commands.run(
+      'READ_PREFIXES',
+      () => READ_PREFIXES.runOn(this.client, [epochKey, markersKey], [EPOCH_PX_MS, Math.round(retentionMs), channel]),
+      this.commands.nodeOf(epochKey),
+    )) as string[];
+    const markers: Array<[string, number]> = [];
+    for (const member of reply.slice(1)) {
+      const at = member.indexOf('\0');
+      if (at >= 0) markers.push([member.slice(0, at), Number(member.slice(at + 1))]);
+    }
+    return { clock: Number(reply[0]), markers };
   }
 
   /**
@@ -218,6 +273,11 @@ export class RedisCacheStore {
     );
   }
 
+  /** A plain PUBLISH (any Cluster node may take it): for a message that announces no change. */
+  async publishPlain(channel: string, message: string): Promise<void> {
+    await this.commands.run('PUBLISH', () => this.client.publish(channel, message));
+  }
+
   /** Whether `key` exists. */
   async exists(key: string): Promise<boolean> {
     return (await this.commands.run('EXISTS', () => this.client.exists(key), this.commands.nodeOf(key))) === 1;
@@ -228,26 +288,17 @@ export class RedisCacheStore {
     await this.commands.run('SET', () => this.client.set(key, '1', 'PX', Math.round(ttlMs)), this.commands.nodeOf(key));
   }
 
-  /** The namespace's prefix markers: literal prefix -> epoch. */
-  async readPrefixes(hashKey: string): Promise<Map<string, number>> {
-    const fields = await this.commands.run(
-      'HGETALL',
-      () => this.client.hgetall(hashKey),
-      this.commands.nodeOf(hashKey),
-    );
-    return new Map(Object.entries(fields).map(([prefix, epoch]) => [prefix, Number(epoch)]));
-  }
-
   /**
-   * The epochs of the given tag keys (`undefined` for an absent one). One GET each, sent together:
-   * the keys live on different Cluster slots, so no MGET.
+   * The epochs of the given tag keys (`undefined` for an absent one, NaN for garbage): one MGET, the
+   * tag keys sharing a Cluster slot.
    */
-  readTags(tagKeys: readonly string[]): Promise<Array<number | undefined>> {
-    return this.commands.run('GET', () =>
-      Promise.all(
-        tagKeys.map((key) => this.client.get(key).then((value) => (value === null ? undefined : Number(value)))),
-      ),
+  async readTags(tagKeys: readonly string[]): Promise<Array<number | undefined>> {
+    const values = await this.commands.run(
+      'MGET',
+      () => this.client.mget(...tagKeys),
+      this.commands.nodeOf(tagKeys[0]),
     );
+    return values.map((value) => (value === null ? undefined : Number(value)));
   }
 
   /**
@@ -257,18 +308,48 @@ export class RedisCacheStore {
    * once every node has deleted its own.
    */
   async unlink(keys: readonly string[], announce?: Announcement): Promise<number> {
+    return this.removeKeys('UNLINK', keys, (pipeline, key) => pipeline.unlink(key), announce);
+  }
+
+  /**
+   * Evicts the given entries: each becomes a tombstone kept `tombstoneMs` (EVICT_ENTRY), so a write
+   * that began before the eviction and lands after it is not kept. Pipelined like `unlink`; resolves
+   * to how many held a value.
+   */
+  async evict(keys: readonly string[], tombstoneMs: number, announce?: Announcement): Promise<number> {
+    const px = Math.max(1, Math.round(tombstoneMs));
+    const counted = await this.removeKeys(
+      'EVICT',
+      keys,
+      (pipeline, key) => EVICT_ENTRY.addTo(pipeline, key, px),
+      announce,
+      async (key) => Number(await EVICT_ENTRY.run(this.client, key, px)),
+    );
+    return counted;
+  }
+
+  /**
+   * Runs `add` for every key in one pipeline (on a Cluster one per node: a pipeline stays on one
+   * node), with `announce` at its end; a script the server did not know yet (NOSCRIPT) is run again
+   * through `retry`, which sends it whole. Resolves to the sum of the replies.
+   */
+  private async removeKeys(
+    command: string,
+    keys: readonly string[],
+    add: (pipeline: ChainableCommander, key: string) => void,
+    announce?: Announcement,
+    retry?: (key: string) => Promise<number>,
+  ): Promise<number> {
     if (keys.length === 0) return 0;
     const client = this.client;
-    if (!isCluster(client)) {
-      if (keys.length === 1 && !announce) return this.commands.run('UNLINK', () => client.unlink(keys[0]));
-      return this.commands.run('UNLINK', () => unlinkPipelined(client, keys, announce));
-    }
+    const run = (group: readonly string[], withAnnouncement?: Announcement) =>
+      removePipelined(client, group, add, withAnnouncement, retry);
+    if (!isCluster(client)) return this.commands.run(command, () => run(keys, announce));
     const groups = this.groupByNode(client, keys);
-    if (groups.length === 1) {
-      return this.commands.run('UNLINK', () => unlinkPipelined(client, keys, announce), this.commands.nodeOf(keys[0]));
-    }
-    const removed = await this.commands.run('UNLINK', async () =>
-      sum(await Promise.all(groups.map((group) => unlinkPipelined(client, group)))),
+    if (groups.length === 1)
+      return this.commands.run(command, () => run(keys, announce), this.commands.nodeOf(keys[0]));
+    const removed = await this.commands.run(command, async () =>
+      sum(await Promise.all(groups.map((group) => run(group)))),
     );
     if (announce) await this.publish(announce.channel, announce.message, keys[0]);
     return removed;
@@ -290,10 +371,10 @@ export class RedisCacheStore {
 
   /**
    * Deletes every key that starts with `literalPrefix` (a key as the cache names it, without the
-   * client's `keyPrefix`) by SCAN + UNLINK in batches — never KEYS, which blocks Redis. On a
+   * client's `keyPrefix`), except those `spare` keeps, by SCAN + UNLINK in batches — never KEYS, which blocks Redis. On a
    * Cluster every primary is scanned. Returns the number of keys removed.
    */
-  async scanAndUnlink(literalPrefix: string): Promise<number> {
+  async scanAndUnlink(literalPrefix: string, spare: (key: string) => boolean = () => false): Promise<number> {
     const nodes = isCluster(this.client) ? this.client.nodes('master') : [this.client];
     const clientPrefix = this.commands.keyPrefix;
     // SCAN's MATCH is not prefixed by ioredis, so the pattern carries the client's keyPrefix itself.
@@ -309,7 +390,9 @@ export class RedisCacheStore {
         );
         cursor = next;
         // SCAN returns full key names; UNLINK adds the client's keyPrefix again, so strip it.
-        const keys = clientPrefix ? found.map((key) => key.slice(clientPrefix.length)) : found;
+        const keys = (clientPrefix ? found.map((key) => key.slice(clientPrefix.length)) : found).filter(
+          (key) => !spare(key),
+        );
         removed += await this.unlink(keys);
       } while (cursor !== '0');
     }
@@ -323,17 +406,26 @@ function epochString(epoch: number): string {
 }
 
 /** UNLINKs `keys` in one pipeline (on a Cluster: keys of one node), and publishes `announce` at its end. */
-async function unlinkPipelined(
+async function removePipelined(
   client: Redis | Cluster,
   keys: readonly string[],
-  announce?: Announcement,
+  add: (pipeline: ChainableCommander, key: string) => void,
+  announce: Announcement | undefined,
+  retry: ((key: string) => Promise<number>) | undefined,
 ): Promise<number> {
   const pipeline = client.pipeline();
-  for (const key of keys) pipeline.unlink(key);
+  for (const key of keys) add(pipeline, key);
   if (announce) pipeline.publish(announce.channel, announce.message);
-  const results = await pipeline.exec();
-  throwFirstError(results);
-  return countDeleted(announce ? results!.slice(0, -1) : results);
+  const results = (await pipeline.exec()) ?? [];
+  let removed = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const [error, value] = results[i] ?? [null, 0];
+    if (error && retry && error.message.startsWith('NOSCRIPT')) removed += await retry(keys[i]);
+    else if (error) throw error;
+    else removed += Number(value) || 0;
+  }
+  if (announce) throwFirstError(results.slice(keys.length));
+  return removed;
 }
 
 function throwFirstError(results: [Error | null, unknown][] | null): void {
@@ -342,15 +434,6 @@ function throwFirstError(results: [Error | null, unknown][] | null): void {
 
 function sum(counts: number[]): number {
   return counts.reduce((total, count) => total + count, 0);
-}
-
-function countDeleted(results: [Error | null, unknown][] | null): number {
-  let deleted = 0;
-  for (const [error, value] of results ?? []) {
-    if (error) throw error;
-    deleted += Number(value) || 0;
-  }
-  return deleted;
 }
 
 /** Escapes glob metacharacters so a literal prefix matches only itself in SCAN MATCH. */

@@ -16,7 +16,7 @@ import {
 } from 'nestjs-redis-cache';
 import { startLocalRedisCluster, type LocalRedisCluster } from '../../tools/local-redis-cluster.mjs';
 import { eventually } from '../support/fault-helpers.js';
-import { scanKeys, stillRunning } from './helpers.js';
+import { scanEntryKeys, stillRunning } from './helpers.js';
 import { uniqueNamespace } from '../support/test-app.js';
 
 interface Item {
@@ -169,7 +169,7 @@ describe('Redis Cluster (3 primaries)', () => {
       await Promise.all([...ids, 8].map((id) => catalog.find(id)));
 
       await catalog.removeMany(...ids);
-      expect(await scanKeys(inspector, `${namespace}:*`)).toEqual([`${namespace}:item:8`]);
+      expect(await scanEntryKeys(inspector, `${namespace}:*`)).toEqual([`${namespace}:item:8`]);
       await catalog.find(1);
       expect(catalog.loads).toBe(8);
       expect(cache.stats().errors).toBe(0);
@@ -190,7 +190,7 @@ describe('Redis Cluster (3 primaries)', () => {
       expect(await cache.get('items')).toBeDefined();
       expect(await cache.get('other:1')).toBe(1);
       expect(await cache.reclaim('item:')).toBe(30);
-      expect(entriesOf(await scanKeys(inspector, `${namespace}:*`), namespace)).toEqual([
+      expect(entriesOf(await scanEntryKeys(inspector, `${namespace}:*`), namespace)).toEqual([
         `${namespace}:items`,
         `${namespace}:other:1`,
       ]);
@@ -207,7 +207,7 @@ describe('Redis Cluster (3 primaries)', () => {
       expect(await cache.get('h')).toBe(7);
 
       expect(await cache.del(...keys, 'absent-1', 'absent-2')).toBe(keys.length);
-      expect(await scanKeys(inspector, `${namespace}:*`)).toEqual([]);
+      expect(await scanEntryKeys(inspector, `${namespace}:*`)).toEqual([]);
       expect(await cache.del(...keys)).toBe(0);
       expect(cache.stats().errors).toBe(0);
     });
@@ -229,7 +229,7 @@ describe('Redis Cluster (3 primaries)', () => {
       expect((await primariesOf(bulk.map((key) => `${namespace}:${key}`))).size).toBe(3);
 
       expect(await cache.reclaim('bulk:')).toBe(300);
-      expect(await scanKeys(inspector, `${namespace}:*`)).toEqual([
+      expect(await scanEntryKeys(inspector, `${namespace}:*`)).toEqual([
         `${namespace}:bulky`,
         `${namespace}:keep:1`,
         `${namespace}:keep:2`,
@@ -238,7 +238,7 @@ describe('Redis Cluster (3 primaries)', () => {
       const more = Array.from({ length: 1200 }, (_, i) => `more:${i}`);
       await setAll(more, () => 0);
       expect(await cache.reclaim()).toBe(1203);
-      expect(await scanKeys(inspector, `${namespace}:*`)).toEqual([]);
+      expect(await scanEntryKeys(inspector, `${namespace}:*`)).toEqual([]);
       for (const key of outside) expect(await inspector.exists(key)).toBe(1);
       await Promise.all(outside.map((key) => inspector.unlink(key)));
       expect(cache.stats().errors).toBe(0);
@@ -262,20 +262,20 @@ describe('Redis Cluster (3 primaries)', () => {
         await catalog.find(1);
         expect(await cache.get('c')).toEqual({ i: 2 });
         expect(await catalog.find(1)).toMatchObject({ load: 1 });
-        expect(await scanKeys(inspector, `pfx:${namespace}:*`)).toEqual(
+        expect(await scanEntryKeys(inspector, `pfx:${namespace}:*`)).toEqual(
           [...keys, 'item:1'].map((key) => `pfx:${namespace}:${key}`).sort(),
         );
-        expect(await scanKeys(inspector, `${namespace}:*`)).toEqual([]);
+        expect(await scanEntryKeys(inspector, `${namespace}:*`)).toEqual([]);
 
         expect(await cache.del('a', 'b', 'c', 'absent')).toBe(3);
-        expect(await scanKeys(inspector, `pfx:${namespace}:*`)).toEqual(
+        expect(await scanEntryKeys(inspector, `pfx:${namespace}:*`)).toEqual(
           ['d', 'e', 'f', 'item:1'].map((key) => `pfx:${namespace}:${key}`),
         );
         expect(await cache.clear('item:')).toBe(0); // O(1): nothing deleted, item:1 no longer served
         expect(await catalog.find(1)).toMatchObject({ load: 2 });
         expect(await cache.get('d')).toEqual({ i: 3 });
         expect(await cache.reclaim()).toBeGreaterThanOrEqual(4); // d, e, f, item:1 and the bookkeeping keys
-        expect(await scanKeys(inspector, `pfx:${namespace}:*`)).toEqual([]);
+        expect(await scanEntryKeys(inspector, `pfx:${namespace}:*`)).toEqual([]);
         expect(cache.stats().errors).toBe(0);
 
         // The module did not open this client, so closing the app leaves it open.

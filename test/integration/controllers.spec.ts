@@ -24,6 +24,7 @@ import { Observable, of } from 'rxjs';
 import request from 'supertest';
 import { Cacheable, CacheEvict, CachePut, CacheService } from 'nestjs-redis-cache';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
+import { holdsValue } from './helpers.js';
 
 /** Lets a request through when its `x-role` header equals the handler's `role` metadata. */
 @Injectable()
@@ -89,7 +90,7 @@ describe('cache decorators on controller route handlers (Express)', () => {
   let app: INestApplication;
   let ns: string;
   const redis = rawRedis();
-  const has = async (key: string) => (await redis.exists(`${ns}:${key}`)) === 1;
+  const has = (key: string) => holdsValue(redis, `${ns}:${key}`);
 
   beforeAll(async () => {
     ns = uniqueNamespace('http');

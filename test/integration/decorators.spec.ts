@@ -5,7 +5,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { isObservable, lastValueFrom, Observable, of, defer, throwError } from 'rxjs';
 import { Cacheable, CacheEvict, CachePut, CacheService } from 'nestjs-redis-cache';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay, scanKeys } from './helpers.js';
+import { delay, holdsValue, scanEntryKeys, scanValueKeys } from './helpers.js';
 
 interface Post {
   id: number;
@@ -201,7 +201,7 @@ describe('cache decorators', () => {
   let cache: CacheService;
   let ns: string;
   const redis = rawRedis();
-  const has = async (key: string) => (await redis.exists(`${ns}:${key}`)) === 1;
+  const has = (key: string) => holdsValue(redis, `${ns}:${key}`);
   const decoded = (key: string) => cache.get(key);
 
   beforeEach(async () => {
@@ -218,7 +218,7 @@ describe('cache decorators', () => {
       expect(await posts.byFunction(1)).toEqual({ id: 1, title: 't1' });
       expect(await posts.byFunction(1)).toEqual({ id: 1, title: 't1' });
       expect(posts.runs.byFunction).toBe(1);
-      expect(await scanKeys(redis, `${ns}:*`)).toEqual([`${ns}:post:1`]);
+      expect(await scanEntryKeys(redis, `${ns}:*`)).toEqual([`${ns}:post:1`]);
     });
 
     it('template with {0.id} and {1}', async () => {
@@ -226,7 +226,7 @@ describe('cache decorators', () => {
       await posts.comments({ id: 7 }, 3);
       await posts.comments({ id: 7 }, 4);
       expect(posts.runs.comments).toBe(2);
-      expect(await scanKeys(redis, `${ns}:*`)).toEqual([`${ns}:post:7:comments:3`, `${ns}:post:7:comments:4`]);
+      expect(await scanEntryKeys(redis, `${ns}:*`)).toEqual([`${ns}:post:7:comments:3`, `${ns}:post:7:comments:4`]);
     });
 
     it('condition false bypasses the cache entirely: runs every time, stores nothing', async () => {
@@ -292,7 +292,7 @@ describe('cache decorators', () => {
       const first = await posts.page(4);
       expect(await posts.page(4)).toEqual(first);
       expect(posts.runs).toMatchObject({ page: 1, byFunction: 1, comments: 1 });
-      expect(await scanKeys(redis, `${ns}:*`)).toEqual(
+      expect(await scanEntryKeys(redis, `${ns}:*`)).toEqual(
         [`${ns}:page:4`, `${ns}:post:4`, `${ns}:post:4:comments:1`].sort(),
       );
       // The inner methods serve from the cache when called by another path.
@@ -358,7 +358,7 @@ describe('cache decorators', () => {
 
     it('keys: every key of the list', async () => {
       await posts.removeWithComments(1);
-      expect(await scanKeys(redis, `${ns}:*`)).toEqual(
+      expect(await scanValueKeys(redis, `${ns}:*`)).toEqual(
         [`${ns}:post:2`, `${ns}:post:2:comments:1`, `${ns}:post:2:comments:2`, `${ns}:other:1`].sort(),
       );
     });

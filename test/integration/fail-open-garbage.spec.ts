@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { ENTRY_KIND } from '../../lib/core/cache-entry.js';
 import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
 import {
   adminClient,
@@ -95,7 +96,7 @@ describe('fail open on garbage in Redis', () => {
       // The garbage was deleted (UNLINK publishes `del`), then leased and the source's value written with a TTL.
       await expectEvents(key, [...cached, 'set', 'del', ...cached]);
       const stored = await raw.getBuffer(key);
-      expect(stored?.subarray(0, 2)).toEqual(Buffer.from([0xc1, 0x02]));
+      expect(stored?.subarray(0, 2)).toEqual(Buffer.from([0xc1, ENTRY_KIND]));
       expect(await raw.pttl(key)).toBeGreaterThan(55_000);
 
       expect(await source.find(id)).toEqual(call.value);

@@ -1,6 +1,8 @@
 // Small helpers shared by the integration specs (not a spec itself). Each works on a standalone
 // client and on a Cluster (what rawRedis() returns in the cluster project).
 import type { Cluster, Redis } from 'ioredis';
+import { BookkeepingKeys } from '../../lib/core/bookkeeping-keys.js';
+import { TOMBSTONE_KIND } from '../../lib/core/cache-entry.js';
 import { isCluster, primariesOf } from '../support/redis-topology.js';
 
 /** Every key matching `pattern` (a SCAN MATCH glob), sorted. On a Cluster, every primary is scanned. */
@@ -19,13 +21,42 @@ export async function scanKeys(redis: Redis | Cluster, pattern: string): Promise
 }
 
 /**
+ * The entries' keys matching `pattern`, sorted: `scanKeys` without the module's own keys
+ * (`${namespace}:@...`: the epoch, the prefix markers, tag keys), which every namespace has.
+ */
+export async function scanEntryKeys(redis: Redis | Cluster, pattern: string): Promise<string[]> {
+  return (await scanKeys(redis, pattern)).filter((key) => !/:@/.test(key));
+}
+
+/**
+ * Whether `key` holds something the cache would serve or wait for (a value, a lease): not absent, and
+ * not an eviction's tombstone (a small key an eviction leaves for a minute, store/entry-scripts.ts).
+ */
+export async function holdsValue(redis: Redis | Cluster, key: string): Promise<boolean> {
+  const bytes = await redis.getBuffer(key);
+  return bytes !== null && !(bytes[0] === 0xc1 && bytes[1] === TOMBSTONE_KIND);
+}
+
+/** The keys matching `pattern` that hold a value (see holdsValue), without the module's own, sorted. */
+export async function scanValueKeys(redis: Redis | Cluster, pattern: string): Promise<string[]> {
+  const keys = await scanEntryKeys(redis, pattern);
+  const held = await Promise.all(keys.map((key) => holdsValue(redis, key)));
+  return keys.filter((_, i) => held[i]);
+}
+
+/** The module's own keys and channels of `namespace` (for a client without keyPrefix, database 0 unless given). */
+export function bookkeeping(namespace: string, scope = { keyPrefix: '', db: 0 }): BookkeepingKeys {
+  return new BookkeepingKeys(namespace, scope);
+}
+
+/**
  * `SET key value PX ms` for every key. One pipeline on a server; on a Cluster the keys live on
  * several primaries and a pipeline must stay on one, so the commands go out one by one, in parallel.
  */
 export async function setMany(
   redis: Redis | Cluster,
   keys: readonly string[],
-  value: string,
+  value: string | Buffer,
   ms: number,
 ): Promise<void> {
   if (isCluster(redis)) {
@@ -45,8 +76,8 @@ export async function delEach(redis: Redis | Cluster, keys: readonly string[]): 
 /** A promise that resolves after `ms` (used only to make a loader take time, never to wait for Redis). */
 export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Characters a Redis key written by the cache may contain. */
-export const SAFE_KEY = /^[A-Za-z0-9:_\-.{}]+$/;
+/** Characters a Redis key written by the cache may contain: `#` marks hashed parts, `~` typed ones. */
+export const SAFE_KEY = /^[A-Za-z0-9:_\-.{}#~]+$/;
 
 /** Those of `pids` whose process still exists (signal 0 only asks). */
 export function stillRunning(pids: readonly number[]): number[] {

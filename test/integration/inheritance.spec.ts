@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import { Cacheable, CacheService, RedisCacheModule } from 'nestjs-redis-cache';
 import { LogRecorder } from '../support/fault-helpers.js';
 import { rawRedis, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
-import { scanKeys } from './helpers.js';
+import { scanEntryKeys } from './helpers.js';
 
 abstract class Repository {
   abstract readonly table: string;
@@ -55,7 +55,7 @@ describe('decorated methods inherited by several providers', () => {
       expect(await posts.find(1)).toBe('posts#1');
       expect(await posts.find(1)).toBe('posts#1');
       expect(users.loads + posts.loads).toBe(2);
-      expect((await scanKeys(redis, `${namespace}:*`)).sort()).toEqual([
+      expect((await scanEntryKeys(redis, `${namespace}:*`)).sort()).toEqual([
         `${namespace}:PostsRepository:find:1`,
         `${namespace}:UsersRepository:find:1`,
       ]);

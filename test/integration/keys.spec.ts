@@ -1,12 +1,12 @@
 // The Redis key names the cache writes, read back with SCAN on the namespace: default keys are
-// `ClassName:methodName:` + a stable encoding of the arguments; long or unsafe parts are hashed.
+// `ClassName:methodName:` + a typed encoding of the arguments; long or unsafe parts are hashed (`#`).
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheService } from 'nestjs-redis-cache';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { SAFE_KEY, scanKeys } from './helpers.js';
+import { SAFE_KEY, scanEntryKeys } from './helpers.js';
 
-const HASH = '[A-Za-z0-9_-]{22}';
+const HASH = '#[A-Za-z0-9_-]{22}';
 
 @Injectable()
 class SearchService {
@@ -39,7 +39,7 @@ describe('Redis key names', () => {
   let ns: string;
   const redis = rawRedis();
   /** The keys under the namespace, without the `${ns}:` prefix. */
-  const keys = async () => (await scanKeys(redis, `${ns}:*`)).map((key) => key.slice(ns.length + 1));
+  const keys = async () => (await scanEntryKeys(redis, `${ns}:*`)).map((key) => key.slice(ns.length + 1));
 
   beforeEach(async () => {
     ns = uniqueNamespace('keys');
@@ -52,7 +52,7 @@ describe('Redis key names', () => {
   it('default key: ClassName:methodName: followed by the arguments', async () => {
     await service.none();
     await service.find(42, 'x', true, null);
-    expect(await keys()).toEqual(['SearchService:find:42:x:true:null', 'SearchService:none:']);
+    expect(await keys()).toEqual(['SearchService:find:42:x:~true:~null', 'SearchService:none:']);
   });
 
   it('objects with the same entries in another order give the same key (and one run)', async () => {

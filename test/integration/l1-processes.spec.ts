@@ -4,14 +4,12 @@
 // updates a document through @CachePut; B reads it in a loop and keeps answering from memory, until
 // A's invalidation reaches it over pub/sub. The same claim with two applications in one process:
 // l1.spec.ts.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import type { ParentMessage, Sighting, WatchReport, WorkerMessage } from '../support/l1-protocol.js';
 import { testRedisConnection } from '../support/redis-topology.js';
 import { uniqueNamespace } from '../support/test-app.js';
+import { compileWorker, redisEnv, spawnWorker, stopWorkers, type WorkerHandle } from '../support/worker-processes.js';
 
 const ROOT = process.cwd();
 const WORKER_JS = join(ROOT, '.tmp/l1-worker/test/support/l1-worker.js');
@@ -47,16 +45,7 @@ const ROUND_TIMEOUT_MS = 2_000;
  */
 const MIN_L1_SHARE = 0.9;
 
-interface Worker {
-  name: string;
-  child: ChildProcess;
-  pid: number;
-  alive: boolean;
-  stderr: string;
-  listeners: Array<(message: WorkerMessage) => void>;
-  exited: Promise<void>;
-}
-
+type Worker = WorkerHandle<WorkerMessage, ParentMessage>;
 type MessageOf<T extends WorkerMessage['type']> = Extract<WorkerMessage, { type: T }>;
 
 interface Round {
@@ -83,18 +72,6 @@ describe('L1 across processes (two applications, one Redis and namespace)', () =
   const namespace = uniqueNamespace('l1-processes');
   const workers: Worker[] = [];
 
-  /** Where the workers' cache goes (see l1-worker.ts). */
-  function workerRedisEnv(): Record<string, string> {
-    const connection = testRedisConnection();
-    return typeof connection === 'string'
-      ? { L1_REDIS_URL: connection }
-      : { L1_REDIS_CLUSTER_NODES: JSON.stringify(connection.cluster.nodes) };
-  }
-
-  function send(worker: Worker, message: ParentMessage): void {
-    worker.child.send(message);
-  }
-
   /**
    * The next message of `worker` of `type` that `accept` takes. Listens from the call on, so call it
    * before sending what triggers the message. Rejects after `timeoutMs`, on a `fatal` or an exit.
@@ -106,95 +83,40 @@ describe('L1 across processes (two applications, one Redis and namespace)', () =
     timeoutMs: number,
     accept: (message: MessageOf<T>) => boolean = () => true,
   ): Promise<MessageOf<T>> {
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        const at = worker.listeners.indexOf(listener);
-        if (at >= 0) worker.listeners.splice(at, 1);
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      const listener = (message: WorkerMessage) => {
-        if (message.type === type && accept(message as MessageOf<T>)) {
-          done();
-          resolve(message as MessageOf<T>);
-        } else if (message.type === 'fatal') {
-          done();
-          reject(new Error(`worker ${worker.name} (${worker.pid}) failed waiting for ${what}: ${message.error}`));
-        }
-      };
-      worker.listeners.push(listener);
-      void worker.exited.then(() => {
-        if (!worker.listeners.includes(listener)) return;
-        done();
-        reject(new Error(`worker ${worker.name} (${worker.pid}) exited waiting for ${what}\n${worker.stderr}`));
-      });
-    });
+    return worker.next(
+      (message): message is MessageOf<T> => message.type === type && accept(message as MessageOf<T>),
+      timeoutMs,
+      what,
+    );
   }
 
-  function spawnWorker(name: string): Promise<Worker> {
-    const child = spawn(process.execPath, [WORKER_JS], {
-      env: { ...process.env, ...workerRedisEnv(), L1_NAMESPACE: namespace },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    const worker: Worker = {
-      name,
-      child,
-      pid: child.pid ?? -1,
-      alive: true,
-      stderr: '',
-      listeners: [],
-      exited: new Promise((resolve) => child.once('exit', () => resolve())),
-    };
-    void worker.exited.then(() => (worker.alive = false));
-    child.stdout?.on('data', () => undefined);
-    child.stderr?.on('data', (chunk: Buffer) => (worker.stderr += chunk.toString()));
-    child.on('message', (message: WorkerMessage) => {
-      for (const listener of [...worker.listeners]) listener(message);
-    });
+  function start(name: string): Worker {
+    const env = { ...redisEnv('L1', testRedisConnection()), L1_NAMESPACE: namespace };
+    const worker = spawnWorker<WorkerMessage, ParentMessage>(WORKER_JS, env, { name });
     workers.push(worker);
-    // Ready once booted and its L1 serves (the worker waits for its subscription before it says so).
-    return nextMessage(worker, 'ready', `worker ${name} to be ready`, 20_000).then(() => worker);
+    return worker;
   }
 
-  beforeAll(async () => {
-    // Compile the worker (and the lib/ it imports) for plain node; incremental, so reruns are quick.
-    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-    await promisify(execFile)(process.execPath, [tsc, '-p', 'test/support/tsconfig.l1-worker.json'], {
-      cwd: ROOT,
-    }).catch((error: { stdout?: string; message: string }) => {
-      throw new Error(`tsc of the L1 worker failed: ${error.stdout ?? error.message}`);
-    });
-    if (!existsSync(WORKER_JS)) throw new Error(`tsc did not write ${WORKER_JS}`);
-  }, 60_000);
+  beforeAll(() => compileWorker('test/support/tsconfig.l1-worker.json', WORKER_JS), 60_000);
 
-  afterAll(async () => {
-    // Whatever happened: every worker asked to leave, and killed if it does not within 3 s.
-    for (const worker of workers) {
-      if (!worker.alive) continue;
-      if (worker.child.connected) send(worker, { type: 'exit' });
-      const escalate = setTimeout(() => worker.child.kill('SIGKILL'), 3_000);
-      await worker.exited;
-      clearTimeout(escalate);
-    }
-  }, 20_000);
+  afterAll(() => stopWorkers(workers), 20_000);
 
   it("after an update through one, the other's next read returns the new value (delay bounded and reported)", async () => {
-    const [a, b] = await Promise.all([spawnWorker('A'), spawnWorker('B')]);
+    const [a, b] = [start('A'), start('B')];
+    // Ready once booted and its L1 serves (the worker waits for its subscription before it says so).
+    await Promise.all([a.ready, b.ready]);
     const id = 'doc-1';
 
     // B holds version 0 in memory: a miss (loaded from B's database), a Redis hit (kept), an L1 hit.
     const warmedP = nextMessage(b, 'warmed', 'B to warm the key', 10_000);
-    send(b, { type: 'warm', id });
+    b.send({ type: 'warm', id });
     const warmed = await warmedP;
     expect(warmed.doc).toEqual({ id, version: 0 });
     expect(warmed.counts.l1Hits).toBeGreaterThan(0);
 
     // B reads from now on; its first read (version 0) tells the loop runs.
     const startedP = nextMessage(b, 'saw', 'B to start reading', 10_000, (m) => m.version === 0);
-    send(b, { type: 'watch', id });
+    b.send({ type: 'watch', id });
     await startedP;
 
     const rounds: Round[] = [];
@@ -203,7 +125,7 @@ describe('L1 across processes (two applications, one Redis and namespace)', () =
       await sleep(GAP_MS.min + Math.random() * (GAP_MS.max - GAP_MS.min));
       const sawP = nextMessage(b, 'saw', `B to read version ${version}`, ROUND_TIMEOUT_MS, (m) => m.version >= version);
       const updatedP = nextMessage(a, 'updated', `A's put of version ${version}`, ROUND_TIMEOUT_MS);
-      send(a, { type: 'update', id, version });
+      a.send({ type: 'update', id, version });
       const [updated, saw] = await Promise.allSettled([updatedP, sawP]);
       if (updated.status === 'rejected' || saw.status === 'rejected') {
         failure = `round ${version}: ${[updated, saw]
@@ -221,7 +143,7 @@ describe('L1 across processes (two applications, one Redis and namespace)', () =
     }
 
     const watchedP = nextMessage(b, 'watched', "B's report", 10_000);
-    send(b, { type: 'stop' });
+    b.send({ type: 'stop' });
     const { report } = await watchedP;
 
     const delays = rounds.map((round) => round.delayMs);

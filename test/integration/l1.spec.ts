@@ -12,7 +12,7 @@ import { CacheEngine } from '../../lib/core/cache-engine.js';
 import { waitFor } from '../support/load-helpers.js';
 import { newTestClient, standaloneOnly } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay } from './helpers.js';
+import { bookkeeping, delay } from './helpers.js';
 
 @Injectable()
 class ProductService {
@@ -195,7 +195,7 @@ describe('in-process tier (L1)', () => {
     const listener = newTestClient();
     const announced: string[] = [];
     listener.on('message', (_channel: string, message: string) => announced.push(message));
-    await listener.subscribe(`${namespace}:__l1`);
+    await listener.subscribe(bookkeeping(namespace).l1Channel);
     try {
       const writer = await startWriter();
       // The first writes are announced until the writer has asked whether any instance keeps an L1

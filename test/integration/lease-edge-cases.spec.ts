@@ -11,6 +11,7 @@ import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-
 import { leasePlaceholder, redisNow, timed, waitFor } from '../support/load-helpers.js';
 import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis, type OwnRedis } from '../support/own-redis.js';
 import { createTestApp, standaloneOnly, uniqueNamespace, type TestRedisConnection } from '../support/test-app.js';
+import { bookkeeping } from './helpers.js';
 
 /** A source whose loads take `delayMs` and throw while `failing`; counts its runs. */
 @Injectable()
@@ -147,8 +148,9 @@ describe('leases at the edges', () => {
       await waitFor(
         'the late subscriber is subscribed',
         async () =>
-          Number(((await admin!.call('PUBSUB', 'NUMSUB', `${namespace}:__lease-released`)) as [string, number])[1]) ===
-          1,
+          Number(
+            ((await admin!.call('PUBSUB', 'NUMSUB', bookkeeping(namespace).leaseChannel)) as [string, number])[1],
+          ) === 1,
         10_000,
         50,
       );

@@ -6,14 +6,16 @@
 // An eviction is also announced to every instance's in-process tier (a PUBLISH): in the same pipeline
 // on one server, after it on a Cluster (one more write, on the connection of the first key's node).
 // The app keeps an L1 itself, so it always announces (an app of a namespace without any L1 does
-// not); the writes of its presence marker (`__l1-present`, every 3 s) are not counted.
+// not); the writes of its presence marker (`l1-present`, every 3 s) are not counted.
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { CacheEvict, CacheService } from 'nestjs-redis-cache';
 import { isCluster, primariesOf } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { scanKeys, setMany } from './helpers.js';
+import { scanKeys, scanValueKeys, setMany } from './helpers.js';
+import { encodeEntry } from '../../lib/core/cache-entry.js';
+import { createDefaultCodec } from '../../lib/serialization/cache-codec.js';
 
 const KEYS = 300;
 
@@ -41,10 +43,12 @@ describe('pipelining of batched operations', () => {
 
   async function seed(prefix: string, count: number): Promise<string[]> {
     const keys = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+    // Entries of the cache (an eviction leaves anything else alone).
+    const entry = encodeEntry(createDefaultCodec(), 'x', Date.now() + 60_000, 1);
     await setMany(
       redis,
       keys.map((key) => `${ns}:${key}`),
-      'x',
+      entry,
       60_000,
     );
     return keys;
@@ -70,7 +74,7 @@ describe('pipelining of batched operations', () => {
     streams.forEach((stream, i) => {
       const write = originals[i];
       stream.write = function (this: typeof stream, ...args: Parameters<typeof write>) {
-        if (!String(args[0]).includes('__l1-present')) writes[i]++;
+        if (!String(args[0]).includes('l1-present')) writes[i]++;
         return write.apply(this, args);
       } as typeof write;
     });
@@ -105,7 +109,7 @@ describe('pipelining of batched operations', () => {
     const { result, writes } = await socketWrites(() => cache.del(...keys));
     expect(result).toBe(KEYS);
     await expectOnePipelinePerServer(writes);
-    expect(await scanKeys(redis, `${ns}:del:*`)).toEqual([]);
+    expect(await scanValueKeys(redis, `${ns}:del:*`)).toEqual([]);
   });
 
   it(`@CacheEvict with keys of ${KEYS} ids is one pipeline`, async () => {
@@ -114,7 +118,7 @@ describe('pipelining of batched operations', () => {
     const { result, writes } = await socketWrites(() => app.get(CatalogService).removeMany(ids));
     expect(result).toBe(KEYS);
     await expectOnePipelinePerServer(writes);
-    expect(await scanKeys(redis, `${ns}:item:*`)).toEqual([]);
+    expect(await scanValueKeys(redis, `${ns}:item:*`)).toEqual([]);
   });
 
   it('reclaim sends each SCAN batch of UNLINKs in one write', async () => {

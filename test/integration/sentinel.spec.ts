@@ -26,7 +26,7 @@ import {
 } from '../support/fault-helpers.js';
 import { SteadyCalls } from '../support/steady-calls.js';
 import { uniqueNamespace } from '../support/test-app.js';
-import { stillRunning } from './helpers.js';
+import { bookkeeping, stillRunning } from './helpers.js';
 
 /** How long a test may wait for the sentinels to promote the replica and the app to use it. */
 const FAILOVER_WAIT_MS = 60_000;
@@ -140,7 +140,7 @@ describe('Redis Sentinel (primary, replica, three sentinels)', () => {
 
   /** How many connections are subscribed to the lease-release channel of `namespace` on a server. */
   async function leaseSubscribers(server: Redis, namespace: string): Promise<number> {
-    const [, count] = (await server.pubsub('NUMSUB', `${namespace}:__lease-released`)) as [string, number];
+    const [, count] = (await server.pubsub('NUMSUB', bookkeeping(namespace).leaseChannel)) as [string, number];
     return Number(count);
   }
 

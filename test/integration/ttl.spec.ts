@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CachePut, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay, scanKeys } from './helpers.js';
+import { delay, scanEntryKeys, scanKeys } from './helpers.js';
 
 @Injectable()
 class TtlService {
@@ -140,8 +140,10 @@ describe('TTLs', () => {
       await service.profile();
       await cache.set('x', { a: 1 });
       await cache.getOrSet('y', async () => null);
+      expect(await scanEntryKeys(redis, `${ns}:*`)).toHaveLength(6);
+      // The entries and the module's own keys alike (the epoch, and the prefix markers once read).
       const written = await scanKeys(redis, `${ns}:*`);
-      expect(written).toHaveLength(6);
+      expect(written.length).toBeGreaterThanOrEqual(7);
       for (const key of written) expect(await redis.pttl(key)).toBeGreaterThan(0);
     });
   });

@@ -6,7 +6,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CachePut, CacheService } from 'nestjs-redis-cache';
 import { waitFor } from '../support/load-helpers.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay } from './helpers.js';
+import { delay, holdsValue } from './helpers.js';
 
 interface Profile {
   id: number;
@@ -63,7 +63,7 @@ describe('a write that cannot be stored deletes the old value', () => {
     await cache.set('config', { mode: 'old' });
     await cache.set('config', { mode: 'new', apply: () => 'new' });
     expect(await cache.get('config')).toBeUndefined();
-    expect(await redis.exists(`${ns}:config`)).toBe(0);
+    expect(await holdsValue(redis, `${ns}:config`)).toBe(false);
     expect(cache.stats().errors).toBe(1);
   });
 
@@ -72,7 +72,7 @@ describe('a write that cannot be stored deletes the old value', () => {
     expect(await profiles.find(1)).toEqual({ id: 1, name: 'Ada' });
     const renamed = await profiles.rename(1, 'Ada Lovelace');
     expect(renamed.self).toBe(renamed);
-    expect(await redis.exists(`${ns}:profile:1`)).toBe(0);
+    expect(await holdsValue(redis, `${ns}:profile:1`)).toBe(false);
     expect(await profiles.find(1)).toEqual({ id: 1, name: 'Ada Lovelace' });
     expect(profiles.loads).toBe(2);
   });
@@ -87,7 +87,7 @@ describe('a write that cannot be stored deletes the old value', () => {
     reader.profiles.rows.set(1, 'Ada Lovelace');
     await writer.profiles.rename(1, 'Ada Lovelace');
     expect(await loading).toEqual({ id: 1, name: 'Ada' }); // its caller began before the write
-    expect(await redis.exists(`${ns}:profile:1`)).toBe(0); // but the old row was not stored
+    expect(await holdsValue(redis, `${ns}:profile:1`)).toBe(false); // but the old row was not stored
     expect(await writer.profiles.find(1)).toEqual({ id: 1, name: 'Ada Lovelace' });
   });
 });

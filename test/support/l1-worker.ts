@@ -19,27 +19,23 @@ import {
   type WatchReport,
   type WorkerMessage,
 } from './l1-protocol.js';
+import { redisFromEnv, runWorker, sendToParent } from './worker-process.js';
 
-const redisUrl = process.env.L1_REDIS_URL;
-const clusterNodes = process.env.L1_REDIS_CLUSTER_NODES;
+/** The module's `redis` option: the URL, or the cluster's nodes. */
+const redis = redisFromEnv('L1');
 const namespace = process.env.L1_NAMESPACE;
-if (!(redisUrl || clusterNodes) || !namespace || !process.send) {
+if (!redis || !namespace || !process.send) {
   throw new Error(
     'l1-worker: run me from l1-processes.spec.ts (IPC, L1_REDIS_URL or L1_REDIS_CLUSTER_NODES, L1_NAMESPACE)',
   );
 }
-const nodes = clusterNodes ? (JSON.parse(clusterNodes) as Array<{ host: string; port: number }>) : undefined;
-/** The module's `redis` option: the URL, or the cluster's nodes. */
-const redis = nodes ? { cluster: { nodes } } : redisUrl!;
 
 /** How long the worker waits for its L1 to serve (subscribed) before it gives up booting. */
 const L1_SERVING_TIMEOUT_MS = 10_000;
 /** How many regressions a watch reports one by one (it counts them all). */
 const REPORTED_REGRESSIONS = 20;
 
-function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
-}
+const send = (message: WorkerMessage) => sendToParent(message);
 
 /** Wall clock in ms, sub-ms resolution: comparable between processes of one machine. */
 function now(): number {
@@ -153,7 +149,7 @@ async function watch(documents: Documents, cache: CacheService, id: string): Pro
   return report;
 }
 
-async function main(): Promise<void> {
+runWorker<ParentMessage>(async () => {
   const app = await NestFactory.createApplicationContext(WorkerModule, { logger: false, abortOnError: false });
   const documents = app.get(Documents);
   const cache = app.get(CacheService);
@@ -165,44 +161,28 @@ async function main(): Promise<void> {
     if (performance.now() > deadline) throw new Error(`L1 not serving after ${L1_SERVING_TIMEOUT_MS} ms`);
     await sleep(10);
   }
-  const fail = (error: unknown) =>
-    send({
-      type: 'fatal',
-      pid: process.pid,
-      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-    });
-  process.on('message', (message: ParentMessage) => {
-    switch (message.type) {
-      case 'warm':
-        warm(documents, cache, message.id).then(send, fail);
-        break;
-      case 'update':
-        documents
-          .update(message.id, message.version)
-          .then((doc) => send({ type: 'updated', pid: process.pid, doc, resolvedAt: now() }), fail);
-        break;
-      case 'watch':
-        watch(documents, cache, message.id).then((report) => send({ type: 'watched', pid: process.pid, report }), fail);
-        break;
-      case 'stop':
-        stopWatch?.();
-        break;
-      case 'exit':
-        stopWatch?.();
-        void Promise.allSettled([app.close()]).then(() => process.disconnect());
-        break;
-    }
-  });
-  // Gone parent: nothing left to do.
-  process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', pid: process.pid });
-}
-
-main().catch((error: unknown) => {
-  send({
-    type: 'fatal',
-    pid: process.pid,
-    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-  });
-  process.exit(1);
+  return {
+    handle: async (message) => {
+      switch (message.type) {
+        case 'warm':
+          send(await warm(documents, cache, message.id));
+          break;
+        case 'update': {
+          const doc = await documents.update(message.id, message.version);
+          send({ type: 'updated', pid: process.pid, doc, resolvedAt: now() });
+          break;
+        }
+        case 'watch':
+          send({ type: 'watched', pid: process.pid, report: await watch(documents, cache, message.id) });
+          break;
+        case 'stop':
+          stopWatch?.();
+          break;
+      }
+    },
+    close: () => {
+      stopWatch?.();
+      return app.close();
+    },
+  };
 });

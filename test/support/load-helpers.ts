@@ -2,7 +2,7 @@
 // waiting for a condition instead of sleeping blindly, reading an entry's header, forging a lease,
 // and watching the host process for unhandled rejections.
 import type { Redis } from 'ioredis';
-import { FRESH_UNTIL_OFFSET, LEASE_KIND, TOKEN_LENGTH } from '../../lib/core/cache-entry.js';
+import { ENTRY_HEADER_LENGTH, FRESH_UNTIL_OFFSET, LEASE_KIND, TOKEN_LENGTH } from '../../lib/core/cache-entry.js';
 import { PAYLOAD_MAGIC } from '../../lib/serialization/payload-header.js';
 
 /** Polls `condition` every `everyMs` until it holds; fails naming `what` after `timeoutMs`. */
@@ -60,13 +60,15 @@ export async function redisNow(redis: Redis): Promise<number> {
 
 /**
  * A lease placeholder as ACQUIRE_LEASE writes it on an absent key (see core/cache-entry.ts):
- * magic, LEASE kind, the token, the deadline (float64 BE, Redis clock) and 12 zero bytes.
+ * magic, LEASE kind, the token, the deadline (float64 BE, Redis clock), then zeros up to the
+ * header's length (the landing time is left 0 here).
  */
 export function leasePlaceholder(token: Buffer, deadlineMs: number): Buffer {
   if (token.length !== TOKEN_LENGTH) throw new Error(`a lease token has ${TOKEN_LENGTH} bytes`);
   const deadline = Buffer.alloc(8);
   deadline.writeDoubleBE(deadlineMs);
-  return Buffer.concat([Buffer.from([PAYLOAD_MAGIC, LEASE_KIND]), token, deadline, Buffer.alloc(12)]);
+  const head = Buffer.concat([Buffer.from([PAYLOAD_MAGIC, LEASE_KIND]), token, deadline]);
+  return Buffer.concat([head, Buffer.alloc(ENTRY_HEADER_LENGTH - head.length)]);
 }
 
 /**

@@ -7,7 +7,6 @@
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Cluster, Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cacheable, RedisCacheModule } from '../../lib/index.js';
 import {
@@ -19,28 +18,22 @@ import {
   type StampedeValue,
   type WorkerMessage,
 } from './stampede-protocol.js';
+import { plainClient, redisFromEnv, runWorker, sendToParent } from './worker-process.js';
 
-const redisUrl = process.env.STAMPEDE_REDIS_URL;
-const clusterNodes = process.env.STAMPEDE_REDIS_CLUSTER_NODES;
+/** The module's `redis` option: the URL, or the cluster's nodes. */
+const redis = redisFromEnv('STAMPEDE');
 const namespace = process.env.STAMPEDE_NAMESPACE;
-if (!(redisUrl || clusterNodes) || !namespace || !process.send) {
+if (!redis || !namespace || !process.send) {
   throw new Error(
     'stampede-worker: run me from stampede-processes.spec.ts ' +
       '(IPC, STAMPEDE_REDIS_URL or STAMPEDE_REDIS_CLUSTER_NODES, STAMPEDE_NAMESPACE)',
   );
 }
-const nodes = clusterNodes ? (JSON.parse(clusterNodes) as Array<{ host: string; port: number }>) : undefined;
-/** The module's `redis` option: the URL, or the cluster's nodes. */
-const redis = nodes ? { cluster: { nodes } } : redisUrl!;
 
-function send(message: WorkerMessage): void {
-  process.send?.(message);
-}
+const send = (message: WorkerMessage) => sendToParent(message);
 
 /** Counts executions; not the cache's connection, and its key is outside the namespace. */
-const counter = nodes
-  ? new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
-  : new Redis(redisUrl!, { maxRetriesPerRequest: 1 });
+const counter = plainClient(redis);
 const localExecutions = new Map<string, number>();
 
 @Injectable()
@@ -116,29 +109,14 @@ async function run(source: SlowSource, message: Extract<ParentMessage, { type: '
   return report;
 }
 
-async function main(): Promise<void> {
+runWorker<ParentMessage>(async () => {
   const app = await NestFactory.createApplicationContext(WorkerModule, { logger: false, abortOnError: false });
   const source = app.get(SlowSource);
-  process.on('message', (message: ParentMessage) => {
-    if (message.type === 'run') {
-      run(source, message).then(
-        (report) => send({ type: 'done', pid: process.pid, key: message.key, report }),
-        (error: unknown) => send({ type: 'fatal', pid: process.pid, error: String(error) }),
-      );
-    } else if (message.type === 'exit') {
-      void Promise.allSettled([app.close(), counter.quit()]).then(() => process.disconnect());
-    }
-  });
-  // Gone parent: nothing left to do.
-  process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', pid: process.pid });
-}
-
-main().catch((error: unknown) => {
-  send({
-    type: 'fatal',
-    pid: process.pid,
-    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-  });
-  process.exit(1);
+  return {
+    handle: async (message) => {
+      const report = await run(source, message);
+      send({ type: 'done', pid: process.pid, key: message.key, report });
+    },
+    close: () => Promise.allSettled([app.close(), counter.quit()]),
+  };
 });

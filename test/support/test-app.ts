@@ -1,9 +1,11 @@
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import { Test } from '@nestjs/testing';
 import type { INestApplication, LoggerService, ModuleMetadata, Type } from '@nestjs/common';
 import { Cluster, Redis } from 'ioredis';
 import { RedisCacheConfigError, RedisCacheModule, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 import { testClusterNodes, testRedisConnection, testTopology } from './redis-topology.js';
+import { aclUserOf, createAclUser, refusedTo } from './acl-user.js';
 
 export {
   failsOnCluster,
@@ -57,14 +59,47 @@ export async function createTestApp({
   cache = {},
   logger,
 }: TestAppOptions): Promise<INestApplication> {
+  const namespace = cache.namespace ?? uniqueNamespace('app');
+  // The integration-acl project: the app logs in as a user holding only what the README grants it.
+  const aclUrl = process.env.TEST_REDIS_ACL && !cache.redis ? await aclUserUrl(namespace) : undefined;
   const moduleRef = await Test.createTestingModule({
-    imports: [RedisCacheModule.forRoot({ redis: testRedisConnection(), namespace: uniqueNamespace('app'), ...cache })],
+    imports: [RedisCacheModule.forRoot({ redis: aclUrl ?? testRedisConnection(), ...cache, namespace })],
     providers,
     controllers,
   }).compile();
   const app = moduleRef.createNestApplication({ logger: logger ?? false });
+  if (aclUrl) {
+    // The user goes with the app (acl.setup.ts deletes those a failed test left), and the app fails
+    // its test if Redis refused it a command: a cache that fails open would pass without one.
+    const close = app.close.bind(app);
+    app.close = async () => {
+      await close();
+      const user = aclUserOf(aclUrl);
+      const refused = await withAdmin(async (admin) => {
+        await admin.call('ACL', 'DELUSER', user);
+        return refusedTo(admin, user);
+      });
+      if (refused.length > 0) throw new Error(`Redis refused the ACL user: ${refused.join(', ')} (ACL LOG)`);
+    };
+  }
   await app.init();
   return app;
+}
+
+/** A fresh user of the test Redis holding exactly `aclRulesFor(namespace)`; the URL that logs in as it. */
+async function aclUserUrl(namespace: string): Promise<string> {
+  if (testTopology() === 'cluster') throw new Error('TEST_REDIS_ACL is for the standalone test Redis');
+  return withAdmin((admin) => createAclUser(admin, namespace, randomBytes(12).toString('hex')));
+}
+
+/** Runs `work` with a client of the test Redis as its default (admin) user. */
+async function withAdmin<T>(work: (admin: Redis) => Promise<T>): Promise<T> {
+  const admin = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+  try {
+    return await work(admin);
+  } finally {
+    admin.disconnect();
+  }
 }
 
 /**

@@ -6,7 +6,9 @@ import {
   encodeEntry,
   ENTRY_HEADER_LENGTH,
   ENTRY_KIND,
+  EPOCH_OFFSET,
   FRESH_UNTIL_OFFSET,
+  LANDED_OFFSET,
   LEASE_KIND,
   LOAD_MS_OFFSET,
   newLeaseToken,
@@ -39,16 +41,34 @@ function decodeError(bytes: Buffer): CacheSerializationError {
 }
 
 describe('cache entries', () => {
-  it('lays out the header: magic, ENTRY kind, no lease, fresh-until, load time, then the payload', () => {
-    const bytes = encodeEntry(codec, { id: 1 }, FRESH_UNTIL, 12.5);
+  it('lays out the header: magic, ENTRY kind, no lease, fresh-until, load time, epoch, landed, tags, then the payload', () => {
+    const bytes = encodeEntry(codec, { id: 1 }, FRESH_UNTIL, 12.5, 1_700_000_000_000_001);
     expect(bytes[0]).toBe(PAYLOAD_MAGIC);
     expect(bytes[1]).toBe(ENTRY_KIND);
     expect(bytes.subarray(TOKEN_OFFSET, FRESH_UNTIL_OFFSET)).toEqual(Buffer.alloc(16)); // token + lease deadline
     expect(bytes.readDoubleBE(FRESH_UNTIL_OFFSET)).toBe(FRESH_UNTIL);
     expect(bytes.readFloatBE(LOAD_MS_OFFSET)).toBe(12.5);
-    expect(ENTRY_HEADER_LENGTH).toBe(30);
+    expect(bytes.readDoubleBE(EPOCH_OFFSET)).toBe(1_700_000_000_000_001);
+    expect(bytes.readDoubleBE(LANDED_OFFSET)).toBe(0); // the script that stores it writes when it landed
+    expect(ENTRY_HEADER_LENGTH).toBe(48);
+    expect(bytes.readUInt16BE(ENTRY_HEADER_LENGTH - 2)).toBe(0); // no tags
     expect(bytes.subarray(ENTRY_HEADER_LENGTH)).toEqual(codec.encode({ id: 1 }));
   });
+
+  it('round-trips tags and the epoch', () => {
+    const stored = entryOf(decodeEntry(codec, encodeEntry(codec, 'v', FRESH_UNTIL, 1, 77, ['post:1', '#tag'])));
+    expect(stored.tags).toEqual(['post:1', '#tag']);
+    expect(stored.epoch).toBe(77);
+    expect(stored.value).toBe('v');
+  });
+
+  it.each([0x02, 0x03, 0x04])(
+    'reads an entry of the previous format (kind 0x%s) as nothing, not as an error',
+    (kind) => {
+      const previous = Buffer.concat([Buffer.from([PAYLOAD_MAGIC, kind]), Buffer.alloc(28), codec.encode('old')]);
+      expect(decodeEntry(codec, previous)).toEqual({ kind: 'previous' });
+    },
+  );
 
   it.each([
     ['an object', { id: 7, name: 'ada', tags: ['a', 'b'], nested: { ok: true } }],

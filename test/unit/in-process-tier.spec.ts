@@ -1,6 +1,8 @@
+import { BookkeepingKeys } from '../../lib/core/bookkeeping-keys.js';
 import { DecodedEntry } from '../../lib/core/cache-entry.js';
-import { InProcessTier, L1_MISS, type L1Slot } from '../../lib/core/in-process-tier.js';
+import { InProcessTier, L1_MISS, type L1Settings, type L1Slot } from '../../lib/core/in-process-tier.js';
 import type { PrefixGenerations } from '../../lib/core/prefix-generations.js';
+import { RedisClock } from '../../lib/core/redis-clock.js';
 
 // The coherence rules of the in-process tier, without Redis: which values it keeps, which it serves,
 // and what another instance's message or a lost subscription does to them. What Redis carries is
@@ -32,6 +34,21 @@ function prefixes(): FakeMarkers {
 }
 
 const FRESH_MS = 60_000;
+const KEYS = new BookkeepingKeys('ns', { keyPrefix: '', db: 0 });
+let rejected = 0;
+
+/** A tier of namespace 'ns' whose clock has read Redis's (so epochs in messages can be checked). */
+function newTier(markers: PrefixGenerations, settings: L1Settings = { max: 100, ttlMs: 10_000 }): InProcessTier {
+  const clock = new RedisClock();
+  clock.observe(1_700_000_000_000_000);
+  return new InProcessTier(KEYS, markers, settings, clock, () => rejected++);
+}
+
+/** The message another instance's tag invalidation publishes (see CacheTags.invalidate). */
+function tagsMessage(from: InProcessTier, tags: string[], epoch: number): string {
+  const { head, tail } = from.tagsAnnouncement(tags);
+  return `${head} ${epoch} ${tail}`;
+}
 
 function entry(value: unknown, { epoch = 0, tags = [] as string[], freshMs = FRESH_MS } = {}): DecodedEntry {
   return new DecodedEntry(value, Date.now() + freshMs, 0, Buffer.alloc(30), tags, epoch);
@@ -44,14 +61,14 @@ describe('InProcessTier', () => {
 
   beforeEach(async () => {
     markers = prefixes();
-    tier = new InProcessTier('ns', markers.markers, { max: 100, ttlMs: 10_000 });
+    tier = newTier(markers.markers, { max: 100, ttlMs: 10_000 });
     slot = tier.sharedSlot()!;
     await tier.subscribed();
     tier.presenceSettled(true);
   });
 
   it('keeps nothing until every writer announces its changes, and empties when that is in doubt', () => {
-    const fresh = new InProcessTier('ns', markers.markers, { max: 100, ttlMs: 10_000 });
+    const fresh = newTier(markers.markers, { max: 100, ttlMs: 10_000 });
     const memory = fresh.sharedSlot()!;
     void fresh.subscribed();
     memory.offer('ns:a', fresh.seq, entry('A'));
@@ -92,7 +109,7 @@ describe('InProcessTier', () => {
   });
 
   it("drops the keys another instance's message names, and ignores its own messages", () => {
-    const other = new InProcessTier('ns', markers.markers, { max: 100, ttlMs: 10_000 });
+    const other = newTier(markers.markers, { max: 100, ttlMs: 10_000 });
     slot.offer('ns:a', tier.seq, entry('A'));
     slot.offer('ns:b', tier.seq, entry('B'));
     tier.received(tier.keysMessage(['ns:a', 'ns:b']));
@@ -103,10 +120,10 @@ describe('InProcessTier', () => {
   });
 
   it('does not serve an entry of a tag invalidated after its load, even one kept after the message', () => {
-    const other = new InProcessTier('ns', markers.markers, { max: 100, ttlMs: 10_000 });
+    const other = newTier(markers.markers, { max: 100, ttlMs: 10_000 });
     slot.offer('ns:a', tier.seq, entry('A', { epoch: 10, tags: ['t1', 't2'] }));
     slot.offer('ns:b', tier.seq, entry('B', { epoch: 10, tags: ['t3'] }));
-    tier.received(other.tagsMessage(['t2'], 11));
+    tier.received(tagsMessage(other, ['t2'], 11));
     expect(slot.get('ns:a')).toBe(L1_MISS);
     expect(slot.get('ns:b')).toBe('B');
     // Read (checked against Redis) before the invalidation, kept after its message: still refused.
@@ -132,7 +149,7 @@ describe('InProcessTier', () => {
   });
 
   it('drops every key under a reclaimed prefix', () => {
-    const other = new InProcessTier('ns', markers.markers, { max: 100, ttlMs: 10_000 });
+    const other = newTier(markers.markers, { max: 100, ttlMs: 10_000 });
     slot.offer('ns:posts:1', tier.seq, entry('P'));
     slot.offer('ns:users:1', tier.seq, entry('U'));
     tier.received(other.reclaimMessage('ns:posts:'));
@@ -177,7 +194,7 @@ describe('InProcessTier', () => {
     tier.dropKeys(['ns:3']);
     expect(own.get('ns:3')).toBe(L1_MISS);
     expect(tier.wanted).toBe(true);
-    expect(new InProcessTier('ns', markers.markers, undefined).wanted).toBe(false);
+    expect(new InProcessTier(KEYS, markers.markers, undefined, new RedisClock(), () => rejected++).wanted).toBe(false);
   });
 
   it('forgets every kept value rather than a tag epoch, past 10,000 remembered tags', () => {

@@ -1,13 +1,7 @@
 import { jest } from '@jest/globals';
-import { PendingInvalidations } from '../../lib/core/pending-invalidations.js';
-import type { CacheTags } from '../../lib/core/cache-tags.js';
-import type { PrefixGenerations } from '../../lib/core/prefix-generations.js';
-import type { RedisCacheStore } from '../../lib/store/redis-cache.store.js';
+import { MAX_PENDING, PendingInvalidations, type Replay } from '../../lib/core/pending-invalidations.js';
 
-/**
- * A store, tags and prefix generations that record what they were asked to delete, release or
- * invalidate, and fail while `failing` is set.
- */
+/** A replay that records what it was asked to delete, release or invalidate, and fails while `failing` is set. */
 function fakeStore() {
   const calls = {
     unlink: [] as string[][],
@@ -19,31 +13,25 @@ function fakeStore() {
   const fail = () => {
     if (calls.failing) throw new Error('down');
   };
-  const store = {
-    unlink: async (keys: readonly string[]) => {
+  const replay: Replay = {
+    deleteKeys: async (keys) => {
       fail();
       calls.unlink.push([...keys]);
-      return keys.length;
     },
-    completeLease: async (key: string, token: Buffer, entry: Buffer | undefined, _ttl: number, channel: string) => {
+    releaseLease: async (key, token) => {
       fail();
-      calls.released.push(`${key}/${token.toString('hex')}/${entry === undefined ? 'no value' : 'value'}/${channel}`);
-      return true;
+      calls.released.push(`${key}/${token.toString('hex')}`);
     },
-  } as unknown as RedisCacheStore;
-  const tags = {
-    invalidate: async (list: readonly string[]) => {
+    invalidateTags: async (list) => {
       fail();
       calls.tags.push([...list]);
     },
-  } as unknown as CacheTags;
-  const generations = {
-    clear: async (prefix: string) => {
+    clearPrefix: async (prefix) => {
       fail();
       calls.cleared.push(prefix);
     },
-  } as unknown as PrefixGenerations;
-  return { store, tags, generations, calls };
+  };
+  return { replay, calls };
 }
 
 const noReplay = () => undefined;
@@ -53,17 +41,17 @@ describe('PendingInvalidations', () => {
 
   it('holds an invalidation back until the timed-out command it undoes is done with', async () => {
     const pending = new PendingInvalidations(noReplay);
-    const { store, tags, generations, calls } = fakeStore();
+    const { replay, calls } = fakeStore();
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => (settle = resolve));
     pending.after(settled, () => pending.addKeys(['ns:late']));
     expect(pending.size).toBe(1); // waited for, so the cache is not settled yet
-    await pending.flush(store, 'ns:__lease-released', tags, generations);
+    await pending.flush(replay);
     expect(calls.unlink).toEqual([]); // the write may still land: deleting now could come before it
     settle();
     await settled;
     expect(pending.size).toBe(1);
-    await pending.flush(store, 'ns:__lease-released', tags, generations);
+    await pending.flush(replay);
     expect(calls.unlink).toEqual([['ns:late']]);
     expect(pending.size).toBe(0);
     pending.stop();
@@ -71,44 +59,44 @@ describe('PendingInvalidations', () => {
 
   it('replays keys, prefixes and leases once, then is empty', async () => {
     const pending = new PendingInvalidations(noReplay);
-    const { store, tags, generations, calls } = fakeStore();
+    const { replay, calls } = fakeStore();
     pending.addKeys(['ns:a', 'ns:b', 'ns:a']);
     pending.addPrefix('posts:');
     pending.addLease('ns:c', Buffer.from('0102', 'hex'));
     expect(pending.size).toBe(4);
-    await pending.flush(store, 'ns:__lease-released', tags, generations);
+    await pending.flush(replay);
     expect(calls.unlink).toEqual([['ns:a', 'ns:b']]);
     expect(calls.cleared).toEqual(['posts:']); // a new generation for the prefix, not a SCAN
     // A lease is given back by its token, with no value: a value stored since stays.
-    expect(calls.released).toEqual(['ns:c/0102/no value/ns:__lease-released']);
+    expect(calls.released).toEqual(['ns:c/0102']);
     expect(pending.size).toBe(0);
     pending.stop();
   });
 
   it('gives back two leases of one key (two timed-out attempts) by their own tokens', async () => {
     const pending = new PendingInvalidations(noReplay);
-    const { store, tags, generations, calls } = fakeStore();
+    const { replay, calls } = fakeStore();
     pending.addLease('ns:k', Buffer.from('0101010101010101', 'hex'));
     pending.addLease('ns:k', Buffer.from('0202020202020202', 'hex'));
     pending.addLease('ns:k', Buffer.from('0202020202020202', 'hex'));
     expect(pending.size).toBe(2);
-    await pending.flush(store, 'ch', tags, generations);
-    expect(calls.released.sort()).toEqual(['ns:k/0101010101010101/no value/ch', 'ns:k/0202020202020202/no value/ch']);
+    await pending.flush(replay);
+    expect(calls.released.sort()).toEqual(['ns:k/0101010101010101', 'ns:k/0202020202020202']);
     expect(pending.size).toBe(0);
     pending.stop();
   });
 
   it('replays failed tag invalidations, keeping them while they fail again', async () => {
     const pending = new PendingInvalidations(noReplay);
-    const { store, tags, generations, calls } = fakeStore();
+    const { replay, calls } = fakeStore();
     pending.addTags(['posts', 'user:1']);
     pending.addTags(['posts']);
     expect(pending.size).toBe(2);
     calls.failing = true;
-    await pending.flush(store, 'ch', tags, generations);
+    await pending.flush(replay);
     expect(pending.size).toBe(2);
     calls.failing = false;
-    await pending.flush(store, 'ch', tags, generations);
+    await pending.flush(replay);
     expect(calls.tags).toEqual([['posts', 'user:1']]);
     expect(pending.size).toBe(0);
     pending.stop();
@@ -116,14 +104,12 @@ describe('PendingInvalidations', () => {
 
   it('keeps what fails again, and retries it every second until it goes through', async () => {
     jest.useFakeTimers();
-    const { store, tags, generations, calls } = fakeStore();
-    const pending: PendingInvalidations = new PendingInvalidations(
-      () => void pending.flush(store, 'ch', tags, generations),
-    );
+    const { replay, calls } = fakeStore();
+    const pending: PendingInvalidations = new PendingInvalidations(() => void pending.flush(replay));
     pending.addKeys(['ns:a']);
     pending.addPrefix('p:');
     calls.failing = true;
-    await pending.flush(store, 'ch', tags, generations);
+    await pending.flush(replay);
     expect(pending.size).toBe(2);
     calls.failing = false;
     await jest.advanceTimersByTimeAsync(1_000);
@@ -135,10 +121,8 @@ describe('PendingInvalidations', () => {
 
   it('retries on its own when nothing else flushes (an error reply is no outage, so no recovery comes)', async () => {
     jest.useFakeTimers();
-    const { store, tags, generations, calls } = fakeStore();
-    const pending: PendingInvalidations = new PendingInvalidations(
-      () => void pending.flush(store, 'ch', tags, generations),
-    );
+    const { replay, calls } = fakeStore();
+    const pending: PendingInvalidations = new PendingInvalidations(() => void pending.flush(replay));
     pending.addKeys(['ns:a']);
     await jest.advanceTimersByTimeAsync(999);
     expect(calls.unlink).toEqual([]);
@@ -157,19 +141,44 @@ describe('PendingInvalidations', () => {
     expect(replay).not.toHaveBeenCalled();
   });
 
-  it('past 10,000 keys, clears the whole namespace (a new generation) instead of remembering more; leases stay', async () => {
+  it('past MAX_PENDING keys, clears the whole namespace (a new generation) instead of remembering more; leases stay', async () => {
     const pending = new PendingInvalidations(noReplay);
-    const { store, tags, generations, calls } = fakeStore();
-    pending.addKeys(Array.from({ length: 10_001 }, (_, i) => `ns:k${i}`));
+    const { replay, calls } = fakeStore();
+    pending.addKeys(Array.from({ length: MAX_PENDING + 1 }, (_, i) => `ns:k${i}`));
     pending.addKeys(['ns:later']);
     pending.addPrefix('p:');
     pending.addLease('ns:l', Buffer.from('01', 'hex'));
     expect(pending.size).toBe(2);
-    await pending.flush(store, 'ch', tags, generations);
+    await pending.flush(replay);
     expect(calls.unlink).toEqual([]);
     expect(calls.cleared).toEqual(['']);
     // A lease is still given back: the clear does not delete its placeholder.
-    expect(calls.released).toEqual(['ns:l/01/no value/ch']);
+    expect(calls.released).toEqual(['ns:l/01']);
+    pending.stop();
+  });
+
+  it('past MAX_PENDING tags, clears the whole namespace instead (which invalidates tagged entries too)', async () => {
+    const pending = new PendingInvalidations(noReplay);
+    const { replay, calls } = fakeStore();
+    pending.addTags(Array.from({ length: MAX_PENDING + 1 }, (_, i) => `t${i}`));
+    pending.addTags(['later']);
+    expect(pending.size).toBe(1);
+    await pending.flush(replay);
+    expect(calls.tags).toEqual([]);
+    expect(calls.cleared).toEqual(['']);
+    pending.stop();
+  });
+
+  it('past MAX_PENDING timed-out commands awaited, clears the whole namespace instead of holding more', async () => {
+    const pending = new PendingInvalidations(noReplay);
+    const { replay, calls } = fakeStore();
+    const never = new Promise<void>(() => undefined);
+    for (let i = 0; i < MAX_PENDING; i++) pending.after(never, () => pending.addKeys([`ns:k${i}`]));
+    expect(pending.size).toBe(MAX_PENDING);
+    pending.after(never, () => pending.addKeys(['ns:one-too-many']));
+    await pending.flush(replay);
+    expect(calls.cleared).toEqual(['']);
+    expect(calls.unlink).toEqual([]);
     pending.stop();
   });
 });

@@ -22,6 +22,8 @@ describe('resolveCacheOptions', () => {
       lock: true,
       lockTtlMs: 10_000,
       lockWaitMs: 5_000,
+      l1: undefined,
+      freezeShared: false,
     });
   });
 
@@ -73,8 +75,27 @@ describe('resolveCacheOptions', () => {
     );
   });
 
-  it.each(['', 'has space', 'a*b', 'x'.repeat(129)])('rejects namespace %p', (namespace) => {
-    expect(configError(() => resolveCacheOptions({ namespace })).message).toMatch(/namespace must be/);
+  it.each(['', 'has space', 'a*b', 'x'.repeat(129), 'a:b', 'shop:', '{a', 'a}', '{}', '{a}{b}', 'a@b', 'a#b'])(
+    'rejects namespace %p',
+    (namespace) => {
+      expect(configError(() => resolveCacheOptions({ namespace })).message).toMatch(/namespace must/);
+    },
+  );
+
+  it("rejects a namespace with ':' saying why: it would overlap another namespace's keys", () => {
+    expect(configError(() => resolveCacheOptions({ namespace: 'shop:eu' })).message).toMatch(
+      /namespace must not contain ':' \(namespace 'a' would overlap namespace 'a:b'\)/,
+    );
+  });
+
+  it.each(['cache', 'shop-eu.v2', '{cache}', 'app{cache}v1'])('accepts namespace %p', (namespace) => {
+    expect(resolveCacheOptions({ namespace }).namespace).toBe(namespace);
+  });
+
+  it('never shows a password from a bad redis option', () => {
+    const err = configError(() => resolveCacheOptions({ redis: 'http://user:s3cret@host:6379' }));
+    expect(err.message).not.toContain('s3cret');
+    expect(err.message).toContain('user:***@');
   });
 
   it('rejects a redis URL without a redis scheme', () => {
