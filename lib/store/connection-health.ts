@@ -8,6 +8,11 @@ export interface HealthLogger {
 
 /** A command's target when it is not one Cluster node: the one server, or the client as a whole. */
 export const ANYWHERE = '*';
+/**
+ * A Cluster command without a key (PUBLISH): ioredis sends it to a node of its choosing, so its
+ * outcome says nothing about any one node. It ends no node's outage and starts none.
+ */
+export const SOME_NODE = '?';
 
 /**
  * Tracks whether Redis is reachable so an outage is logged once when it starts and once when it
@@ -44,7 +49,7 @@ export class ConnectionHealth {
   }
 
   succeeded(node = ANYWHERE): void {
-    if (!this.isDown) return;
+    if (!this.isDown || node === SOME_NODE) return;
     // An answer shows the client connected (ANYWHERE is over); on one server it ends the outage.
     if (node === ANYWHERE) this.down.clear();
     this.down.delete(node);

@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheUnavailableError } from '../errors.js';
-import { ANYWHERE, type ConnectionHealth } from './connection-health.js';
+import { ANYWHERE, SOME_NODE, type ConnectionHealth } from './connection-health.js';
 
 /**
  * The fail-fast rules every cache command runs under: refused at once while the connection is not
@@ -123,6 +123,7 @@ export class GuardedCommands {
    */
   private stillServes(node: string): boolean {
     // Read fresh (failures are rare): a copy up to 100 ms old could restart an outage just ended.
+    if (node === SOME_NODE) return false;
     return node === ANYWHERE || !isCluster(this.client) || this.servingNodes(true).has(node);
   }
 

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
-import { ANYWHERE, type ConnectionHealth } from './connection-health.js';
+import { ANYWHERE, SOME_NODE, type ConnectionHealth } from './connection-health.js';
 import { GuardedCommands, isCluster } from './guarded-commands.js';
 import { ACQUIRE_LEASE, COMPLETE_LEASE, EVICT_ENTRY, LeaseReply, WRITE_ENTRY, WriteReply } from './entry-scripts.js';
 import {
@@ -275,7 +275,9 @@ export class RedisCacheStore {
 
   /** A plain PUBLISH (any Cluster node may take it): for a message that announces no change. */
   async publishPlain(channel: string, message: string): Promise<void> {
-    await this.commands.run('PUBLISH', () => this.client.publish(channel, message));
+    // On a Cluster any node takes a PUBLISH (ioredis picks one): it tells nothing of any node's health.
+    const node = isCluster(this.client) ? SOME_NODE : ANYWHERE;
+    await this.commands.run('PUBLISH', () => this.client.publish(channel, message), node);
   }
 
   /** Whether `key` exists. */

@@ -50,6 +50,8 @@ const MIN_ROUNDS = 10;
 const SPREADS_MS = [0, 10, 30];
 /** A call waits 0..MAX_WAIT_MS before its commit and again after it, before the cache's write. */
 const MAX_WAIT_MS = 8;
+/** Between the calls of the round whose writes must not overlap (each takes a few ms). */
+const SEQUENTIAL_GAP_MS = 500;
 /** How far ahead of now a round starts: room for the message to reach every worker. */
 const LEAD_MS = 40;
 /** A worker that has not answered a round by then failed. */
@@ -254,7 +256,7 @@ describe('concurrent @CachePut writes reordered across processes (3 processes, r
 
   const seed = seedOf();
 
-  it('no round ends with a stale value cached, and the cache still caches', async () => {
+  it('no round ends with a stale value cached', async () => {
     const summary = await runRounds(seed, true, 0);
     const context = `seed ${seed} (replay: REORDER_SEED=${seed}), ${summary.rounds} rounds`;
     expect({ context, errors: summary.errors.slice(0, 5) }).toEqual({ context, errors: [] });
@@ -264,11 +266,24 @@ describe('concurrent @CachePut writes reordered across processes (3 processes, r
       firstStale: [],
     });
     expect({ context, enoughRounds: summary.rounds >= MIN_ROUNDS }).toEqual({ context, enoughRounds: true });
-    // Not a cache that answers every overlap by deleting the key: some rounds end with the value cached.
-    expect({ context, cached: summary.cached > 0, absent: summary.absent }).toEqual({
-      context,
-      cached: true,
-      absent: summary.absent,
+  }, 30_000);
+
+  it('writes that do not overlap are kept: the cache still caches (the last one, from each process in turn)', async () => {
+    // Not a cache that answers every write by deleting the key. (How many random rounds end cached
+    // depends on the machine's speed: on a loaded one every write of a round may overlap the others.)
+    const id = 2_001;
+    usedIds.add(id);
+    const plans = workers.map((_, index): CallPlan[] => [
+      { id, startMs: index * SEQUENTIAL_GAP_MS, beforeMs: 0, afterMs: 0 },
+    ]);
+    const reports = await fire('sequential', true, plans);
+    const calls = reports.flatMap((report) => report.results);
+    expect(calls.filter((call) => call.error !== undefined)).toEqual([]);
+    const db = Number(await raw.get(dbKey(id)));
+    expect(db).toBe(Math.max(...calls.map((call) => call.value ?? 0)));
+    expect({ trace: traceOf(calls), cached: await cache.get<number>(`item:${id}`) }).toEqual({
+      trace: traceOf(calls),
+      cached: db,
     });
   }, 30_000);
 
