@@ -27,9 +27,13 @@ export class LuaScript {
     return this.runOn(client, [key], args);
   }
 
-  /** Adds a run on `key` to `pipeline` (by SHA: a NOSCRIPT reply is the caller's to retry with `run`). */
-  addTo(pipeline: ChainableCommander, key: string, ...args: ScriptArg[]): void {
-    pipeline.evalsha(this.sha, 1, key, ...args);
+  /**
+   * Adds a run on `key` to `pipeline`: by SHA, or with `whole` the script itself (EVAL), which also
+   * loads it for the commands behind it. A NOSCRIPT reply to a run by SHA is the caller's to retry.
+   */
+  addTo(pipeline: ChainableCommander, key: string, args: readonly ScriptArg[], whole = false): void {
+    if (whole) pipeline.eval(this.source, 1, key, ...args);
+    else pipeline.evalsha(this.sha, 1, key, ...args);
   }
 
   /** Runs the script with several keys: they must share a Cluster slot (bookkeeping-keys.ts). */

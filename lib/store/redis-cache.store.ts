@@ -320,32 +320,28 @@ export class RedisCacheStore {
    */
   async evict(keys: readonly string[], tombstoneMs: number, announce?: Announcement): Promise<number> {
     const px = Math.max(1, Math.round(tombstoneMs));
-    const counted = await this.removeKeys(
+    return this.removeKeys(
       'EVICT',
       keys,
-      (pipeline, key) => EVICT_ENTRY.addTo(pipeline, key, px),
+      (pipeline, key, whole) => EVICT_ENTRY.addTo(pipeline, key, [px], whole),
       announce,
-      async (key) => Number(await EVICT_ENTRY.run(this.client, key, px)),
     );
-    return counted;
   }
 
   /**
    * Runs `add` for every key in one pipeline (on a Cluster one per node: a pipeline stays on one
-   * node), with `announce` at its end; a script the server did not know yet (NOSCRIPT) is run again
-   * through `retry`, which sends it whole. Resolves to the sum of the replies.
+   * node), with `announce` at its end. Resolves to the sum of the replies.
    */
   private async removeKeys(
     command: string,
     keys: readonly string[],
-    add: (pipeline: ChainableCommander, key: string) => void,
+    add: AddRemoval,
     announce?: Announcement,
-    retry?: (key: string) => Promise<number>,
   ): Promise<number> {
     if (keys.length === 0) return 0;
     const client = this.client;
     const run = (group: readonly string[], withAnnouncement?: Announcement) =>
-      removePipelined(client, group, add, withAnnouncement, retry);
+      removePipelined(client, group, add, withAnnouncement);
     if (!isCluster(client)) return this.commands.run(command, () => run(keys, announce));
     const groups = this.groupByNode(client, keys);
     if (groups.length === 1)
@@ -408,26 +404,52 @@ function epochString(epoch: number): string {
 }
 
 /** UNLINKs `keys` in one pipeline (on a Cluster: keys of one node), and publishes `announce` at its end. */
+/**
+ * Adds one key's removal to a pipeline; `whole`: a script is sent itself rather than by SHA (it
+ * loads it for the commands behind it).
+ */
+type AddRemoval = (pipeline: ChainableCommander, key: string, whole: boolean) => void;
+
+/**
+ * One pipeline of removals, `announce` at its end. Keys a script could not run on because the server
+ * did not know it (NOSCRIPT: a restart, a failover) go again in one more pipeline, the first sent
+ * whole, and the announcement with them: the first one went out before those keys were removed, so
+ * an instance could have re-read their old values in between.
+ */
 async function removePipelined(
   client: Redis | Cluster,
   keys: readonly string[],
-  add: (pipeline: ChainableCommander, key: string) => void,
+  add: AddRemoval,
   announce: Announcement | undefined,
-  retry: ((key: string) => Promise<number>) | undefined,
 ): Promise<number> {
+  const { removed, unknownScript } = await runRemovals(client, keys, add, false, announce);
+  if (unknownScript.length === 0) return removed;
+  const again = await runRemovals(client, unknownScript, add, true, announce);
+  if (again.unknownScript.length > 0) throw new Error('NOSCRIPT after the script was sent whole');
+  return removed + again.removed;
+}
+
+async function runRemovals(
+  client: Redis | Cluster,
+  keys: readonly string[],
+  add: AddRemoval,
+  whole: boolean,
+  announce: Announcement | undefined,
+): Promise<{ removed: number; unknownScript: string[] }> {
   const pipeline = client.pipeline();
-  for (const key of keys) add(pipeline, key);
+  keys.forEach((key, i) => add(pipeline, key, whole && i === 0));
   if (announce) pipeline.publish(announce.channel, announce.message);
   const results = (await pipeline.exec()) ?? [];
   let removed = 0;
+  const unknownScript: string[] = [];
   for (let i = 0; i < keys.length; i++) {
     const [error, value] = results[i] ?? [null, 0];
-    if (error && retry && error.message.startsWith('NOSCRIPT')) removed += await retry(keys[i]);
+    if (error?.message.startsWith('NOSCRIPT')) unknownScript.push(keys[i]);
     else if (error) throw error;
     else removed += Number(value) || 0;
   }
   if (announce) throwFirstError(results.slice(keys.length));
-  return removed;
+  return { removed, unknownScript };
 }
 
 function throwFirstError(results: [Error | null, unknown][] | null): void {

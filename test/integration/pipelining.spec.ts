@@ -13,8 +13,11 @@ import type { Redis } from 'ioredis';
 import { CacheEvict, CacheService } from 'nestjs-redis-cache';
 import { isCluster, primariesOf } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { scanKeys, scanValueKeys, setMany } from './helpers.js';
+import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis } from '../support/own-redis.js';
+import { waitFor } from '../support/load-helpers.js';
+import { bookkeeping, scanKeys, scanValueKeys, setMany } from './helpers.js';
 import { encodeEntry } from '../../lib/core/cache-entry.js';
+import { CacheEngine } from '../../lib/core/cache-engine.js';
 import { createDefaultCodec } from '../../lib/serialization/cache-codec.js';
 
 const KEYS = 300;
@@ -69,12 +72,15 @@ describe('pipelining of batched operations', () => {
   /** Socket writes of each of the module's connections (see serverConnections) while `work` runs. */
   async function socketWrites<T>(work: () => Promise<T>): Promise<{ result: T; writes: number[] }> {
     const streams = (await serverConnections()).map((connection) => connection.stream);
+    // Not the work's: the subscription's heartbeat, a PUBLISH every second on this connection.
+    const heartbeat = app.get(CacheEngine).leases.heartbeatChannel;
     const originals = streams.map((stream) => stream.write);
     const writes = streams.map(() => 0);
     streams.forEach((stream, i) => {
       const write = originals[i];
       stream.write = function (this: typeof stream, ...args: Parameters<typeof write>) {
-        if (!String(args[0]).includes('l1-present')) writes[i]++;
+        const sent = String(args[0]);
+        if (!sent.includes('l1-present') && !sent.includes(heartbeat)) writes[i]++;
         return write.apply(this, args);
       } as typeof write;
     });
@@ -104,8 +110,17 @@ describe('pipelining of batched operations', () => {
     expect(total).toBeLessThanOrEqual(servers + 2);
   }
 
+  /**
+   * Runs an eviction on every server first: on a server that does not know the eviction script yet
+   * the keys go again in a second pipeline (see the test of a fresh server below).
+   */
+  async function loadEvictionScript(): Promise<void> {
+    await cache.del(...Array.from({ length: KEYS }, (_, i) => `warm-up:${i}`));
+  }
+
   it(`CacheService.del of ${KEYS} keys is one pipeline: one write, every key gone`, async () => {
     const keys = await seed('del:', KEYS);
+    await loadEvictionScript();
     const { result, writes } = await socketWrites(() => cache.del(...keys));
     expect(result).toBe(KEYS);
     await expectOnePipelinePerServer(writes);
@@ -114,12 +129,55 @@ describe('pipelining of batched operations', () => {
 
   it(`@CacheEvict with keys of ${KEYS} ids is one pipeline`, async () => {
     await seed('item:', KEYS);
+    await loadEvictionScript();
     const ids = Array.from({ length: KEYS }, (_, i) => i);
     const { result, writes } = await socketWrites(() => app.get(CatalogService).removeMany(ids));
     expect(result).toBe(KEYS);
     await expectOnePipelinePerServer(writes);
     expect(await scanValueKeys(redis, `${ns}:item:*`)).toEqual([]);
   });
+
+  it(
+    `on a server that knows no script yet (a restart), ${KEYS} evictions all land, and the last announcement comes after them`,
+    async () => {
+      const own = await startOwnRedis();
+      const ownApp = await createTestApp({ cache: { redis: own.connection, namespace: ns, l1: { max: 10, ttl: 1 } } });
+      const inspector = own.client();
+      const subscriber = own.client();
+      try {
+        const keys = Array.from({ length: KEYS }, (_, i) => `${ns}:fresh:${i}`);
+        const entry = encodeEntry(createDefaultCodec(), 'x', Date.now() + 60_000, 1);
+        await setMany(inspector, keys, entry, 60_000);
+        // At each announcement of the eviction: how many of the keys still held a value.
+        const heldAtAnnouncement: number[] = [];
+        const channel = bookkeeping(ns).l1Channel;
+        await subscriber.subscribe(channel);
+        let counting = Promise.resolve(); // one count at a time, in the order the messages came
+        subscriber.on('message', (from: string) => {
+          if (from !== channel) return;
+          counting = counting.then(async () => {
+            heldAtAnnouncement.push((await scanValueKeys(inspector, `${ns}:fresh:*`)).length);
+          });
+        });
+
+        const evicted = await ownApp.get(CacheService).del(...keys.map((key) => key.slice(ns.length + 1)));
+        expect(evicted).toBe(KEYS);
+        await waitFor('the announcement', () => heldAtAnnouncement.length > 0, 2_000);
+        await new Promise((resolve) => setTimeout(resolve, 100)); // a second one, if sent
+        expect(await scanValueKeys(inspector, `${ns}:fresh:*`)).toEqual([]);
+        // On one server the first pipeline's announcement went out before the keys it could not
+        // evict (NOSCRIPT); the second pipeline announces again. The last one finds nothing held.
+        expect(heldAtAnnouncement.at(-1)).toBe(0);
+        expect(ownApp.get(CacheService).stats().errors).toBe(0);
+      } finally {
+        subscriber.disconnect();
+        inspector.disconnect();
+        await ownApp.close();
+        await own.stop();
+      }
+    },
+    OWN_REDIS_TEST_TIMEOUT_MS,
+  );
 
   it('reclaim sends each SCAN batch of UNLINKs in one write', async () => {
     await seed('bulk:', 1_200);
