@@ -147,6 +147,24 @@ describe('a silent subscriber is noticed', () => {
     return { detectedAfterMs, waitedMs: performance.now() - since };
   }
 
+  /**
+   * After a freeze at `frozenAt` and a clear by another app: whether `a` still served the cleared
+   * `probeId` (loaded as `cachedLoad`) right after (recorded, not asserted), then waitWindow with
+   * "`a` loads `probeId` from the source" as the probe.
+   */
+  async function waitUntilNoticed(
+    a: Instance,
+    probeId: number,
+    cachedLoad: number,
+    frozenAt: number,
+    stalls: () => number,
+  ) {
+    const probeLoads = a.posts.loads;
+    const servedClearedAtFirst = (await a.posts.post(probeId)).load === cachedLoad;
+    const window = await waitWindow(frozenAt, stalls, async () => (await a.posts.post(probeId)).load > probeLoads);
+    return { servedClearedAtFirst, ...window };
+  }
+
   /** SUBSCRIBE commands the server has run, all clients together. */
   async function subscribes(): Promise<number> {
     const info = await admin.info('commandstats');
@@ -225,12 +243,12 @@ describe('a silent subscriber is noticed', () => {
 
       // A's subscription is frozen, so the clear has not reached it: until A notices, it may go on
       // serving what was cleared (right after the clear it does). Not asserted; recorded.
-      const probeLoads = a.posts.loads;
-      const servedClearedAtFirst = (await a.posts.post(probeId)).load === cached.get(probeId)!.load;
-      const { detectedAfterMs, waitedMs } = await waitWindow(
+      const { servedClearedAtFirst, detectedAfterMs, waitedMs } = await waitUntilNoticed(
+        a,
+        probeId,
+        cached.get(probeId)!.load,
         frozenAt,
         stalls,
-        async () => (await a.posts.post(probeId)).load > probeLoads,
       );
       report(
         `frozen subscriber${l1 ? ' with L1' : ''}: served a cleared entry right after the clear: ${servedClearedAtFirst}; ` +
@@ -307,12 +325,12 @@ describe('a silent subscriber is noticed', () => {
     for (const id of ids) expect((await b.posts.post(id)).load).toBe(id);
 
     // Until A notices, its L1 may go on serving what was cleared (right after the clear it does).
-    const probeLoads = a.posts.loads;
-    const servedClearedAtFirst = (await a.posts.post(probeId)).load === cached.get(probeId)!.load;
-    const { detectedAfterMs, waitedMs } = await waitWindow(
+    const { servedClearedAtFirst, detectedAfterMs, waitedMs } = await waitUntilNoticed(
+      a,
+      probeId,
+      cached.get(probeId)!.load,
       frozenAt,
       stalls,
-      async () => (await a.posts.post(probeId)).load > probeLoads,
     );
     report(
       `frozen connection with L1: served a cleared entry right after the clear: ${servedClearedAtFirst}; ` +
