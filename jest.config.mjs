@@ -5,6 +5,8 @@ const base = {
   preset: 'ts-jest/presets/default-esm',
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
+  // The compat apps have package.json files and specs of their own, run by `npm run compat`.
+  modulePathIgnorePatterns: ['<rootDir>/tools/compat/apps/'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^nestjs-redis-cache$': '<rootDir>/lib/index.ts',
@@ -88,6 +90,15 @@ export default {
       globalTeardown: '<rootDir>/test/support/cluster-global-teardown.mjs',
       // Tells test/support/redis-topology.ts (per test file) to use the cluster.
       setupFiles: ['<rootDir>/test/support/cluster-topology.setup.mjs'],
+    },
+    {
+      // The standalone integration suite again on ioredis 5, the older release the peer range admits
+      // (installed as `ioredis5`). The projects above run on ioredis 6, whose default is RESP3.
+      ...integration,
+      displayName: 'integration-ioredis5',
+      moduleNameMapper: { ...base.moduleNameMapper, '^ioredis$': 'ioredis5' },
+      testPathIgnorePatterns: ['/node_modules/', ...integrationSpecs(CLUSTER_ONLY)],
+      setupFiles: ['<rootDir>/test/support/ioredis5.setup.mjs'],
     },
     {
       ...base,

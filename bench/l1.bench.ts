@@ -42,7 +42,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Cacheable, CacheMetrics, CacheService, RedisCacheModule } from '../lib/index.js';
+import { Cacheable, CacheService, RedisCacheModule } from '../lib/index.js';
+import { traceRequest } from '../lib/metrics/cache-metrics.js';
 import type { LocalRedisServer } from '../tools/local-redis-server.mjs';
 import { median } from './support/async-harness.js';
 import { makeUser, type BenchUser } from './support/fixtures.js';
@@ -148,7 +149,6 @@ async function main(server: LocalRedisServer): Promise<void> {
   try {
     const service = app.get(ItemService);
     const cache = app.get(CacheService);
-    const metrics = app.get(CacheMetrics);
     const lru = new LRUCache<string, BenchUser>({ max: L1_MAX, ttl: L1_TTL_S * 1_000 });
     const handWritten = new HandWrittenItems(lru);
     // The same values under the key strings L1 itself uses (the namespace in front).
@@ -272,7 +272,7 @@ async function main(server: LocalRedisServer): Promise<void> {
     if (contenders.length === 0) throw new Error(`BENCH_VARIANTS selects nothing: ${VARIANTS.join(',')}`);
 
     const traced = REQUEST_TRACE
-      ? (run: Contender['run']) => (from: number) => metrics.traceRequest({ outcomes: [] }, () => run(from))
+      ? (run: Contender['run']) => (from: number) => traceRequest({ outcomes: [] }, () => run(from))
       : (run: Contender['run']) => run;
     const results = await interleave(
       contenders.map((contender) => ({ ...contender, run: traced(contender.run) })),

@@ -5,8 +5,10 @@ export {
   REDIS_CACHE_OPTIONS_TYPE,
   REDIS_CACHE_ASYNC_OPTIONS_TYPE,
   type RedisCacheOptionsFactory,
+  type RedisCacheModuleAsyncOptions,
 } from './redis-cache.module-definition.js';
 export { CacheService, type CacheSetOptions, type CacheGetOrSetOptions } from './cache.service.js';
+export { InjectCache, getCacheToken } from './inject-cache.decorator.js';
 export { Cacheable } from './decorators/cacheable.decorator.js';
 export { CachePut } from './decorators/cache-put.decorator.js';
 export { CacheEvict } from './decorators/cache-evict.decorator.js';
@@ -35,3 +37,20 @@ export type {
 export type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
 export type { DurationString } from './options/duration.js';
 export { RedisCacheError, RedisCacheConfigError, CacheSerializationError, CacheUnavailableError } from './errors.js';
+export { HttpCacheInterceptor, CacheInterceptor } from './http/http-cache.interceptor.js';
+export {
+  CacheKey,
+  CacheTTL,
+  CachePublic,
+  type HttpCacheDecorator,
+  type HttpCacheKeyFactory,
+  type HttpCacheTtlFactory,
+} from './http/http-cache.decorators.js';
+export {
+  HTTP_CACHE_OPTIONS,
+  provideHttpCacheOptions,
+  type HttpCacheOptions,
+  type HttpCachePrincipal,
+  type HttpCacheRequest,
+} from './http/http-cache-options.js';
+export { HTTP_CACHE_PREFIX } from './http/http-response-key.js';

@@ -1,14 +1,15 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService } from '@nestjs/core';
+import type { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { DiscoveryService } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import { cacheNameOf, DEFAULT_CACHE, executorProperty, registrationOf } from './cache-names.js';
 import { BookkeepingKeys } from './core/bookkeeping-keys.js';
 import { CacheEngine } from './core/cache-engine.js';
 import type { CacheMethodPlan } from './core/cache-method-plan.js';
 import { CacheOperationExecutor } from './core/cache-operation-executor.js';
-import { CACHE_EXECUTOR, CACHE_PLAN } from './decorators/cache-method-wrapper.js';
+import { CACHE_PLAN } from './decorators/cache-method-wrapper.js';
 import { CacheUnavailableError, RedisCacheConfigError } from './errors.js';
 import type { RedisCacheModuleOptions } from './options/redis-cache-options.interface.js';
 import { resolveCacheOptions } from './options/resolve-options.js';
-import { REDIS_CACHE_MODULE_OPTIONS } from './redis-cache.module-definition.js';
 import { createRedisClient, type CacheClient } from './redis-client.factory.js';
 import { closeClient } from './store/close-client.js';
 import { configurationProblem, redactSecrets, tlsToPlainTextServer } from './store/connection-problems.js';
@@ -20,27 +21,34 @@ import { RedisCacheStore } from './store/redis-cache.store.js';
 /** How long `app.init()` waits for a first connection before starting without the cache. */
 const CONNECT_WAIT_MS = 2_000;
 
+/** Which cache a lifecycle runs, and whether its registration is global. */
+export interface CacheRegistration {
+  readonly name: string;
+  readonly global: boolean;
+}
+
 /**
- * Owns the runtime resources of one application's cache. In `app.init()`: validates the options and
- * every decorated method (a bad TTL or an unknown profile fails the bootstrap, naming `Class.method`),
- * opens or adopts the Redis client and starts the engine. On shutdown: stops the engine and closes
- * the client only if this module opened it.
+ * Owns the runtime resources of one registration's cache. In `app.init()`: validates the options
+ * and every decorated method that uses this cache (a bad TTL or an unknown profile fails the
+ * bootstrap, naming `Class.method`), opens or adopts the Redis client and starts the engine. On
+ * shutdown: stops the engine and closes the client only if this module opened it.
  */
-@Injectable()
 export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger('RedisCache');
   private connection: CacheClient | undefined;
   private leases: LeaseReleaseListener | undefined;
   private onError: ((err: Error) => void) | undefined;
 
   constructor(
-    @Inject(REDIS_CACHE_MODULE_OPTIONS) private readonly options: RedisCacheModuleOptions,
+    readonly registration: CacheRegistration,
+    private readonly options: RedisCacheModuleOptions,
     private readonly engine: CacheEngine,
     private readonly executor: CacheOperationExecutor,
     private readonly discovery: DiscoveryService,
+    private readonly logger: Logger,
   ) {}
 
   async onModuleInit(): Promise<void> {
+    this.checkRegistrations();
     const config = resolveCacheOptions(this.options);
     const connection = createRedisClient(config.redis);
     const health = new ConnectionHealth(this.logger);
@@ -63,7 +71,8 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     this.leases = leases;
     try {
       const methods = this.compileDecoratedMethods();
-      this.logger.log(`${methods} cached method(s), namespace '${config.namespace}'`);
+      const named = this.registration.name === DEFAULT_CACHE ? '' : `cache '${this.registration.name}', `;
+      this.logger.log(`${named}${methods} cached method(s), namespace '${config.namespace}'`);
       // The methods' l1 options are known now: the subscriber also listens for L1 invalidations if any uses it.
       this.engine.followL1();
     } catch (err) {
@@ -105,10 +114,46 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
   }
 
   /**
-   * Resolves every decorated method's plan against the options for the class that uses it, so
-   * errors surface now, and warns about what would otherwise silently not be cached.
+   * The registrations of the app must not be ambiguous: two global registrations of one cache would
+   * leave every module with whichever Nest saw first. Checked by each registration (the first to
+   * initialise fails the bootstrap).
+   */
+  private checkRegistrations(): void {
+    const { name } = this.registration;
+    const { options } = this;
+    if (options.name !== undefined && cacheNameOf(options.name, registrationOf(name)) !== name) {
+      throw new RedisCacheConfigError(`${registrationOf(name)}: its options name another cache, '${options.name}'`);
+    }
+    if (!this.registration.global) return;
+    const globals = this.registrations().filter(
+      (other) => other.registration.name === name && other.registration.global,
+    );
+    if (globals.length > 1) {
+      throw new RedisCacheConfigError(
+        `${registrationOf(name)} is registered globally ${globals.length} times: a module would get whichever ` +
+          `Nest saw first. Register it once, give the others a name (forRoot({ name: 'sessions' })), or ` +
+          `register them with isGlobal: false in the modules that use them.`,
+      );
+    }
+  }
+
+  /** Every cache registration of the application (this one included). */
+  private registrations(): RedisCacheLifecycle[] {
+    return this.discovery
+      .getProviders()
+      .map((wrapper) => wrapper.instance as unknown)
+      .filter((instance): instance is RedisCacheLifecycle => instance instanceof RedisCacheLifecycle);
+  }
+
+  /**
+   * Resolves the plan of every decorated method that uses this cache against its options, for the
+   * class that uses it, so errors surface now, and warns about what would otherwise silently not be
+   * cached. A method naming a cache no registration has, and a decorated provider that cannot see
+   * the registration of its cache, fail the bootstrap.
    */
   private compileDecoratedMethods(): number {
+    const { name } = this.registration;
+    const known = new Set(this.registrations().map((other) => other.registration.name));
     const owners = new Set<object>();
     const warned = new Set<CacheMethodPlan>();
     let count = 0;
@@ -120,34 +165,74 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
       if (typeof owner !== 'function' || owner === Object || owners.has(owner)) continue;
       owners.add(owner);
       for (const plan of decoratedMethods(owner.prototype)) {
+        const where = `${owner.name}.${plan.methodName}`;
+        if (!known.has(plan.cache)) {
+          throw new RedisCacheConfigError(
+            `${where} uses the cache '${plan.cache}', and the app registers no such cache ` +
+              `(registered: ${[...known].map((known) => `'${known}'`).join(', ')}). ` +
+              `Register it with ${registrationOf(plan.cache)}, or fix the decorator's \`cache\` option.`,
+          );
+        }
+        if (plan.cache !== name) continue;
+        const builtByInjector = isObject(instance) && wrapper.metatype === owner && !wrapper.inject;
+        const executor = isObject(instance)
+          ? (instance as Record<symbol, unknown>)[executorProperty(plan.cache)]
+          : undefined;
+        if (builtByInjector && executor === undefined && wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
+          throw new RedisCacheConfigError(
+            `${where} (in ${moduleOf(wrapper)}): no ${registrationOf(plan.cache)} is visible from ${moduleOf(wrapper)}, ` +
+              `so its cache decorators have no cache. Import ${registrationOf(plan.cache)} in ${moduleOf(wrapper)}, ` +
+              `or register it once with isGlobal: true (the default).`,
+          );
+        }
+        // Another registration of this cache, visible from that provider's module instead (isGlobal: false).
+        if (executor !== undefined && executor !== this.executor) continue;
         this.executor.compile(plan, owner);
         count++;
-        const where = `${owner.name}.${plan.methodName}`;
-        if (!plan.modeDeclared && !warned.has(plan)) {
-          warned.add(plan);
-          this.logger.warn(
-            `${where}: its return type is not recorded (inferred, a union or an \`import type\`), so it is ` +
-              `served as a Promise. Declare \`: Promise<T>\`, or \`: Observable<T>\` with a value import of Observable.`,
-          );
-        }
-        if (plan.cacheable && !wrapper.isDependencyTreeStatic() && !warned.has(plan)) {
-          warned.add(plan);
-          this.logger.warn(
-            `${where}: @Cacheable on a request-scoped (or transient) provider: its results are keyed by the ` +
-              `method's arguments only, so calls made for different requests share them. Put the request's ` +
-              `identity (user, tenant) in the arguments or the key, or cache in a singleton provider.`,
-          );
-        }
-        const injectable = wrapper.isDependencyTreeStatic() && !wrapper.isTransient;
-        if (injectable && isObject(instance) && (instance as Record<symbol, unknown>)[CACHE_EXECUTOR] === undefined) {
-          this.logger.warn(
-            `${where}: this instance was not built by Nest's injector (useFactory or useValue), so its cache ` +
-              `decorators have no cache; register the class itself as a provider (useClass) to cache it.`,
-          );
-        }
+        this.warnAbout(plan, where, wrapper, instance, warned);
       }
     }
     return count;
+  }
+
+  private warnAbout(
+    plan: CacheMethodPlan,
+    where: string,
+    wrapper: InstanceWrapper,
+    instance: unknown,
+    warned: Set<CacheMethodPlan>,
+  ): void {
+    if (!plan.modeDeclared && !warned.has(plan)) {
+      warned.add(plan);
+      // Served correctly either way (cache-method-plan.ts `learnReturnMode`), but until the mode is
+      // learnt a call returns an Observable that is also a thenable, not a Promise instance.
+      this.logger.warn(
+        `${where}: its return type is not recorded (inferred, a union, an \`import type\` or plain ` +
+          `JavaScript), so whether it returns a Promise or an Observable is learnt from what it returns, ` +
+          `or from the entry another instance cached; until then a call starts at once and returns an ` +
+          `Observable that can also be awaited. Declare \`: Promise<T>\` (or make it \`async\`), or ` +
+          `\`: Observable<T>\` with a value import of Observable.`,
+      );
+    }
+    if (plan.cacheable && !wrapper.isDependencyTreeStatic() && !warned.has(plan)) {
+      warned.add(plan);
+      this.logger.warn(
+        `${where}: @Cacheable on a request-scoped (or transient) provider: its results are keyed by the ` +
+          `method's arguments only, so calls made for different requests share them. Put the request's ` +
+          `identity (user, tenant) in the arguments or the key, or cache in a singleton provider.`,
+      );
+    }
+    const injectable = wrapper.isDependencyTreeStatic() && !wrapper.isTransient;
+    if (
+      injectable &&
+      isObject(instance) &&
+      (instance as Record<symbol, unknown>)[executorProperty(plan.cache)] === undefined
+    ) {
+      this.logger.warn(
+        `${where}: this instance was not built by Nest's injector (useFactory or useValue), so its cache ` +
+          `decorators have no cache; register the class itself as a provider (useClass) to cache it.`,
+      );
+    }
   }
 
   /**
@@ -262,6 +347,11 @@ function* decoratedMethods(prototype: object | null): Generator<CacheMethodPlan>
       if (plan) yield plan;
     }
   }
+}
+
+/** The name of the module a provider belongs to, for messages. */
+function moduleOf(wrapper: InstanceWrapper): string {
+  return wrapper.host?.metatype?.name ?? 'its module';
 }
 
 function isObject(value: unknown): value is object {

@@ -8,6 +8,13 @@ export interface CacheClient {
 }
 
 /**
+ * Reconnect delays: 50 ms more per attempt, at most 2 s (ioredis 5's default). ioredis 6 doubles the
+ * delay up to 5 s: after an outage or a failover the cache would stay off up to 5 s longer, and its
+ * subscriber could come back seconds after its command connection.
+ */
+export const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 2_000);
+
+/**
  * Defaults for clients the module opens. `lazyConnect`: nothing connects until the options are
  * validated in `app.init()`. `enableOfflineQueue: false`: while the connection is down commands
  * fail at once instead of queueing, so callers go to the source without waiting. Explicit user
@@ -17,6 +24,7 @@ const OWNED_CLIENT_DEFAULTS: RedisOptions = {
   lazyConnect: true,
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
+  retryStrategy: reconnectDelay,
   connectionName: 'nestjs-redis-cache',
 };
 

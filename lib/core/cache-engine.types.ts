@@ -1,5 +1,6 @@
 import type { CacheOutcome } from '../metrics/cache-outcome.js';
 import type { DecodedEntry, EntryRead } from './cache-entry.js';
+import type { ReturnMode } from './cache-method-plan.js';
 
 /** How one value is written: its TTL, negative caching, and the veto of `unless`. */
 export interface WritePolicy {
@@ -18,6 +19,12 @@ export interface WritePolicy {
    * read before the value is loaded, and passed to `prepare`/`write`.
    */
   tagsOf?: (value: unknown) => unknown;
+  /**
+   * What the method that produced the value returned, stored with the entry for readers whose
+   * method's return type was not recorded (cache-entry.ts RETURNED_FLAGS). Read when the entry is
+   * prepared, after the method ran. Undefined: not recorded.
+   */
+  returned?: () => ReturnMode | undefined;
 }
 
 /** What a delete or clear did. */

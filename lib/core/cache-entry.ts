@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CacheSerializationError } from '../errors.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import { PAYLOAD_MAGIC } from '../serialization/payload-header.js';
+import type { ReturnMode } from './cache-method-plan.js';
 
 /**
  * What one Redis key of the cache holds: a header, then (for an entry) the codec's payload. This is
@@ -20,8 +21,17 @@ import { PAYLOAD_MAGIC } from '../serialization/payload-header.js';
  *   bytes 38-45  the key's horizon: when the entry (or the write or eviction a tombstone stands for)
  *                landed, Redis TIME in microseconds, written by the script that stored it (float64
  *                BE); a later write of the key compares when it began with it
- *   bytes 46-47  the number of tags (uint16 BE), then each tag: length (uint16 BE) and UTF-8 bytes
+ *   byte 46      flags: what the method that loaded the value returned, when its return type was
+ *                not recorded (RETURNED_FLAGS): 0 unknown (not a load of such a method, or an entry
+ *                written before this byte existed), 1 a Promise, 2 an Observable. Any other value
+ *                is a later format's: refused (read as undecodable), never misread
+ *   byte 47      the number of tags (at most MAX_TAGS), then each tag: length (uint16 BE) and UTF-8
+ *                bytes
  *   then         the codec's payload (ENTRY)
+ *
+ * Bytes 46-47 were one uint16 tag count, which never exceeded MAX_TAGS: every entry written before
+ * the flags byte reads as flags 0. A release without it reads a flagged entry as undecodable (a
+ * miss, deleted and counted), so flags are written only where a reader needs them.
  *
  * The lease lives in the entry's own key, so a value and its lock can never be on different Cluster
  * slots, and a `@CachePut` (which overwrites the key) or an eviction (which deletes it) revokes the
@@ -41,11 +51,21 @@ export const FRESH_UNTIL_OFFSET = 18;
 export const LOAD_MS_OFFSET = 26;
 export const EPOCH_OFFSET = 30;
 export const LANDED_OFFSET = 38;
-const TAG_COUNT_OFFSET = 46;
+export const FLAGS_OFFSET = 46;
+const TAG_COUNT_OFFSET = 47;
 /** The fixed part of the header, a lease placeholder's whole length. */
 export const ENTRY_HEADER_LENGTH = 48;
 /** More tags on one entry than this is a configuration mistake, refused when the entry is written. */
 export const MAX_TAGS = 64;
+
+/**
+ * The flags byte's values: the mode of the method whose load stored the value, so a hit served
+ * elsewhere returns the same shape (see `learnReturnMode`); 0 when not recorded.
+ */
+export const RETURNED_FLAGS: Readonly<Record<ReturnMode, number>> = Object.freeze({ promise: 0x01, observable: 0x02 });
+const RETURNED_BY_FLAGS = new Map<number, ReturnMode>(
+  Object.entries(RETURNED_FLAGS).map(([mode, flag]) => [flag, mode as ReturnMode]),
+);
 
 /** The tags of an entry that has none. */
 export const NO_TAGS: readonly string[] = Object.freeze([]);
@@ -70,6 +90,8 @@ export class DecodedEntry {
     readonly tags: readonly string[] = NO_TAGS,
     /** No later than the invalidation epoch its load began in; 0 when unknown. */
     readonly epoch = 0,
+    /** What the method whose load stored it returned, when the entry says (see RETURNED_FLAGS). */
+    readonly returned: ReturnMode | undefined = undefined,
   ) {}
 
   /**
@@ -104,8 +126,9 @@ const PREVIOUS = Object.freeze({ kind: 'previous' as const });
 
 /**
  * Encodes a value with its freshness metadata and no lease. `epoch`: no later than the invalidation
- * epoch its load began in (0: unknown, which every clear and tag invalidation predates). The landing
- * time is left 0: the script that stores the entry writes it. Throws `CacheSerializationError`.
+ * epoch its load began in (0: unknown, which every clear and tag invalidation predates). `returned`:
+ * what the method that produced it returned, for readers that cannot tell (see RETURNED_FLAGS). The
+ * landing time is left 0: the script that stores the entry writes it. Throws `CacheSerializationError`.
  */
 export function encodeEntry(
   codec: CacheCodec,
@@ -114,7 +137,11 @@ export function encodeEntry(
   loadMs: number,
   epoch = 0,
   tags: readonly string[] = NO_TAGS,
+  returned?: ReturnMode,
 ): Buffer {
+  if (tags.length > MAX_TAGS) {
+    throw new CacheSerializationError(`at most ${MAX_TAGS} tags per entry, got ${tags.length}`, 'encode');
+  }
   const payload = codec.encode(value);
   const tagBytes = tags.map((tag) => Buffer.from(tag, 'utf8'));
   const headerLength = ENTRY_HEADER_LENGTH + tagBytes.reduce((sum, tag) => sum + 2 + tag.length, 0);
@@ -126,7 +153,8 @@ export function encodeEntry(
   entry.writeFloatBE(Math.min(loadMs, 3.4e38), LOAD_MS_OFFSET);
   entry.writeDoubleBE(epoch, EPOCH_OFFSET);
   entry.writeDoubleBE(0, LANDED_OFFSET);
-  entry.writeUInt16BE(tagBytes.length, TAG_COUNT_OFFSET);
+  entry[FLAGS_OFFSET] = returned === undefined ? 0 : RETURNED_FLAGS[returned];
+  entry[TAG_COUNT_OFFSET] = tagBytes.length;
   let at = ENTRY_HEADER_LENGTH;
   for (const tag of tagBytes) {
     at = entry.writeUInt16BE(tag.length, at);
@@ -150,7 +178,10 @@ export function decodeEntry(codec: CacheCodec, stored: Buffer): StoredEntry {
 }
 
 function decodeValue(codec: CacheCodec, stored: Buffer): DecodedEntry {
-  const count = stored.readUInt16BE(TAG_COUNT_OFFSET);
+  const flags = stored[FLAGS_OFFSET];
+  const returned = flags === 0 ? undefined : RETURNED_BY_FLAGS.get(flags);
+  if (flags !== 0 && returned === undefined) throw notAnEntry(stored);
+  const count = stored[TAG_COUNT_OFFSET];
   let tags: readonly string[] = NO_TAGS;
   let at = ENTRY_HEADER_LENGTH;
   if (count > 0) {
@@ -172,6 +203,7 @@ function decodeValue(codec: CacheCodec, stored: Buffer): DecodedEntry {
     stored,
     tags,
     stored.readDoubleBE(EPOCH_OFFSET),
+    returned,
   );
 }
 

@@ -18,7 +18,7 @@ export type KeyBuilder = ((args: readonly unknown[], result?: unknown) => string
   argIndex?: number;
 };
 
-/** How the decorated method delivers its value, read once from its design-time return type. */
+/** How the decorated method delivers its value: a Promise (or a plain value) or an rxjs Observable. */
 export type ReturnMode = 'promise' | 'observable';
 
 /**
@@ -32,18 +32,43 @@ export interface CacheMethodPlan {
   readonly parameters: MethodParameters | undefined;
   /** The method's `length`: its parameters before the first default. */
   readonly declaredLength: number;
-  readonly mode: ReturnMode;
+  /** The cache the method's decorators use (their `cache` option; one per method). */
+  readonly cache: string;
+  /** The instance property its cache's executor is injected into (see cache-names.ts). */
+  readonly executorProperty: symbol;
   /**
-   * False when the return type was not recorded (inferred, a union, an `import type`): the method
-   * is then served as a Promise, and the bootstrap warns in case it returns an Observable.
+   * Known when the class is defined from the design-time return type TypeScript recorded, or
+   * because the method is `async`. Otherwise (inferred, a union, an `import type`, plain JavaScript)
+   * undefined until learnt (see `learnReturnMode`); meanwhile a call returns an Observable that can
+   * also be awaited (awaitable-observable.ts).
    */
+  mode: ReturnMode | undefined;
+  /** True when `mode` was known when the class was defined: it is never learnt then. */
   readonly modeDeclared: boolean;
+  /** Set once `mode` was learnt from what the method itself returned: no stored entry overrides it. */
+  modeReturned?: boolean;
   /** `key` is undefined for the default key, which is built per concrete class (see the executor). */
   cacheable?: { options: CacheableOptions; key?: KeyBuilder };
   readonly puts: { options: CachePutOptions; key: KeyBuilder }[];
   readonly evicts: { options: CacheEvictOptions; key?: KeyBuilder }[];
   /** The executor's last compilation of this plan, for the class it was for (see `CacheOperationExecutor.compile`). */
   lastCompiled?: { executor: object; owner: object; compiled: unknown };
+}
+
+/**
+ * Learns the mode of a method whose return type was not recorded: from what its body returned in
+ * this process (`'returned'`: final), or from the mode an entry it loaded was stored with
+ * (`'stored'`: only while nothing better is known; the entry may have been loaded by another
+ * method sharing its key). Kept on the plan, so every later call returns the same shape.
+ */
+export function learnReturnMode(plan: CacheMethodPlan, mode: ReturnMode, from: 'returned' | 'stored'): void {
+  if (plan.modeDeclared || plan.modeReturned) return;
+  if (from === 'returned') {
+    plan.mode = mode;
+    plan.modeReturned = true;
+  } else {
+    plan.mode ??= mode;
+  }
 }
 
 /**

@@ -7,7 +7,14 @@ import type { CacheCounters } from '../metrics/cache-counters.js';
 import { L1_MISS, type L1Slot } from './in-process-tier.js';
 import type { CacheEngine, LoadResult, WritePolicy } from './cache-engine.js';
 import { UnkeyableValueError } from './argument-encoding.js';
-import { defaultKeyBuilder, type CacheMethodPlan, type KeyBuilder } from './cache-method-plan.js';
+import { AwaitableObservable } from './awaitable-observable.js';
+import {
+  defaultKeyBuilder,
+  learnReturnMode,
+  type CacheMethodPlan,
+  type KeyBuilder,
+  type ReturnMode,
+} from './cache-method-plan.js';
 import { normalizeTags } from './cache-tags.js';
 
 type Condition = ((...args: unknown[]) => boolean) | undefined;
@@ -27,6 +34,8 @@ interface CompiledWrite {
   condition: Condition;
   unless: Unless;
   tags: Tags;
+  /** The method's mode, stored with what it writes when its return type was not recorded (see WritePolicy). */
+  returned?: () => ReturnMode | undefined;
   /** The policy of every call when there is no `unless` nor tags of the call (built once, on first use). */
   sharedPolicy?: WritePolicy;
 }
@@ -43,6 +52,8 @@ interface CompiledCacheable extends CompiledWrite {
   keyMemo: Map<unknown, string> | undefined;
   /** The name's counters, looked up on the first L1 hit. */
   counters?: CacheCounters;
+  /** Set when the method's mode is still to be learnt: a hit may tell it (see `readThrough`). */
+  learner: CacheMethodPlan | undefined;
 }
 
 /** How many argument -> key pairs a method remembers (see `keyMemo`). */
@@ -112,7 +123,7 @@ export class CacheOperationExecutor {
     if (cached) return cached;
     const method = `${owner.name}.${plan.methodName}`;
     const config = this.engine.config;
-    const cacheable = plan.cacheable && this.compileCacheable(plan.cacheable, owner, plan.methodName);
+    const cacheable = plan.cacheable && this.compileCacheable(plan, plan.cacheable, owner);
     const puts = plan.puts.map(({ options, key }) => ({
       name: options.name ?? method,
       where: `${method} @CachePut`,
@@ -148,10 +159,11 @@ export class CacheOperationExecutor {
   }
 
   private compileCacheable(
+    plan: CacheMethodPlan,
     { options, key }: NonNullable<CacheMethodPlan['cacheable']>,
     owner: { name: string },
-    methodName: string,
   ): CompiledCacheable {
+    const { methodName } = plan;
     const where = `${owner.name}.${methodName} @Cacheable`;
     const load = resolveLoadPolicy(options, this.engine.config, where);
     return {
@@ -167,6 +179,10 @@ export class CacheOperationExecutor {
       load,
       keyMemo: key?.argIndex !== undefined ? new Map<unknown, string>() : undefined,
       l1: this.engine.l1Slot(resolveL1Choice(options.l1, this.engine.config.l1, where, { ownAllowed: true })),
+      // What the method loads carries its mode only when that mode is learnt: a reader of a declared
+      // one knows it already (and a release without the flags byte could not read it).
+      returned: plan.modeDeclared ? undefined : () => plan.mode,
+      learner: plan.modeDeclared ? undefined : plan,
     };
   }
 
@@ -179,21 +195,26 @@ export class CacheOperationExecutor {
   ): unknown {
     if (!this.engine.isStarted) return original.apply(instance, args);
     const compiled = this.compile(plan, instance.constructor);
-    if (plan.mode === 'promise' && compiled.cacheableOnly) {
-      return this.readThroughOnly(compiled.cacheable!, instance, original, args);
+    const { mode } = plan;
+    if (mode === 'promise' && compiled.cacheableOnly) {
+      return this.readThroughOnly(compiled.cacheable!, plan, instance, original, args);
     }
-    const invoke = invokerOf(instance, original, args);
-    if (plan.mode === 'promise') {
+    const invoke = invokerOf(instance, original, args, plan);
+    if (mode === 'promise') {
       return this.run(compiled, invoke, args).then(unwrap);
     }
-    // An Observable method gets a cold Observable back: nothing runs until it is subscribed. The
-    // work runs in the async context of this call, not of the subscriber (Nest subscribes to a
-    // handler's Observable outside the interceptor's scope), so the call is counted for the request
-    // that made it.
+    // The work of an Observable call runs in the async context of this call, not of the subscriber
+    // (Nest subscribes to a handler's Observable outside the interceptor's scope), so the call is
+    // counted for the request that made it.
     const callContext = new AsyncResource('nestjs-redis-cache:observable');
-    return defer(() => callContext.runInAsyncScope(() => this.run(compiled, invoke, args))).pipe(
-      mergeMap((value) => (value === NO_VALUE ? EMPTY : of(value))),
-    );
+    const start = () => callContext.runInAsyncScope(() => this.run(compiled, invoke, args));
+    if (mode === undefined) {
+      // Not known yet whether the method returns a Promise or an Observable (its return type was
+      // not recorded): an answer that is both, and the call learns the mode for the next ones.
+      return new AwaitableObservable(start(), start, NO_VALUE);
+    }
+    // An Observable method gets a cold Observable back: nothing runs until it is subscribed.
+    return defer(start).pipe(mergeMap((value) => (value === NO_VALUE ? EMPTY : of(value))));
   }
 
   /**
@@ -203,13 +224,14 @@ export class CacheOperationExecutor {
    */
   private readThroughOnly(
     cacheable: CompiledCacheable,
+    plan: CacheMethodPlan,
     instance: object,
     original: (...args: unknown[]) => unknown,
     args: unknown[],
   ): Promise<unknown> {
     // The method's invoker is only made on a miss (an L1 hit allocates nothing but its latency sample).
     if (cacheable.condition) {
-      return this.readThrough(cacheable, false, invokerOf(instance, original, args), args).then(unwrap);
+      return this.readThrough(cacheable, false, invokerOf(instance, original, args, plan), args).then(unwrap);
     }
     const { metrics } = this.engine;
     const { name } = cacheable;
@@ -219,7 +241,7 @@ export class CacheOperationExecutor {
     try {
       redisKey = this.redisKeyOf(cacheable, args);
     } catch (err) {
-      return this.withoutKey(cacheable, invokerOf(instance, original, args), err).then(unwrap);
+      return this.withoutKey(cacheable, invokerOf(instance, original, args, plan), err).then(unwrap);
     }
     try {
       const { l1 } = cacheable;
@@ -234,7 +256,7 @@ export class CacheOperationExecutor {
       started = performance.now();
       loading = this.engine.getOrLoad(
         redisKey,
-        invokerOf(instance, original, args),
+        invokerOf(instance, original, args, plan),
         policy(cacheable, args),
         cacheable.load,
         name,
@@ -361,7 +383,7 @@ export class CacheOperationExecutor {
           return kept;
         }
       }
-      const { value, outcome, fallback } = await this.engine.getOrLoad(
+      const { value, outcome, fallback, fresh } = await this.engine.getOrLoad(
         redisKey,
         invoke,
         policy(cacheable, args),
@@ -370,6 +392,9 @@ export class CacheOperationExecutor {
         l1,
       );
       metrics.record(cacheable.name, outcome, performance.now() - started, fallback);
+      // A hit on what another process (or application) loaded: its entry may say what the method returned.
+      const { learner } = cacheable;
+      if (learner !== undefined && fresh?.returned !== undefined) learnReturnMode(learner, fresh.returned, 'stored');
       return value;
     } catch (err) {
       // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.
@@ -510,12 +535,14 @@ function policy(write: CompiledWrite, args: unknown[]): WritePolicy {
       cacheNull: write.cacheNull,
       unless: isNoValue,
       tagsOf: tags === undefined ? undefined : () => tags,
+      returned: write.returned,
     });
   }
   return {
     ttlMs: write.ttlMs,
     retainMs: write.retainMs,
     cacheNull: write.cacheNull,
+    returned: write.returned,
     unless: unless ? (value: unknown) => value === NO_VALUE || unless(value, ...args) : isNoValue,
     tagsOf:
       typeof tags === 'function'
@@ -539,15 +566,23 @@ function retainOf({ staleWhileRevalidateMs, graceMs }: { staleWhileRevalidateMs:
   return Math.max(staleWhileRevalidateMs, graceMs);
 }
 
-/** Runs the decorated method for one call, its value (or error) as a Promise (see `settle`). */
+/**
+ * Runs the decorated method for one call, its value (or error) as a Promise (see `settle`). What it
+ * returned tells `plan` its mode, if the return type was not recorded.
+ */
 function invokerOf(
   instance: object,
   original: (...args: unknown[]) => unknown,
   args: unknown[],
+  plan: CacheMethodPlan,
 ): () => Promise<unknown> {
   return () => {
     try {
-      return settle(original.apply(instance, args));
+      const returned = original.apply(instance, args);
+      if (!plan.modeDeclared && !plan.modeReturned) {
+        learnReturnMode(plan, isObservable(returned) ? 'observable' : 'promise', 'returned');
+      }
+      return settle(returned);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -64,7 +64,10 @@ export async function prepareEntry(
     }
   }
   try {
-    return { bytes: encodeEntry(codec, value, Date.now() + ttlMs, loadMs, epoch ?? 0, tags), pxMs };
+    return {
+      bytes: encodeEntry(codec, value, Date.now() + ttlMs, loadMs, epoch ?? 0, tags, policy.returned?.()),
+      pxMs,
+    };
   } catch (err) {
     metrics.recordError(name);
     engine.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);

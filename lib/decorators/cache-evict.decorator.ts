@@ -18,7 +18,7 @@ import { addCacheOperation, templateContext, type CacheMethodDecorator } from '.
  */
 export function CacheEvict(options: CacheEvictOptions): CacheMethodDecorator {
   return (target, propertyKey, descriptor) =>
-    addCacheOperation('CacheEvict', target, propertyKey, descriptor, (plan, where) => {
+    addCacheOperation('CacheEvict', target, propertyKey, descriptor, options.cache, (plan, where) => {
       const { key, keys, allEntries, tags } = options ?? {};
       if (key === undefined && keys === undefined && allEntries === undefined && tags === undefined) {
         throw new RedisCacheConfigError(`${where}: say what to evict with key, keys, tags or allEntries`);

@@ -1,16 +1,15 @@
 import 'reflect-metadata';
-import { Inject } from '@nestjs/common';
+import { Inject, Optional } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { CacheOperationExecutor } from '../core/cache-operation-executor.js';
+import { cacheNameOf, cacheTokens, executorProperty } from '../cache-names.js';
+import type { CacheOperationExecutor } from '../core/cache-operation-executor.js';
 import type { CacheMethodPlan, ReturnMode } from '../core/cache-method-plan.js';
 import type { TemplateContext } from '../core/key-template.js';
 import { methodParameters } from '../core/method-parameters.js';
 import { RedisCacheConfigError } from '../errors.js';
 
 /** The plan of a wrapped method, kept on the wrapper function. */
-export const CACHE_PLAN = Symbol('nestjs-redis-cache:plan');
-/** The property each instance of a decorated class receives its application's executor in. */
-export const CACHE_EXECUTOR = Symbol('nestjs-redis-cache:executor');
+export const CACHE_PLAN = Symbol.for('nestjs-redis-cache:plan');
 
 /** A method the cache can serve: its value arrives later, as a Promise or an Observable. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -44,6 +43,7 @@ export function addCacheOperation(
   target: object,
   propertyKey: string | symbol,
   descriptor: PropertyDescriptor,
+  cacheOption: string | undefined,
   add: (plan: CacheMethodPlan, where: string) => void,
 ): void {
   // A static method's target is the class itself; an instance method's is its prototype.
@@ -59,6 +59,7 @@ export function addCacheOperation(
     throw new RedisCacheConfigError(`${where}: static methods have no instance to cache for; use an instance method`);
   }
 
+  const cache = cacheNameOf(cacheOption, where);
   let plan = current[CACHE_PLAN];
   if (!plan) {
     plan = {
@@ -66,12 +67,19 @@ export function addCacheOperation(
       methodName,
       parameters: methodParameters(current),
       declaredLength: current.length,
+      cache,
+      executorProperty: executorProperty(cache),
       ...returnMode(target, propertyKey, current, where),
       puts: [],
       evicts: [],
     };
     descriptor.value = wrap(current, plan);
-    injectExecutor(target);
+    injectExecutor(target, cache);
+  } else if (plan.cache !== cache) {
+    throw new RedisCacheConfigError(
+      `${where}: the decorators of one method use one cache, here '${plan.cache}' and '${cache}'; ` +
+        `evict from another cache in the method's body (@InjectCache('${cache}'))`,
+    );
   }
   add(plan, where);
 }
@@ -82,8 +90,9 @@ export function templateContext(plan: CacheMethodPlan, requireArgument = false):
 }
 
 function wrap(original: PlainFunction, plan: CacheMethodPlan): CacheableMethod {
+  const { executorProperty } = plan;
   const wrapper = function cachedMethod(this: Record<symbol, CacheOperationExecutor | undefined>, ...args: unknown[]) {
-    const executor = this?.[CACHE_EXECUTOR];
+    const executor = this?.[executorProperty];
     // An instance Nest did not create (e.g. `new Service()` in a unit test) has no cache: run as is.
     if (!executor) return original.apply(this, args);
     return executor.execute(plan, this, original, args);
@@ -101,27 +110,34 @@ function copyMethodMetadata(from: object, to: object): void {
   }
 }
 
-const INJECTED = Symbol('nestjs-redis-cache:executor-injected');
-
-function injectExecutor(prototype: object): void {
-  if (Object.prototype.hasOwnProperty.call(prototype, INJECTED)) return;
-  Object.defineProperty(prototype, INJECTED, { value: true });
-  Inject(CacheOperationExecutor)(prototype, CACHE_EXECUTOR);
+/**
+ * Asks Nest to inject cache `name`'s executor into every instance of the class (property injection,
+ * once per class and cache). Optional: without a visible registration Nest leaves the property
+ * empty, and the bootstrap explains what is missing (redis-cache.lifecycle.ts) instead of Nest's
+ * error about an internal token; an app with no registration at all runs the methods uncached.
+ */
+function injectExecutor(prototype: object, name: string): void {
+  const injected = Symbol.for(`nestjs-redis-cache:executor-injected:${name}`);
+  if (Object.prototype.hasOwnProperty.call(prototype, injected)) return;
+  Object.defineProperty(prototype, injected, { value: true });
+  const property = executorProperty(name);
+  Optional()(prototype, property);
+  Inject(cacheTokens(name).executor)(prototype, property);
 }
 
 /**
  * Promise or Observable, from the design-time return type TypeScript records
  * (`emitDecoratorMetadata`). A declared synchronous type is rejected here, when the class is
  * defined. Without a recorded type (inferred, a union, `import type { Observable }`, plain
- * JavaScript) an `async` function is a Promise for sure; anything else is served as a Promise and
- * flagged, so the bootstrap can warn.
+ * JavaScript) an `async` function is a Promise for sure; for anything else the mode is left
+ * unknown, to be learnt from what the method returns (see `learnReturnMode`).
  */
 function returnMode(
   target: object,
   propertyKey: string | symbol,
   method: PlainFunction,
   where: string,
-): { mode: ReturnMode; modeDeclared: boolean } {
+): { mode: ReturnMode | undefined; modeDeclared: boolean } {
   const declared: unknown = Reflect.getMetadata('design:returntype', target, propertyKey);
   if (typeof declared === 'function' && (declared === Observable || declared.prototype instanceof Observable)) {
     return { mode: 'observable', modeDeclared: true };
@@ -135,5 +151,5 @@ function returnMode(
   const isPromise =
     (typeof declared === 'function' && (declared === Promise || declared.prototype instanceof Promise)) ||
     method.constructor.name === 'AsyncFunction';
-  return { mode: 'promise', modeDeclared: isPromise };
+  return isPromise ? { mode: 'promise', modeDeclared: true } : { mode: undefined, modeDeclared: false };
 }

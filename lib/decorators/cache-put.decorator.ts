@@ -16,7 +16,7 @@ import { addCacheOperation, templateContext, type CacheMethodDecorator } from '.
  */
 export function CachePut(options: CachePutOptions): CacheMethodDecorator {
   return (target, propertyKey, descriptor) =>
-    addCacheOperation('CachePut', target, propertyKey, descriptor, (plan, where) => {
+    addCacheOperation('CachePut', target, propertyKey, descriptor, options.cache, (plan, where) => {
       const key = options?.key;
       const valid =
         typeof key === 'string' ||

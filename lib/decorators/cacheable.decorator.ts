@@ -19,7 +19,7 @@ import { addCacheOperation, templateContext, type CacheMethodDecorator } from '.
  */
 export function Cacheable(options: CacheableOptions = {}): CacheMethodDecorator {
   return (target, propertyKey, descriptor) =>
-    addCacheOperation('Cacheable', target, propertyKey, descriptor, (plan, where) => {
+    addCacheOperation('Cacheable', target, propertyKey, descriptor, options.cache, (plan, where) => {
       if (plan.cacheable) throw new RedisCacheConfigError(`${where}: a method takes one @Cacheable`);
       checkTagsOption(options.tags, where);
       plan.cacheable = {

@@ -1,7 +1,7 @@
-import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Injectable, Optional, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { PATH_METADATA } from '@nestjs/common/constants.js';
 import { tap, type Observable } from 'rxjs';
-import { CacheMetrics, type RequestCacheTrace } from './cache-metrics.js';
+import { CacheMetrics, traceRequest, type RequestCacheTrace } from './cache-metrics.js';
 import type { CacheOutcome } from './cache-outcome.js';
 
 /** The `X-Cache` header values. */
@@ -34,7 +34,8 @@ interface HttpResponse {
  */
 @Injectable()
 export class CacheMetricsInterceptor implements NestInterceptor {
-  constructor(private readonly metrics: CacheMetrics) {}
+  /** `metrics`: the default cache's, where route counts go; without one (named caches only) none are kept. */
+  constructor(@Optional() private readonly metrics?: CacheMetrics) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
@@ -49,7 +50,7 @@ export class CacheMetricsInterceptor implements NestInterceptor {
       done = true;
       const header = decide(trace.outcomes);
       if (!header) return;
-      this.metrics.recordRoute(
+      this.metrics?.recordRoute(
         routeOf(request, context),
         routeOutcome(header, trace.outcomes),
         performance.now() - started,
@@ -58,9 +59,7 @@ export class CacheMetricsInterceptor implements NestInterceptor {
     };
     // Nest binds the handler to the async context current when handle() is called, so the
     // decorated calls it makes append to this request's trace.
-    return this.metrics
-      .traceRequest(trace, () => next.handle())
-      .pipe(tap({ next: finish, complete: finish, error: finish }));
+    return traceRequest(trace, () => next.handle()).pipe(tap({ next: finish, complete: finish, error: finish }));
   }
 }
 

@@ -14,6 +14,17 @@ export interface RequestCacheTrace {
 }
 
 /**
+ * The trace of the request being handled, shared by every registration (named caches included), so
+ * one interceptor sees the cached calls a handler made through any of them.
+ */
+const requestTraces = new AsyncLocalStorage<RequestCacheTrace>();
+
+/** Runs `handle` with a fresh request trace that every cache's `record` appends to. */
+export function traceRequest<T>(trace: RequestCacheTrace, handle: () => T): T {
+  return requestTraces.run(trace, handle);
+}
+
+/**
  * The counters of one application's cache: per cache name, per HTTP route, and the trace of the
  * request being handled (an AsyncLocalStorage the interceptor opens, so the decorated call deep in
  * a service can tell the controller's interceptor what it did). One instance per application: two
@@ -22,7 +33,6 @@ export interface RequestCacheTrace {
 export class CacheMetrics {
   private readonly names = new Map<string, CacheCounters>();
   private readonly routes = new Map<string, CacheCounters>();
-  private readonly requests = new AsyncLocalStorage<RequestCacheTrace>();
   private rejectedMessages = 0;
   private overflowed = false;
 
@@ -39,7 +49,7 @@ export class CacheMetrics {
     const counters = this.counters(this.names, name);
     counters.record(outcome, latencyMs);
     if (fallback) counters.fallbacks++;
-    this.requests.getStore()?.outcomes.push(outcome);
+    requestTraces.getStore()?.outcomes.push(outcome);
   }
 
   /** The counters of `name`, for a caller that records many L1 hits without looking them up each time. */
@@ -54,7 +64,7 @@ export class CacheMetrics {
   recordL1Hit(counters: CacheCounters): void {
     counters.l1Hits++;
     counters.record('hit', 0);
-    this.requests.getStore()?.outcomes.push('hit');
+    requestTraces.getStore()?.outcomes.push('hit');
   }
 
   /** Counts a message on the cache's channels that no instance would send (dropped). */
@@ -76,11 +86,6 @@ export class CacheMetrics {
 
   recordRoute(route: string, outcome: CacheOutcome, latencyMs: number): void {
     this.counters(this.routes, route).record(outcome, latencyMs);
-  }
-
-  /** Runs `handle` with a fresh request trace that `record` appends to. */
-  traceRequest<T>(trace: RequestCacheTrace, handle: () => T): T {
-    return this.requests.run(trace, handle);
   }
 
   stats(): CacheStats {

@@ -35,6 +35,11 @@ export type CacheEvictTagsOption = string | readonly string[] | ((...args: any[]
 export interface CacheDecoratorCommonOptions {
   /** Metrics name of the calls; default `ClassName.methodName`. */
   name?: string;
+  /**
+   * The cache to use, for an app with several: the `name` of its `RedisCacheModule.forRoot({ name })`.
+   * Default: the default cache. The decorators of one method use one cache.
+   */
+  cache?: string;
   /** When it returns false for a call's arguments, the cache is bypassed entirely for that call. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   condition?: (...args: any[]) => boolean;

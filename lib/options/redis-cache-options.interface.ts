@@ -48,6 +48,13 @@ export type RedisConnectionOption = string | RedisOptions | RedisClusterConnecti
  * })
  */
 export interface RedisCacheModuleOptions {
+  /**
+   * The name of this cache, for an app with several (each its own Redis, namespace and options):
+   * decorators choose it with `cache: 'sessions'`, services inject it with `@InjectCache('sessions')`.
+   * Default: the default cache, which `CacheService` injects and decorators use without `cache`.
+   * With `forRootAsync`, give it beside the factory (`forRootAsync({ name, useFactory })`).
+   */
+  name?: string;
   /** The Redis to use. Default: `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`. */
   redis?: RedisConnectionOption;
   /** Prefix of every key the module writes (`${namespace}:${key}`). Default `'cache'`. */

@@ -138,7 +138,7 @@ describe('the module as a Redis user holding only aclRulesFor(namespace)', () =>
     const old = Array.from({ length: MAX_PREFIX_MARKERS }, (_, i) => [0, `old-${i}:\u0000` + '1'] as const);
     await admin.zadd(markers, ...old.flat());
     await a.cache.clear('second:');
-    const members = await admin.zrange(markers, 0, -1);
+    const members = await admin.zrange(markers, '0', '-1');
     expect(members.filter((member) => member.startsWith('old-'))).toEqual([]);
     expect(members.some((member) => member.startsWith('second:\0'))).toBe(true);
     await expectNothingRefused(a);

@@ -1,5 +1,6 @@
-// The stored format of a cache key (core/cache-entry.ts): header bytes, round trip, lease
-// placeholders, the stamp a refresh leases by, and garbage reported as a decode error.
+// The stored format of a cache key (core/cache-entry.ts): header bytes, round trip, the flags byte
+// (what the loading method returned), lease placeholders, the stamp a refresh leases by, and garbage
+// reported as a decode error.
 import { CacheSerializationError } from 'nestjs-redis-cache';
 import {
   decodeEntry,
@@ -7,11 +8,14 @@ import {
   ENTRY_HEADER_LENGTH,
   ENTRY_KIND,
   EPOCH_OFFSET,
+  FLAGS_OFFSET,
   FRESH_UNTIL_OFFSET,
   LANDED_OFFSET,
   LEASE_KIND,
   LOAD_MS_OFFSET,
+  MAX_TAGS,
   newLeaseToken,
+  RETURNED_FLAGS,
   TOKEN_LENGTH,
   TOKEN_OFFSET,
   type StoredEntry,
@@ -51,7 +55,9 @@ describe('cache entries', () => {
     expect(bytes.readDoubleBE(EPOCH_OFFSET)).toBe(1_700_000_000_000_001);
     expect(bytes.readDoubleBE(LANDED_OFFSET)).toBe(0); // the script that stores it writes when it landed
     expect(ENTRY_HEADER_LENGTH).toBe(48);
-    expect(bytes.readUInt16BE(ENTRY_HEADER_LENGTH - 2)).toBe(0); // no tags
+    expect(FLAGS_OFFSET).toBe(46);
+    expect(bytes[FLAGS_OFFSET]).toBe(0); // what the method returned: not recorded
+    expect(bytes[ENTRY_HEADER_LENGTH - 1]).toBe(0); // no tags
     expect(bytes.subarray(ENTRY_HEADER_LENGTH)).toEqual(codec.encode({ id: 1 }));
   });
 
@@ -60,6 +66,48 @@ describe('cache entries', () => {
     expect(stored.tags).toEqual(['post:1', '#tag']);
     expect(stored.epoch).toBe(77);
     expect(stored.value).toBe('v');
+  });
+
+  it.each([
+    ['promise', 0x01],
+    ['observable', 0x02],
+  ] as const)('records that the method returned a %s in the flags byte, with or without tags', (mode, flag) => {
+    expect(RETURNED_FLAGS[mode]).toBe(flag);
+    const bytes = encodeEntry(codec, 'v', FRESH_UNTIL, 1, 77, ['post:1'], mode);
+    expect(bytes[FLAGS_OFFSET]).toBe(flag);
+    expect(bytes[ENTRY_HEADER_LENGTH - 1]).toBe(1); // one tag
+    const stored = entryOf(decodeEntry(codec, bytes));
+    expect(stored.returned).toBe(mode);
+    expect(stored.tags).toEqual(['post:1']);
+    expect(stored.value).toBe('v');
+    expect(entryOf(decodeEntry(codec, encodeEntry(codec, 'v', FRESH_UNTIL, 1))).returned).toBeUndefined();
+  });
+
+  it('reads an entry written before the flags byte (a uint16 tag count there) with the mode unknown', () => {
+    const tags = ['a', 'b'];
+    const flagged = encodeEntry(codec, { id: 1 }, FRESH_UNTIL, 3, 9, tags, 'observable');
+    // The earlier layout: bytes 46-47 were the tag count as a uint16, at most MAX_TAGS.
+    const earlier = Buffer.from(flagged);
+    earlier.writeUInt16BE(tags.length, FLAGS_OFFSET);
+    const stored = entryOf(decodeEntry(codec, earlier));
+    expect(stored.returned).toBeUndefined();
+    expect(stored.tags).toEqual(tags);
+    expect(stored.value).toEqual({ id: 1 });
+    expect(MAX_TAGS).toBeLessThan(256); // so the earlier uint16's high byte, now the flags, was always 0
+  });
+
+  it.each([0x03, 0x04, 0x80, 0xff])('refuses a flags byte it does not know (%d): a later format', (flags) => {
+    const bytes = encodeEntry(codec, 1, FRESH_UNTIL, 1);
+    bytes[FLAGS_OFFSET] = flags;
+    expect(decodeError(bytes).message).toMatch(/not a cache entry of this package/);
+  });
+
+  it('refuses to encode more than MAX_TAGS tags', () => {
+    const tags = Array.from({ length: MAX_TAGS + 1 }, (_, i) => `t${i}`);
+    expect(() => encodeEntry(codec, 1, FRESH_UNTIL, 1, 0, tags)).toThrow(CacheSerializationError);
+    expect(entryOf(decodeEntry(codec, encodeEntry(codec, 1, FRESH_UNTIL, 1, 0, tags.slice(1)))).tags).toHaveLength(
+      MAX_TAGS,
+    );
   });
 
   it.each([0x02, 0x03, 0x04])(

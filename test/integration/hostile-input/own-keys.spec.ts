@@ -48,7 +48,11 @@ describe("users' keys and the module's own keys", () => {
     for (const key of await scanKeys(redis, `${ns}:@*`)) {
       const type = await redis.type(key);
       const value =
-        type === 'zset' ? (await redis.zrange(key, 0, -1)).join(',') : type === 'string' ? await redis.get(key) : type;
+        type === 'zset'
+          ? (await redis.zrange(key, '0', '-1')).join(',')
+          : type === 'string'
+            ? await redis.get(key)
+            : type;
       snapshot[key] = `${type}:${value}`;
     }
     return snapshot;

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { RedisCacheModule } from 'nestjs-redis-cache';
+import { AppController } from './app.controller';
+import { AppService } from './app.service';
+
+@Module({
+  imports: [RedisCacheModule.forRoot({ redis: process.env.REDIS_URL ?? 'redis://localhost:6379', ttl: '1m' })],
+  controllers: [AppController],
+  providers: [AppService],
+})
+export class AppModule {}
