@@ -54,3 +54,5 @@ export {
   type HttpCacheRequest,
 } from './http/http-cache-options.js';
 export { HTTP_CACHE_PREFIX } from './http/http-response-key.js';
+export { CACHE_MANAGER, CacheManagerAdapter, type CacheManagerItem } from './compat/cache-manager-adapter.js';
+export { RedisCacheManagerModule, type RedisCacheManagerOptions } from './compat/redis-cache-manager.module.js';

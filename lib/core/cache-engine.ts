@@ -516,6 +516,14 @@ export class CacheEngine {
     return this.started;
   }
 
+  /** Logs advice about what a name caches (`topic`), once per name. */
+  adviseOnce(name: string, topic: string, message: string): void {
+    const seen = `${name}|${topic}`;
+    if (this.warnedSerialization.has(seen) || this.warnedSerialization.size >= MAX_WARNINGS) return;
+    this.warnedSerialization.add(seen);
+    this.warn(message);
+  }
+
   /** Logs the first failure of a kind (`topic`) per name; later ones are only counted in stats. */
   warnOnce(name: string, topic: string, message: string, err: unknown): void {
     const seen = `${name}|${topic}`;

@@ -2,6 +2,7 @@ import type { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import { encodeEntry, NO_TAGS } from './cache-entry.js';
+import { lostClassOf } from './class-instance.js';
 import type { NotStored, PreparedEntry, WritePolicy } from './cache-engine.types.js';
 import { normalizeTags, type CacheTags } from './cache-tags.js';
 import { MAX_ENTRY_PX_MS } from './prefix-generations.js';
@@ -12,7 +13,10 @@ export interface Preparing {
   codec: CacheCodec;
   tags: CacheTags;
   metrics: CacheMetrics;
-  engine: { warnOnce(name: string, topic: string, message: string, err: unknown): void };
+  engine: {
+    warnOnce(name: string, topic: string, message: string, err: unknown): void;
+    adviseOnce(name: string, topic: string, message: string): void;
+  };
 }
 
 /**
@@ -62,6 +66,16 @@ export async function prepareEntry(
       metrics.recordError(name);
       return 'failed';
     }
+  }
+  const lostClass = lostClassOf(value);
+  if (lostClass !== undefined) {
+    engine.adviseOnce(
+      name,
+      'class-instance',
+      `${name}: its result is an instance of ${lostClass}, which a hit returns as a plain object (its ` +
+        `methods and prototype are gone). Return plain data (a DTO, an interface type), or rebuild the ` +
+        `instance where it is used.`,
+    );
   }
   try {
     return {

@@ -32,7 +32,7 @@ for (;;) {
   }
 }
 
-for (const path of ['/items/1', '/']) {
+for (const path of ['/items/1', '/', '/sessions/abc']) {
   const first = await get(path);
   const second = await get(path);
   console.log(

@@ -17,6 +17,7 @@ describe('AppController (e2e)', () => {
     app = moduleFixture.createNestApplication();
     await app.init();
     await app.get(CacheService).clear();
+    await app.get(AppService).sessions.clear();
   });
 
   afterAll(async () => {
@@ -37,5 +38,14 @@ describe('AppController (e2e)', () => {
     expect([first.headers['x-cache'], second.headers['x-cache']]).toEqual(['MISS', 'HIT']);
     expect(second.text).toBe('Hello World!');
     expect(app.get(AppService).hellos).toBe(1);
+  });
+
+  it('/sessions/:token (GET): a method of the named cache, MISS then HIT', async () => {
+    const first = await request(app.getHttpServer()).get('/sessions/abc').expect(200);
+    const second = await request(app.getHttpServer()).get('/sessions/abc').expect(200);
+    expect([first.headers['x-cache'], second.headers['x-cache']]).toEqual(['MISS', 'HIT']);
+    expect(second.body).toEqual(first.body);
+    expect(app.get(AppService).sessionLoads).toBe(1);
+    expect(await app.get(AppService).sessions.get('session:abc')).toEqual(first.body);
   });
 });

@@ -25,7 +25,7 @@ describe('AppController', () => {
   });
 
   it('runs the plain method on an instance Nest did not create', async () => {
-    const service = new AppService();
+    const service = new AppService({} as CacheService); // no Nest, no cache
     await service.findItem('7');
     await service.findItem('7');
     expect(service.loads).toBe(2);
