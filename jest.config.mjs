@@ -69,6 +69,12 @@ const ACL_SPECS = [
 // that project has tests to run, so `--selectProjects integration` starts no cluster.
 const integration = { ...base, testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] };
 
+// The public contract (CONTRACT.md and the README's semantics), one suite run twice: on the real module
+// over the standalone test Redis (TEST_REDIS_URL, from the global setup above), and on
+// RedisCacheTestingModule's in-process store with no Redis at all, so the two cannot drift apart.
+// test/contract/contract-app.ts boots either, as the project's setup file says.
+const contract = { ...base, testMatch: ['<rootDir>/test/contract/**/*.spec.ts'] };
+
 export default {
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
@@ -105,6 +111,12 @@ export default {
       displayName: 'integration-acl',
       testMatch: [...ACL_SPECS.map((name) => `<rootDir>/test/integration/${name}`), '<rootDir>/test/acl/**/*.spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/acl.setup.ts'],
+    },
+    { ...contract, displayName: 'contract', setupFiles: ['<rootDir>/test/support/contract-redis.setup.mjs'] },
+    {
+      ...contract,
+      displayName: 'contract-in-memory',
+      setupFiles: ['<rootDir>/test/support/contract-in-memory.setup.mjs'],
     },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'] },
   ],

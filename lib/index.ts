@@ -56,3 +56,10 @@ export {
 export { HTTP_CACHE_PREFIX } from './http/http-response-key.js';
 export { CACHE_MANAGER, CacheManagerAdapter, type CacheManagerItem } from './compat/cache-manager-adapter.js';
 export { RedisCacheManagerModule, type RedisCacheManagerOptions } from './compat/redis-cache-manager.module.js';
+export {
+  RedisCacheTestingModule,
+  getCacheTesting,
+  getCacheTestingToken,
+  type RedisCacheTestingOptions,
+} from './testing/redis-cache-testing.module.js';
+export { RedisCacheTesting } from './testing/redis-cache-testing.js';

@@ -13,6 +13,7 @@ import { resolveCacheOptions } from './options/resolve-options.js';
 import { createRedisClient, type CacheClient } from './redis-client.factory.js';
 import { closeClient } from './store/close-client.js';
 import { configurationProblem, redactSecrets, tlsToPlainTextServer } from './store/connection-problems.js';
+import type { CacheStore, LeaseListener } from './store/cache-store.js';
 import { ConnectionHealth } from './store/connection-health.js';
 import { isCluster } from './store/guarded-commands.js';
 import { LeaseReleaseListener } from './store/lease-release-listener.js';
@@ -20,6 +21,27 @@ import { RedisCacheStore } from './store/redis-cache.store.js';
 
 /** How long `app.init()` waits for a first connection before starting without the cache. */
 const CONNECT_WAIT_MS = 2_000;
+
+/**
+ * A store other than a Redis connection for the engine to run on: RedisCacheTestingModule's in-process
+ * keyspace (lib/testing). Given one, the lifecycle opens it in `app.init()` instead of connecting.
+ */
+export interface CacheBackend {
+  /**
+   * The store and subscription of one application's cache, for the namespace's `keys`; `rejected`
+   * counts a message on its channels that no instance would send.
+   */
+  open(keys: BookkeepingKeys, rejected: () => void): CacheBackendSession;
+}
+
+/** What `CacheBackend.open` returns: the engine runs on its store and waits on its lease listener. */
+export interface CacheBackendSession {
+  readonly store: CacheStore;
+  readonly leases: LeaseListener;
+  /** Subscribes the lease listener and its followers; resolves once subscribed. */
+  subscribe(): Promise<void>;
+  close(): Promise<void>;
+}
 
 /** Which cache a lifecycle runs, and whether its registration is global. */
 export interface CacheRegistration {
@@ -36,6 +58,7 @@ export interface CacheRegistration {
 export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown {
   private connection: CacheClient | undefined;
   private leases: LeaseReleaseListener | undefined;
+  private session: CacheBackendSession | undefined;
   private onError: ((err: Error) => void) | undefined;
 
   constructor(
@@ -45,10 +68,13 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     private readonly executor: CacheOperationExecutor,
     private readonly discovery: DiscoveryService,
     private readonly logger: Logger,
+    /** Where the cache lives instead of Redis (RedisCacheTestingModule); undefined: the configured Redis. */
+    private readonly backend?: CacheBackend,
   ) {}
 
   async onModuleInit(): Promise<void> {
     this.checkRegistrations();
+    if (this.backend) return this.openBackend(this.backend);
     const config = resolveCacheOptions(this.options);
     const connection = createRedisClient(config.redis);
     const health = new ConnectionHealth(this.logger);
@@ -70,11 +96,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     this.connection = connection;
     this.leases = leases;
     try {
-      const methods = this.compileDecoratedMethods();
-      const named = this.registration.name === DEFAULT_CACHE ? '' : `cache '${this.registration.name}', `;
-      this.logger.log(`${named}${methods} cached method(s), namespace '${config.namespace}'`);
-      // The methods' l1 options are known now: the subscriber also listens for L1 invalidations if any uses it.
-      this.engine.followL1();
+      this.compileAndFollow(config.namespace, '');
     } catch (err) {
       await this.onApplicationShutdown();
       throw err;
@@ -94,6 +116,35 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     leases.startHeartbeat((channel, message) => store.publishPlain(channel, message));
   }
 
+  /**
+   * Runs the engine on `backend` instead of a Redis connection: nothing connects. The options are
+   * validated as for Redis, but for `redis` (the backend brings its own store).
+   */
+  private async openBackend(backend: CacheBackend): Promise<void> {
+    const config = resolveCacheOptions({ ...this.options, redis: {} });
+    const keys = new BookkeepingKeys(config.namespace, { keyPrefix: '', db: 0 });
+    const session = backend.open(keys, () => this.engine.metrics.recordRejectedMessage());
+    this.session = session;
+    this.engine.start(config, session.store, () => false, session.leases, keys);
+    try {
+      this.compileAndFollow(config.namespace, ', in-process store');
+      await session.subscribe();
+      await this.engine.preflight();
+    } catch (err) {
+      await this.onApplicationShutdown();
+      throw err;
+    }
+  }
+
+  /** Compiles the decorated methods, says how many, and has the subscriber follow L1 if any uses it. */
+  private compileAndFollow(namespace: string, where: string): void {
+    const methods = this.compileDecoratedMethods();
+    const named = this.registration.name === DEFAULT_CACHE ? '' : `cache '${this.registration.name}', `;
+    this.logger.log(`${named}${methods} cached method(s), namespace '${namespace}'${where}`);
+    // The methods' l1 options are known now: the subscriber also listens for L1 invalidations if any uses it.
+    this.engine.followL1();
+  }
+
   async onApplicationShutdown(): Promise<void> {
     // Loads still running will not store their values: let other processes' waiters go now.
     await this.engine.releaseLeases();
@@ -101,6 +152,9 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     const leases = this.leases;
     this.leases = undefined;
     await leases?.stop();
+    const session = this.session;
+    this.session = undefined;
+    await session?.close();
     const connection = this.connection;
     this.connection = undefined;
     if (!connection) return;

@@ -1,4 +1,4 @@
-import { Logger, Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { Logger, Module, type DynamicModule, type InjectionToken, type Provider, type Type } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { CacheService } from './cache.service.js';
 import { cacheNameOf, cacheTokens, DEFAULT_CACHE } from './cache-names.js';
@@ -9,7 +9,7 @@ import { CacheMetrics } from './metrics/cache-metrics.js';
 import { CacheMetricsInterceptor } from './metrics/cache-metrics.interceptor.js';
 import type { RedisCacheModuleOptions } from './options/redis-cache-options.interface.js';
 import type { RedisCacheModuleAsyncOptions, RedisCacheOptionsFactory } from './redis-cache.module-definition.js';
-import { RedisCacheLifecycle } from './redis-cache.lifecycle.js';
+import { RedisCacheLifecycle, type CacheBackend } from './redis-cache.lifecycle.js';
 import { createDefaultCodec } from './serialization/cache-codec.js';
 
 /**
@@ -78,15 +78,34 @@ export class RedisCacheModule {
 }
 
 /**
+ * What RedisCacheTestingModule (lib/testing) changes in a registration. Everything else is the same,
+ * so users' services, `@InjectCache(name)` and decorated methods resolve the same tokens.
+ */
+export interface RegistrationSeam {
+  /** The module class of the registration. */
+  readonly module: Type;
+  /** The token of a `CacheBackend` provider (one of `providers`): the cache runs on it instead of Redis. */
+  readonly backend: InjectionToken;
+  /** Providers added to the registration. */
+  readonly providers: Provider[];
+  /** What the registration exports besides its usual tokens. */
+  readonly exports: NonNullable<DynamicModule['exports']>;
+  /** Builds the executor (default: `new CacheOperationExecutor(engine)`). */
+  readonly executor?: (engine: CacheEngine) => CacheOperationExecutor;
+}
+
+/**
  * The providers of one cache. Each registration has its own engine, metrics and executor under its
  * name's tokens; the default cache's service and metrics also go by their classes. A named cache
- * exports only its tokens, so two global registrations never provide the same token.
+ * exports only its tokens, so two global registrations never provide the same token. `seam`: what
+ * the testing module runs differently (no Redis).
  */
-function registration(
+export function registration(
   name: string,
   global: boolean,
   imports: NonNullable<DynamicModule['imports']>,
   optionsProviders: Provider[],
+  seam?: RegistrationSeam,
 ): DynamicModule {
   const tokens = cacheTokens(name);
   const isDefault = name === DEFAULT_CACHE;
@@ -102,7 +121,7 @@ function registration(
     },
     {
       provide: tokens.executor,
-      useFactory: (engine: CacheEngine) => new CacheOperationExecutor(engine),
+      useFactory: (engine: CacheEngine) => seam?.executor?.(engine) ?? new CacheOperationExecutor(engine),
       inject: [tokens.engine],
     },
     { provide: tokens.service, useFactory: (engine: CacheEngine) => new CacheService(engine), inject: [tokens.engine] },
@@ -113,11 +132,18 @@ function registration(
         engine: CacheEngine,
         executor: CacheOperationExecutor,
         discovery: DiscoveryService,
-      ) => new RedisCacheLifecycle({ name, global }, options, engine, executor, discovery, logger),
-      inject: [tokens.options, tokens.engine, tokens.executor, DiscoveryService],
+        backend?: CacheBackend,
+      ) => new RedisCacheLifecycle({ name, global }, options, engine, executor, discovery, logger, backend),
+      inject: [tokens.options, tokens.engine, tokens.executor, DiscoveryService, ...(seam ? [seam.backend] : [])],
     },
+    ...(seam?.providers ?? []),
   ];
-  const exports: DynamicModule['exports'] = [tokens.service, tokens.executor, tokens.metrics];
+  const exports: NonNullable<DynamicModule['exports']> = [
+    tokens.service,
+    tokens.executor,
+    tokens.metrics,
+    ...(seam?.exports ?? []),
+  ];
   if (isDefault) {
     providers.push(
       { provide: CacheService, useExisting: tokens.service },
@@ -128,5 +154,11 @@ function registration(
     );
     exports.push(CacheService, CacheMetrics, CacheMetricsInterceptor);
   }
-  return { module: RedisCacheModule, global, imports: [DiscoveryModule, ...imports], providers, exports };
+  return {
+    module: seam?.module ?? RedisCacheModule,
+    global,
+    imports: [DiscoveryModule, ...imports],
+    providers,
+    exports,
+  };
 }

@@ -3,8 +3,7 @@ import type { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { LoadPolicy } from '../options/resolve-load-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
-import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
-import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import type { CacheStore, LeaseListener } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from './cache-entry.js';
 import type { LoadResult, NotStored, PreparedEntry, Removal, WritePolicy } from './cache-engine.types.js';
@@ -28,9 +27,9 @@ export type * from './cache-engine.types.js';
 interface Started {
   config: ResolvedCacheConfig;
   keys: BookkeepingKeys;
-  store: RedisCacheStore;
+  store: CacheStore;
   isDown: () => boolean;
-  leases: LeaseReleaseListener;
+  leases: LeaseListener;
   pending: PendingInvalidations;
   epoch: InvalidationEpoch;
   tags: CacheTags;
@@ -79,9 +78,9 @@ export class CacheEngine {
 
   start(
     config: ResolvedCacheConfig,
-    store: RedisCacheStore,
+    store: CacheStore,
     isDown: () => boolean,
-    leases: LeaseReleaseListener,
+    leases: LeaseListener,
     keys: BookkeepingKeys,
   ): void {
     const pending = new PendingInvalidations(() => void this.replayInvalidations());
@@ -172,11 +171,11 @@ export class CacheEngine {
     return this.require().config;
   }
 
-  get store(): RedisCacheStore {
+  get store(): CacheStore {
     return this.require().store;
   }
 
-  get leases(): LeaseReleaseListener {
+  get leases(): LeaseListener {
     return this.require().leases;
   }
 

@@ -1,6 +1,6 @@
 import type { CacheMetrics } from '../metrics/cache-metrics.js';
-import type { LeaseReleaseListener } from '../store/lease-release-listener.js';
-import { CommandTimeoutError, type Announcement, type RedisCacheStore } from '../store/redis-cache.store.js';
+import type { Announcement, CacheStore, LeaseListener } from '../store/cache-store.js';
+import { CommandTimeoutError } from '../store/redis-cache.store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { Removal } from './cache-engine.types.js';
 import type { CacheTags } from './cache-tags.js';
@@ -12,8 +12,8 @@ import type { PrefixGenerations } from './prefix-generations.js';
 /** What the invalidations of one running cache go through. */
 export interface InvalidationTargets {
   keys: BookkeepingKeys;
-  store: RedisCacheStore;
-  leases: LeaseReleaseListener;
+  store: CacheStore;
+  leases: LeaseListener;
   pending: PendingInvalidations;
   tags: CacheTags;
   prefixes: PrefixGenerations;
@@ -171,7 +171,7 @@ export class CacheInvalidation {
   }
 
   /** Runs a removal: how many keys it removed, or that the cache failed (counted under `name`). */
-  async remove(name: string, removeWith: (store: RedisCacheStore) => Promise<number>): Promise<Removal> {
+  async remove(name: string, removeWith: (store: CacheStore) => Promise<number>): Promise<Removal> {
     try {
       return { removed: await removeWith(this.targets.store), failed: false };
     } catch {

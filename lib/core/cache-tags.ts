@@ -1,5 +1,5 @@
 import { RedisCacheConfigError } from '../errors.js';
-import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import type { CacheStore } from '../store/cache-store.js';
 import { MAX_TAGS, NO_TAGS, type DecodedEntry } from './cache-entry.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import { safeKey } from './key-hash.js';
@@ -40,7 +40,7 @@ export interface TagAnnouncement {
 export class CacheTags {
   constructor(
     private readonly keys: BookkeepingKeys,
-    private readonly store: RedisCacheStore,
+    private readonly store: CacheStore,
   ) {}
 
   /** True when no tag of `entry` was invalidated after its load began. Rejects when Redis fails. */

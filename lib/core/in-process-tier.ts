@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { SubscriptionFollower } from '../store/lease-release-listener.js';
+import type { SubscriptionFollower } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { DecodedEntry } from './cache-entry.js';
 import type { TagAnnouncement } from './cache-tags.js';

@@ -1,4 +1,4 @@
-import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import type { CacheStore } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { RedisClock } from './redis-clock.js';
 
@@ -12,7 +12,7 @@ import type { RedisClock } from './redis-clock.js';
 export class InvalidationEpoch {
   constructor(
     private readonly keys: BookkeepingKeys,
-    private readonly store: RedisCacheStore,
+    private readonly store: CacheStore,
     private readonly clock: RedisClock,
   ) {}
 

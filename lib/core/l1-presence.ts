@@ -1,4 +1,4 @@
-import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import type { CacheStore } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 
 /** How long a writer trusts an answer saying that no instance keeps an L1. */
@@ -36,7 +36,7 @@ export class L1Presence {
 
   constructor(
     keys: BookkeepingKeys,
-    private readonly store: RedisCacheStore,
+    private readonly store: CacheStore,
   ) {
     this.key = keys.presence;
   }

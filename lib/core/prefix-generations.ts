@@ -1,6 +1,5 @@
 import { RedisCacheConfigError } from '../errors.js';
-import type { SubscriptionFollower } from '../store/lease-release-listener.js';
-import type { RedisCacheStore } from '../store/redis-cache.store.js';
+import type { CacheStore, SubscriptionFollower } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { RedisClock } from './redis-clock.js';
 
@@ -77,7 +76,7 @@ export class PrefixGenerations implements SubscriptionFollower {
 
   constructor(
     private readonly keys: BookkeepingKeys,
-    private readonly store: RedisCacheStore,
+    private readonly store: CacheStore,
     private readonly clock: RedisClock,
     /** Counts a message that was not a plausible marker (dropped, never acted on). */
     private readonly rejected: () => void,

@@ -1,7 +1,8 @@
 import type { LoadPolicy } from '../options/resolve-load-options.js';
 import { DecodedEntry, newLeaseToken, NOTHING, type EntryRead } from './cache-entry.js';
 import type { CacheEngine, CachedValue, LoadResult, WritePolicy } from './cache-engine.js';
-import { CommandTimeoutError, type RedisCacheStore } from '../store/redis-cache.store.js';
+import type { CacheStore } from '../store/cache-store.js';
+import { CommandTimeoutError } from '../store/redis-cache.store.js';
 import type { Flight } from './single-flight.js';
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
@@ -309,7 +310,7 @@ export class ReadThrough {
    * Gives a lease back without a value (waiters elsewhere run the method at once), through the store
    * the lease was taken with (the engine may have stopped since). Never rejects.
    */
-  private async giveBack(store: RedisCacheStore, channel: string, key: string, token: Buffer): Promise<void> {
+  private async giveBack(store: CacheStore, channel: string, key: string, token: Buffer): Promise<void> {
     await store.completeLease(key, token, undefined, 0, channel).catch(() => this.engine.releaseLater(key, token));
   }
 

@@ -39,6 +39,13 @@ export class CacheCounters {
     this.latency.record(latencyMs);
   }
 
+  /** Back to zero, in place: callers that hold these counters keep recording into them. */
+  reset(): void {
+    this.hits = this.misses = this.stale = this.bypasses = this.failedCalls = this.errors = 0;
+    this.refreshes = this.refreshFailures = this.fallbacks = this.l1Hits = 0;
+    this.latency.reset();
+  }
+
   snapshot(): CacheNameStats {
     return {
       hits: this.hits,

@@ -88,6 +88,15 @@ export class CacheMetrics {
     this.counters(this.routes, route).record(outcome, latencyMs);
   }
 
+  /**
+   * Every counter back to zero (RedisCacheTesting.reset). Kept in place, not dropped: an executor
+   * holds the counters of the names it records L1 hits under.
+   */
+  reset(): void {
+    for (const counters of [...this.names.values(), ...this.routes.values()]) counters.reset();
+    this.rejectedMessages = 0;
+  }
+
   stats(): CacheStats {
     const byName: Record<string, CacheNameStats> = {};
     let hits = 0,

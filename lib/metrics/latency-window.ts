@@ -22,6 +22,15 @@ export class LatencyWindow {
     if (ms > this.max) this.max = ms;
   }
 
+  /** Forgets every sample. */
+  reset(): void {
+    this.next = 0;
+    this.filled = 0;
+    this.total = 0;
+    this.count = 0;
+    this.max = 0;
+  }
+
   summary(): LatencySummary {
     const recent = Array.from(this.samples.subarray(0, this.filled)).sort((a, b) => a - b);
     const at = (q: number) => (recent.length ? recent[Math.min(recent.length - 1, Math.floor(q * recent.length))] : 0);

@@ -1,23 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import type { LeaseListener, SubscriptionFollower } from './cache-store.js';
 import { closeClient } from './close-client.js';
-import { EMPTY_MARK } from './entry-scripts.js';
+import { LeaseWaiters, type LeaseWake } from './lease-waiters.js';
 import { isCluster } from './redis-cache.store.js';
 
-/**
- * Why a wait ended: the lease was released with the holder's value stored (or revoked by a newer
- * write: either way the key is worth reading again), released with nothing stored (the method threw,
- * `unless` or `cacheNull` kept its result out), the subscription was lost, or time ran out.
- */
-export type WakeReason = 'stored' | 'empty' | 'lost' | 'timeout';
-
-/** Waits of a caller for one key's lease to be released; registered before the caller re-reads. */
-export interface LeaseWake {
-  /** Resolves when the key's lease was released since `listen` (or the subscription was lost), or after `ms`. */
-  wait(ms: number): Promise<WakeReason>;
-  /** Stops listening (also done by `wait` when it resolves). */
-  cancel(): void;
-}
+export type { SubscriptionFollower } from './cache-store.js';
+export type { LeaseWake, WakeReason } from './lease-waiters.js';
 
 /** How long after a Cluster node left the subscriber is taken to be subscribed on another one. */
 const CLUSTER_RESUBSCRIBED_MS = 2_000;
@@ -34,23 +23,6 @@ const UNHEARD_BEATS = 2;
  */
 export const SILENCE_DETECTED_WITHIN_MS = (UNHEARD_BEATS + 1) * HEARTBEAT_MS;
 
-interface Listener {
-  woken?: WakeReason;
-  resolve?: (reason: WakeReason) => void;
-}
-
-/**
- * Another channel the application's subscriber follows (the cleared prefixes, L1's invalidations):
- * its messages, and when its messages can be trusted to arrive (subscribed) or may be missed (lost).
- */
-export interface SubscriptionFollower {
-  readonly channel: string;
-  received(message: string): void;
-  /** Subscribed (again): messages arrive from now on; catch up on what was missed. Never rejects. */
-  subscribed(): Promise<void>;
-  lost(): void;
-}
-
 /**
  * Wakes the callers waiting for another process's load. Every lease release publishes the key on
  * one channel per namespace; one subscriber connection per application receives them and resolves
@@ -64,8 +36,8 @@ export interface SubscriptionFollower {
  * its command connection; UNHEARD_BEATS of them not heard back mean the subscription went silent, and
  * it is treated as dropped (followers told, waiters woken) and reconnected.
  */
-export class LeaseReleaseListener {
-  private readonly listeners = new Map<string, Set<Listener>>();
+export class LeaseReleaseListener implements LeaseListener {
+  private readonly waiters: LeaseWaiters;
   private subscriber: Redis | Cluster | undefined;
   private subscribed = false;
   private subscribing: Promise<void> | undefined;
@@ -84,10 +56,11 @@ export class LeaseReleaseListener {
   constructor(
     readonly channel: string,
     /** Whether a key in a release message could be one of this namespace's entries. */
-    private readonly isEntryKey: (key: string) => boolean = () => true,
+    isEntryKey: (key: string) => boolean = () => true,
     /** Counts a message no instance would send (dropped, never acted on). */
-    private readonly rejected: () => void = () => undefined,
+    rejected: () => void = () => undefined,
   ) {
+    this.waiters = new LeaseWaiters(isEntryKey, rejected);
     this.heartbeatChannel = `${channel}:${randomBytes(6).toString('base64url')}`;
   }
 
@@ -117,10 +90,7 @@ export class LeaseReleaseListener {
         return;
       }
       if (channel !== this.channel) return this.followers.get(channel)?.received(message);
-      const empty = message.endsWith(EMPTY_MARK);
-      const key = empty ? message.slice(0, -EMPTY_MARK.length) : message;
-      if (!this.isEntryKey(key)) return this.rejected();
-      this.wake(key, empty ? 'empty' : 'stored');
+      this.waiters.released(message);
     });
     // Subscribes on every connection, the first included: ioredis only resubscribes channels that
     // were subscribed before, which a connection that failed at boot never was.
@@ -149,7 +119,7 @@ export class LeaseReleaseListener {
         // Before the first subscription, nodes leave as the client learns the topology (replicas
         // dropped from a pool that began with every seed): nothing was missed then.
         if (!this.subscribed) return;
-        for (const key of [...this.listeners.keys()]) this.wake(key, 'lost');
+        this.waiters.wakeAll('lost');
         // The followers cannot trust their messages either. ioredis announces no re-subscription on
         // the next node, so they catch up a while later, when that has long happened.
         const followers = [...this.followers.values()];
@@ -196,7 +166,7 @@ export class LeaseReleaseListener {
     this.subscribed = false;
     for (const follower of this.followers.values()) follower.lost();
     // Releases published from now on are lost: waiters re-read instead of waiting for them.
-    for (const key of [...this.listeners.keys()]) this.wake(key, 'lost');
+    this.waiters.wakeAll('lost');
   }
 
   async stop(): Promise<void> {
@@ -205,48 +175,13 @@ export class LeaseReleaseListener {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     this.subscribed = false;
-    for (const key of [...this.listeners.keys()]) this.wake(key, 'lost');
-    this.listeners.clear();
+    this.waiters.wakeAll('lost');
+    this.waiters.clear();
     if (subscriber) await closeClient(subscriber);
   }
 
   /** Starts listening for the release of `key`; call before re-reading it, so no release is missed. */
   listen(key: string): LeaseWake {
-    const listener: Listener = {};
-    let set = this.listeners.get(key);
-    if (!set) this.listeners.set(key, (set = new Set()));
-    set.add(listener);
-    const cancel = () => {
-      const current = this.listeners.get(key);
-      if (!current?.delete(listener)) return;
-      if (current.size === 0) this.listeners.delete(key);
-    };
-    return {
-      cancel,
-      wait: (ms) => {
-        if (listener.woken) {
-          cancel();
-          return Promise.resolve(listener.woken);
-        }
-        return new Promise<WakeReason>((resolve) => {
-          const timer = setTimeout(() => listener.resolve?.('timeout'), Math.max(0, ms));
-          listener.resolve = (reason) => {
-            clearTimeout(timer);
-            listener.resolve = undefined;
-            cancel();
-            resolve(reason);
-          };
-        });
-      },
-    };
-  }
-
-  private wake(key: string, reason: WakeReason): void {
-    const listeners = this.listeners.get(key);
-    if (!listeners) return;
-    for (const listener of [...listeners]) {
-      listener.woken ??= reason;
-      listener.resolve?.(reason);
-    }
+    return this.waiters.listen(key);
   }
 }

@@ -11,45 +11,28 @@ import {
   READ_EPOCH,
   READ_PREFIXES,
 } from './invalidation-scripts.js';
+import type { Announcement, CacheStore, LeaseAttempt, WriteOutcome } from './cache-store.js';
 
 export { CommandTimeoutError, isCluster } from './guarded-commands.js';
-
-/** What an attempt to take a key's lease found. */
-export type LeaseAttempt =
-  | { status: 'acquired' }
-  | { status: 'held'; remainingMs: number }
-  /** The key no longer holds what the caller saw: read it again. */
-  | { status: 'changed' }
-  /** The key holds something this package did not write: left alone, load without writing. */
-  | { status: 'foreign' };
-
-/** What a write did: see WRITE_ENTRY. */
-export type WriteOutcome = 'written' | 'tombstoned' | 'foreign';
+export type { Announcement, LeaseAttempt, WriteOutcome } from './cache-store.js';
 
 /** The epoch key's PX: it only keeps epochs increasing within one clock tick or across a clock step back. */
-const EPOCH_PX_MS = 24 * 3_600_000;
+export const EPOCH_PX_MS = 24 * 3_600_000;
 
 /** How many keys one SCAN step asks for and one UNLINK removes. */
 const SCAN_BATCH = 500;
-
-/**
- * A message to publish once a change is done, so every instance hears of it after Redis took it: in
- * the change's own pipeline (one write, no extra round trip, processed right after the change on the
- * node that made it); for a deletion spanning several Cluster nodes, once every node answered,
- * through the node of its first key.
- */
-export interface Announcement {
-  channel: string;
-  message: string;
-}
 
 /**
  * The Redis side of the cache: a handful of commands, each bounded by `commandTimeout` and refused
  * at once while the connection is not ready, so no caller ever queues behind a dead connection.
  * Every failure surfaces as `CacheUnavailableError` for the caller above to fail open on.
  * Knows nothing of Nest, keys' meaning or encoding.
+ *
+ * A message to publish once a change is done (`Announcement`) goes in the change's own pipeline (one
+ * write, no extra round trip, processed right after the change on the node that made it); for a
+ * deletion spanning several Cluster nodes, once every node answered, through the node of its first key.
  */
-export class RedisCacheStore {
+export class RedisCacheStore implements CacheStore {
   private readonly commands: GuardedCommands;
 
   constructor(

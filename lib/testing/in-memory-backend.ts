@@ -1,0 +1,52 @@
+import type { BookkeepingKeys } from '../core/bookkeeping-keys.js';
+import type { CacheBackend, CacheBackendSession } from '../redis-cache.lifecycle.js';
+import { InMemoryLeaseListener } from './in-memory-lease-listener.js';
+import { InMemoryCacheStore } from './in-memory-store.js';
+import { InProcessBus } from './in-process-bus.js';
+import { TestClock } from './test-clock.js';
+
+/**
+ * What one RedisCacheTestingModule registration runs on instead of Redis: a fresh in-process store,
+ * its clock and its bus, made per application (a run never sees another run's entries).
+ */
+export class InMemoryBackend implements CacheBackend {
+  readonly clock = new TestClock();
+  readonly store: InMemoryCacheStore;
+  private readonly bus = new InProcessBus();
+  private opened: { keys: BookkeepingKeys; leases: InMemoryLeaseListener } | undefined;
+
+  /** `retain: false`: nothing is ever stored (the `disabled` switch). */
+  constructor(retain = true) {
+    this.store = new InMemoryCacheStore(this.clock, this.bus, retain);
+  }
+
+  open(keys: BookkeepingKeys, rejected: () => void): CacheBackendSession {
+    const leases = new InMemoryLeaseListener(keys.leaseChannel, this.bus, (key) => keys.isEntryKey(key), rejected);
+    this.opened = { keys, leases };
+    return {
+      store: this.store,
+      leases,
+      subscribe: () => leases.start(),
+      close: () => leases.stop(),
+    };
+  }
+
+  /**
+   * Moves the clock `ms` ahead: keys past their TTL are gone, entries age, leases and tombstones end.
+   * The in-process tier (L1), which keeps values by the process's own clock, is emptied; callers
+   * waiting for a lease read the key again.
+   */
+  advance(ms: number): void {
+    this.clock.advance(ms);
+    this.store.sweep();
+    this.opened?.leases.renew(this.opened.keys.l1Channel);
+    this.opened?.leases.wakeAll();
+  }
+
+  /** Deletes every entry, tombstone and lease (the namespace's bookkeeping stays), and empties L1. */
+  reset(): void {
+    const keys = this.opened?.keys;
+    this.store.dropKeys((key) => !keys?.isBookkeeping(key));
+    if (keys) this.opened?.leases.renew(keys.l1Channel);
+  }
+}
