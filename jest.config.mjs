@@ -76,6 +76,11 @@ const integration = { ...base, testMatch: ['<rootDir>/test/integration/**/*.spec
 const contract = { ...base, testMatch: ['<rootDir>/test/contract/**/*.spec.ts'] };
 
 export default {
+  // One test file at a time (2 cores here; many specs measure timing), in a worker process that is
+  // replaced once it holds this much: each ESM test file leaves memory behind in jest's module
+  // registry, and past ~170 files one long-lived process spends its time collecting garbage.
+  maxWorkers: 1,
+  workerIdleMemoryLimit: '1GB',
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   collectCoverageFrom: ['lib/**/*.ts'],
