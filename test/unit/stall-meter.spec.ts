@@ -15,7 +15,8 @@ describe('timed calls and stalls', () => {
       blockFor(300);
       await new Promise((resolve) => setTimeout(resolve, 20));
     });
-    expect(call.ms).toBeGreaterThanOrEqual(340);
+    // Node's timers are whole milliseconds and may fire a fraction early on performance.now()'s scale.
+    expect(call.ms).toBeGreaterThanOrEqual(338);
     // At least the blocked 300 ms (less a tick) is not the call's own, whatever else the machine did.
     expect(call.ms - call.activeMs).toBeGreaterThanOrEqual(290);
   });
