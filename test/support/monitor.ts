@@ -26,6 +26,10 @@ export interface CommandWatch {
  */
 async function startMonitor(server: Redis, attempts = 3): Promise<Redis> {
   const monitor = server.duplicate({ monitor: true, lazyConnect: false });
+  // A misread line can also come right after MONITOR's OK, in the same read, before `watchCommands`
+  // listens: an 'error' with no listener would throw. Lines before the start marker do not count
+  // anyway; from the marker on, `watchCommands` records errors itself.
+  monitor.on('error', () => undefined);
   try {
     await new Promise<void>((resolve, reject) => {
       monitor.once('error', reject);
