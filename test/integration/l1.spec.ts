@@ -199,21 +199,22 @@ describe('in-process tier (L1)', () => {
     try {
       const writer = await startWriter();
       // The first writes are announced until the writer has asked whether any instance keeps an L1
-      // (a few ms): then one is not.
+      // (a few ms): then one is not. An announcement can take tens of ms to arrive from a loaded
+      // Cluster, so a write counts as unannounced only after 200 ms of silence.
       let version = 0;
       await waitFor(
         'a write that is not announced',
         async () => {
           const before = announced.length;
           await writer.rename(1, ++version);
-          await delay(20);
+          await delay(200);
           return announced.length === before;
         },
-        5_000,
+        10_000,
       );
       const quiet = announced.length;
       for (let i = 0; i < 10; i++) await writer.rename(1, ++version);
-      await delay(50);
+      await delay(200);
       expect(announced.length).toBe(quiet);
       // An instance with an L1 starts (it keeps nothing until every writer announces): announced again.
       const b = await start();
