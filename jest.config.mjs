@@ -10,6 +10,7 @@ const base = {
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^nestjs-redis-cache$': '<rootDir>/lib/index.ts',
+    '^nestjs-redis-cache/(health|prometheus|opentelemetry)$': '<rootDir>/lib/$1/index.ts',
   },
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }],

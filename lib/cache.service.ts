@@ -124,8 +124,8 @@ export class CacheService {
     if (l1) {
       const kept = l1.get(redisKey);
       if (kept !== L1_MISS) {
-        const { metrics } = this.engine;
-        metrics.recordL1Hit(metrics.countersOf(name));
+        const { events } = this.engine;
+        events.l1Hit(events.countersOf(name), name, redisKey);
         return kept as T;
       }
     }
@@ -142,10 +142,10 @@ export class CacheService {
         name,
         l1,
       );
-      this.engine.metrics.record(name, outcome, performance.now() - started, fallback);
+      this.engine.events.called(name, 'read', outcome, 'redis', started, redisKey, fallback);
       return value;
     } catch (err) {
-      this.engine.metrics.record(name, 'miss', performance.now() - started);
+      this.engine.events.called(name, 'read', 'miss', 'redis', started, redisKey);
       throw err;
     }
   }

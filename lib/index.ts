@@ -16,6 +16,22 @@ export type { CacheMethodDecorator, CacheableMethod } from './decorators/cache-m
 export { CacheMetricsInterceptor, type XCacheHeader } from './metrics/cache-metrics.interceptor.js';
 export { CacheMetrics } from './metrics/cache-metrics.js';
 export type { CacheOutcome } from './metrics/cache-outcome.js';
+export {
+  CACHE_CHANNELS,
+  type CacheChannel,
+  type CacheEventSource,
+  type CacheTier,
+  type CacheCallEvent,
+  type CacheLoadStartEvent,
+  type CacheLoadEndEvent,
+  type CacheLeaseWaitEvent,
+  type CacheErrorOperation,
+  type CacheErrorEvent,
+  type CacheInvalidationEvent,
+  type CacheL1DropEvent,
+  type CacheConnectionEvent,
+  type CacheRouteEvent,
+} from './events/cache-events.js';
 export type { CacheStats, CacheNameStats, CacheCounts } from './metrics/cache-stats.interface.js';
 export type { LatencySummary } from './metrics/latency-window.js';
 export type {

@@ -79,7 +79,11 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     const connection = createRedisClient(config.redis);
     const health = new ConnectionHealth(this.logger);
     // What an outage kept the cache from invalidating is deleted as soon as Redis answers again.
-    health.onRecovered = () => void this.engine.replayInvalidations();
+    health.onRecovered = () => {
+      this.engine.events.connectionChanged('up');
+      void this.engine.replayInvalidations();
+    };
+    health.onDown = (reason) => this.engine.events.connectionChanged('down', reason);
     // An 'error' listener is required (ioredis logs unhandled ones); the tracker logs once per outage.
     this.onError = (err: Error) => health.failed(err);
     connection.client.on('error', this.onError);
@@ -89,7 +93,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     const leases = new LeaseReleaseListener(
       keys.leaseChannel,
       (key) => keys.isEntryKey(key),
-      () => this.engine.metrics.recordRejectedMessage(),
+      () => this.engine.events.messageRejected(),
     );
     const store = new RedisCacheStore(connection.client, config.commandTimeoutMs, health);
     this.engine.start(config, store, () => health.isDown, leases, keys);
@@ -123,7 +127,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
   private async openBackend(backend: CacheBackend): Promise<void> {
     const config = resolveCacheOptions({ ...this.options, redis: {} });
     const keys = new BookkeepingKeys(config.namespace, { keyPrefix: '', db: 0 });
-    const session = backend.open(keys, () => this.engine.metrics.recordRejectedMessage());
+    const session = backend.open(keys, () => this.engine.events.messageRejected());
     this.session = session;
     this.engine.start(config, session.store, () => false, session.leases, keys);
     try {

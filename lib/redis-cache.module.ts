@@ -116,7 +116,7 @@ export function registration(
     {
       provide: tokens.engine,
       useFactory: (metrics: CacheMetrics) =>
-        new CacheEngine(metrics, createDefaultCodec(), (message) => logger.warn(message)),
+        new CacheEngine(metrics, createDefaultCodec(), (message) => logger.warn(message), name),
       inject: [tokens.metrics],
     },
     {

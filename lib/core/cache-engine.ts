@@ -1,4 +1,6 @@
 import { RedisCacheConfigError } from '../errors.js';
+import { DEFAULT_CACHE } from '../cache-names.js';
+import { CacheEventPublisher } from '../events/cache-event-publisher.js';
 import type { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { LoadPolicy } from '../options/resolve-load-options.js';
@@ -69,12 +71,17 @@ export class CacheEngine {
    * show what it prevents; nothing else should.
    */
   guardWrites = true;
+  /** What the pipeline tells the built-in metrics and the diagnostics channels. */
+  readonly events: CacheEventPublisher;
 
   constructor(
     readonly metrics: CacheMetrics,
     private readonly codec: CacheCodec,
     private readonly warn: (message: string) => void,
-  ) {}
+    cache: string = DEFAULT_CACHE,
+  ) {
+    this.events = new CacheEventPublisher(metrics, cache);
+  }
 
   start(
     config: ResolvedCacheConfig,
@@ -85,18 +92,20 @@ export class CacheEngine {
   ): void {
     const pending = new PendingInvalidations(() => void this.replayInvalidations());
     const clock = new RedisClock();
-    const rejected = () => this.metrics.recordRejectedMessage();
+    this.events.namespace = config.namespace;
+    const rejected = () => this.events.messageRejected();
     const epoch = new InvalidationEpoch(keys, store, clock);
     const prefixes = new PrefixGenerations(keys, store, clock, rejected);
     // Cleared prefixes are announced to every instance on the subscriber the leases use.
     leases.follow(prefixes);
     prefixes.start();
     const tier = new InProcessTier(keys, prefixes, config.l1, clock, rejected);
+    tier.onDrop = (reason, count) => this.events.l1Dropped(reason, count);
     const presence = new L1Presence(keys, store);
     const tags = new CacheTags(keys, store);
     const invalidation = new CacheInvalidation(
       { keys, store, leases, pending, tags, prefixes, tier, presence, guarded: () => this.guardWrites },
-      this.metrics,
+      this.events,
     );
     this.started = {
       config,
@@ -270,7 +279,7 @@ export class CacheEngine {
         const read = this.decodeRead(redisKey, name, payload);
         return read instanceof DecodedEntry ? { entry: read, leased: false, failed: false } : read;
       },
-      () => this.readFailed(name),
+      (err: unknown) => this.readFailed(name, redisKey, err),
     );
   }
 
@@ -310,8 +319,8 @@ export class CacheEngine {
         if (entry.tags.length === 0 || entry.invalidated) return { entry, leased: false, failed: false };
         return this.checkTags(entry, name);
       },
-      () => {
-        this.metrics.recordError(name);
+      (err: unknown) => {
+        this.events.failed(name, 'read', redisKey, err);
         entry.invalidated = true;
         return { entry, leased: false, failed: true };
       },
@@ -341,8 +350,8 @@ export class CacheEngine {
         entry.invalidated = !valid;
         return { entry, leased: false, failed: false };
       },
-      () => {
-        this.metrics.recordError(name);
+      (err: unknown) => {
+        this.events.failed(name, 'read', undefined, err);
         entry.invalidated = true;
         return { entry, leased: false, failed: true };
       },
@@ -380,7 +389,7 @@ export class CacheEngine {
 
   /** A key that holds something this package did not write (counted, logged once per name): left alone. */
   foreignKey(redisKey: string, name: string): void {
-    this.metrics.recordError(name);
+    this.events.failed(name, 'foreign', redisKey);
     this.warnOnce(
       name,
       'foreign',
@@ -390,13 +399,13 @@ export class CacheEngine {
   }
 
   /** A failed GET (counted). */
-  readFailed(name: string): EntryRead {
-    this.metrics.recordError(name);
+  readFailed(name: string, redisKey?: string, err?: unknown): EntryRead {
+    this.events.failed(name, 'read', redisKey, err);
     return READ_FAILED;
   }
 
   private undecodable(redisKey: string, name: string, err: unknown): Promise<EntryRead> {
-    this.metrics.recordError(name);
+    this.events.failed(name, 'decode', redisKey, err);
     this.warnOnce(
       name,
       'decode',
@@ -461,7 +470,7 @@ export class CacheEngine {
       this.foreignKey(redisKey, name);
       return false;
     } catch (err) {
-      this.metrics.recordError(name);
+      this.events.failed(name, 'write', redisKey, err);
       // The old value is still there, and older than this write: delete it once Redis is back.
       started.invalidation.later([redisKey], err);
       return false;
@@ -482,7 +491,7 @@ export class CacheEngine {
   }
 
   private preparing(started: Started): Preparing {
-    return { config: started.config, codec: this.codec, tags: started.tags, metrics: this.metrics, engine: this };
+    return { config: started.config, codec: this.codec, tags: started.tags, events: this.events, engine: this };
   }
 
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */

@@ -1,4 +1,4 @@
-import type { CacheMetrics } from '../metrics/cache-metrics.js';
+import type { CacheEventPublisher } from '../events/cache-event-publisher.js';
 import type { Announcement, CacheStore, LeaseListener } from '../store/cache-store.js';
 import { CommandTimeoutError } from '../store/redis-cache.store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
@@ -40,7 +40,7 @@ export const EVICTION_TOMBSTONE_MS = 60_000;
 export class CacheInvalidation {
   constructor(
     private readonly targets: InvalidationTargets,
-    private readonly metrics: CacheMetrics,
+    private readonly events: CacheEventPublisher,
   ) {}
 
   /**
@@ -84,6 +84,7 @@ export class CacheInvalidation {
       this.announced(redisKeys, (announce) => this.evict(redisKeys, announce)),
     );
     if (removal.failed) this.later(redisKeys);
+    this.events.invalidated(name, 'keys', removal.removed, removal.failed);
     return removal;
   }
 
@@ -123,10 +124,12 @@ export class CacheInvalidation {
   async invalidateTags(tags: readonly string[], name: string): Promise<{ failed: boolean }> {
     try {
       await this.invalidated(tags);
+      this.events.invalidated(name, 'tags', tags.length, false);
       return { failed: false };
-    } catch {
-      this.metrics.recordError(name);
+    } catch (err) {
+      this.events.failed(name, 'invalidate', undefined, err);
       this.targets.pending.addTags(tags);
+      this.events.invalidated(name, 'tags', tags.length, true);
       return { failed: true };
     }
   }
@@ -146,18 +149,20 @@ export class CacheInvalidation {
   async clear(prefix: string, name: string): Promise<{ failed: boolean }> {
     try {
       await this.targets.prefixes.clear(prefix);
+      this.events.invalidated(name, 'prefix', 1, false);
       return { failed: false };
-    } catch {
-      this.metrics.recordError(name);
+    } catch (err) {
+      this.events.failed(name, 'invalidate', undefined, err);
       this.targets.pending.addPrefix(prefix);
+      this.events.invalidated(name, 'prefix', 1, true);
       return { failed: true };
     }
   }
 
   /** Deletes every key under `literalPrefix` (the namespace's included) with SCAN + pipelined UNLINK. */
-  reclaim(literalPrefix: string, name: string): Promise<Removal> {
+  async reclaim(literalPrefix: string, name: string): Promise<Removal> {
     const { tier, keys } = this.targets;
-    return this.remove(name, async (store) => {
+    const removal = await this.remove(name, async (store) => {
       tier.reclaimed(literalPrefix);
       try {
         // The module's own keys stay: the markers and tags hold invalidations entries may still need.
@@ -168,14 +173,16 @@ export class CacheInvalidation {
         tier.reclaimed(literalPrefix);
       }
     });
+    this.events.invalidated(name, 'reclaim', removal.removed, removal.failed);
+    return removal;
   }
 
   /** Runs a removal: how many keys it removed, or that the cache failed (counted under `name`). */
   async remove(name: string, removeWith: (store: CacheStore) => Promise<number>): Promise<Removal> {
     try {
       return { removed: await removeWith(this.targets.store), failed: false };
-    } catch {
-      this.metrics.recordError(name);
+    } catch (err) {
+      this.events.failed(name, 'delete', undefined, err);
       return { removed: 0, failed: true };
     }
   }

@@ -233,7 +233,7 @@ export class CacheOperationExecutor {
     if (cacheable.condition) {
       return this.readThrough(cacheable, false, invokerOf(instance, original, args, plan), args).then(unwrap);
     }
-    const { metrics } = this.engine;
+    const { events } = this.engine;
     const { name } = cacheable;
     let started = 0;
     let loading: Promise<LoadResult<unknown>>;
@@ -249,7 +249,7 @@ export class CacheOperationExecutor {
         // An L1 hit takes well under a microsecond: recorded without reading the clock (latency 0).
         const kept = l1.getResolved(redisKey);
         if (kept !== undefined) {
-          metrics.recordL1Hit((cacheable.counters ??= metrics.countersOf(name)));
+          events.l1Hit((cacheable.counters ??= events.countersOf(name)), name, redisKey);
           return kept;
         }
       }
@@ -267,12 +267,12 @@ export class CacheOperationExecutor {
     }
     return loading.then(
       ({ value, outcome, fallback }) => {
-        metrics.record(name, outcome, performance.now() - started, fallback);
+        events.called(name, 'read', outcome, 'redis', started, redisKey, fallback);
         return value === NO_VALUE ? undefined : value;
       },
       (err: unknown) => {
         // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.
-        metrics.record(name, 'miss', performance.now() - started);
+        events.called(name, 'read', 'miss', 'redis', started, redisKey);
         throw err;
       },
     );
@@ -314,7 +314,7 @@ export class CacheOperationExecutor {
       try {
         result = await invoke();
       } catch (err) {
-        this.engine.metrics.record(plan.name, cacheFailed ? 'error' : 'bypass', performance.now() - started);
+        this.engine.events.called(plan.name, 'write', cacheFailed ? 'error' : 'bypass', 'source', started, undefined);
         throw err;
       }
     }
@@ -334,7 +334,7 @@ export class CacheOperationExecutor {
     }
     for (const evict of plan.evictsAfter) if (!(await this.evict(evict, args))) cacheFailed = true;
     if (!plan.cacheable) {
-      this.engine.metrics.record(plan.name, cacheFailed ? 'error' : 'bypass', performance.now() - started);
+      this.engine.events.called(plan.name, 'write', cacheFailed ? 'error' : 'bypass', 'source', started, undefined);
     }
     return result;
   }
@@ -349,11 +349,11 @@ export class CacheOperationExecutor {
     invoke: () => Promise<unknown>,
     args: unknown[],
   ): Promise<unknown> {
-    const { metrics } = this.engine;
+    const { events } = this.engine;
     const started = performance.now();
     if (cacheable.condition && !cacheable.condition(...args)) {
       const result = await invoke();
-      metrics.record(cacheable.name, 'bypass', performance.now() - started);
+      events.called(cacheable.name, 'read', 'bypass', 'source', started, undefined);
       return result;
     }
     let redisKey: string;
@@ -372,14 +372,14 @@ export class CacheOperationExecutor {
         if (result !== NO_VALUE) {
           await this.engine.write(redisKey, result, writePolicy, cacheable.name, loadMs, epoch);
         }
-        metrics.record(cacheable.name, 'miss', performance.now() - started);
+        events.called(cacheable.name, 'read', 'miss', 'redis', started, redisKey);
         return result;
       }
       const { l1 } = cacheable;
       if (l1 !== undefined) {
         const kept = l1.get(redisKey);
         if (kept !== L1_MISS) {
-          metrics.recordL1Hit((cacheable.counters ??= metrics.countersOf(cacheable.name)));
+          events.l1Hit((cacheable.counters ??= events.countersOf(cacheable.name)), cacheable.name, redisKey);
           return kept;
         }
       }
@@ -391,14 +391,14 @@ export class CacheOperationExecutor {
         cacheable.name,
         l1,
       );
-      metrics.record(cacheable.name, outcome, performance.now() - started, fallback);
+      events.called(cacheable.name, 'read', outcome, 'redis', started, redisKey, fallback);
       // A hit on what another process (or application) loaded: its entry may say what the method returned.
       const { learner } = cacheable;
       if (learner !== undefined && fresh?.returned !== undefined) learnReturnMode(learner, fresh.returned, 'stored');
       return value;
     } catch (err) {
       // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.
-      metrics.record(cacheable.name, 'miss', performance.now() - started);
+      events.called(cacheable.name, 'read', 'miss', 'redis', started, redisKey);
       throw err;
     }
   }
@@ -446,7 +446,7 @@ export class CacheOperationExecutor {
     try {
       return await invoke();
     } finally {
-      this.engine.metrics.record(cacheable.name, outcome, performance.now() - started);
+      this.engine.events.called(cacheable.name, 'read', outcome, 'source', started, undefined);
     }
   }
 
@@ -473,7 +473,7 @@ export class CacheOperationExecutor {
     try {
       return compute();
     } catch (err) {
-      this.engine.metrics.recordError(operation.name);
+      this.engine.events.failed(operation.name, 'key', undefined, err);
       this.engine.warnOnce(
         operation.name,
         what,
@@ -503,7 +503,7 @@ export class CacheOperationExecutor {
       );
       return UNKEYABLE;
     }
-    this.engine.metrics.recordError(name);
+    this.engine.events.failed(name, 'key', undefined, err);
     this.engine.warnOnce(name, 'key', `${where}: the key could not be built, so the cache was skipped`, err);
     return KEY_FAILED;
   }

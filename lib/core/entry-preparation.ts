@@ -1,4 +1,4 @@
-import type { CacheMetrics } from '../metrics/cache-metrics.js';
+import type { CacheEventPublisher } from '../events/cache-event-publisher.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import { encodeEntry, NO_TAGS } from './cache-entry.js';
@@ -12,7 +12,7 @@ export interface Preparing {
   config: ResolvedCacheConfig;
   codec: CacheCodec;
   tags: CacheTags;
-  metrics: CacheMetrics;
+  events: CacheEventPublisher;
   engine: {
     warnOnce(name: string, topic: string, message: string, err: unknown): void;
     adviseOnce(name: string, topic: string, message: string): void;
@@ -27,7 +27,7 @@ export interface Preparing {
  * the epoch read before it was loaded.
  */
 export async function prepareEntry(
-  { config, codec, tags: cacheTags, metrics, engine }: Preparing,
+  { config, codec, tags: cacheTags, events, engine }: Preparing,
   value: unknown,
   policy: WritePolicy,
   name: string,
@@ -42,7 +42,7 @@ export async function prepareEntry(
     if (policy.unless?.(value)) return 'skip';
     if (policy.tagsOf) tags = normalizeTags(policy.tagsOf(value), `${name}: tags`);
   } catch (err) {
-    metrics.recordError(name);
+    events.failed(name, 'key', undefined, err);
     engine.warnOnce(name, 'callback', `${name}: \`unless\` or \`tags\` failed for a result, which was not cached`, err);
     return 'failed';
   }
@@ -57,13 +57,13 @@ export async function prepareEntry(
   if (tags.length > 0) {
     // Read before the load (undefined: Redis failed then); without it the value's age is unknown.
     if (epoch === undefined) {
-      metrics.recordError(name);
+      events.failed(name, 'epoch');
       return 'failed';
     }
     try {
       if (!(await cacheTags.admit(tags, epoch, pxMs, loadMs))) return 'invalidated';
-    } catch {
-      metrics.recordError(name);
+    } catch (err) {
+      events.failed(name, 'write', undefined, err);
       return 'failed';
     }
   }
@@ -83,7 +83,7 @@ export async function prepareEntry(
       pxMs,
     };
   } catch (err) {
-    metrics.recordError(name);
+    events.failed(name, 'encode', undefined, err);
     engine.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
     return 'failed';
   }

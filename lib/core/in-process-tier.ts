@@ -95,6 +95,9 @@ export class L1Slot {
   }
 }
 
+/** Why values left L1: see CacheL1DropEvent. */
+export type L1DropReason = 'message' | 'local' | 'resync';
+
 /**
  * The in-process tier (L1) of one application, and how it stays coherent across instances.
  *
@@ -136,6 +139,8 @@ export class InProcessTier implements SubscriptionFollower {
   private floor = 0;
   /** Tag -> the latest invalidation epoch heard of (the most recent REMEMBERED_INVALIDATIONS). */
   private readonly tagEpochs = new Map<string, number>();
+  /** Told how many values left the memories, and why (the `l1:drop` event). */
+  onDrop: ((reason: L1DropReason, count: number) => void) | undefined;
 
   constructor(
     private readonly keys: BookkeepingKeys,
@@ -162,7 +167,7 @@ export class InProcessTier implements SubscriptionFollower {
 
   /** Whether every writer now announces its changes (see l1-presence.ts); when not, L1 empties. */
   presenceSettled(ready: boolean): void {
-    if (!ready) this.dropAll();
+    if (!ready) this.dropAll('resync');
     this.announcedTo = ready;
   }
 
@@ -200,14 +205,16 @@ export class InProcessTier implements SubscriptionFollower {
   }
 
   /** Drops `redisKeys` here; reads of them that began before are not kept. */
-  dropKeys(redisKeys: readonly string[]): void {
+  dropKeys(redisKeys: readonly string[], reason: L1DropReason = 'local'): void {
     if (this.slots.length === 0) return; // no L1 here: nothing to drop, nothing to keep out
     const seq = ++this.sequence;
+    let count = 0;
     for (const key of redisKeys) {
       this.dropped.delete(key);
       this.dropped.set(key, seq);
-      for (const slot of this.slots) slot.memory.delete(key);
+      for (const slot of this.slots) if (slot.memory.delete(key)) count++;
     }
+    if (count > 0) this.onDrop?.(reason, count);
     if (this.dropped.size > REMEMBERED_INVALIDATIONS) {
       for (const [key, at] of this.dropped) {
         if (this.dropped.size <= REMEMBERED_INVALIDATIONS) break;
@@ -229,16 +236,18 @@ export class InProcessTier implements SubscriptionFollower {
     if (this.tagEpochs.size > REMEMBERED_INVALIDATIONS) {
       // Forgetting a tag's epoch could let an entry of it be served: forget L1 instead.
       this.tagEpochs.clear();
-      this.dropAll();
+      this.dropAll('resync');
     }
   }
 
   /** Drops every key under `fullPrefix` (`${namespace}:${prefix}`): the keys were deleted. */
-  reclaimed(fullPrefix: string): void {
+  reclaimed(fullPrefix: string, reason: L1DropReason = 'local'): void {
     this.floor = ++this.sequence;
+    let count = 0;
     for (const slot of this.slots) {
-      for (const key of slot.memory.keys()) if (key.startsWith(fullPrefix)) slot.memory.delete(key);
+      for (const key of slot.memory.keys()) if (key.startsWith(fullPrefix) && slot.memory.delete(key)) count++;
     }
+    if (count > 0) this.onDrop?.(reason, count);
   }
 
   /** The message announcing that this instance wrote or evicted `redisKeys`. */
@@ -270,7 +279,7 @@ export class InProcessTier implements SubscriptionFollower {
       case 'k': {
         const keys = parts.slice(2);
         if (!keys.every((key) => this.keys.isEntryKey(key))) return this.rejected();
-        this.dropKeys(keys);
+        this.dropKeys(keys, 'message');
         return;
       }
       case 't': {
@@ -288,7 +297,7 @@ export class InProcessTier implements SubscriptionFollower {
         if (!fullPrefix.startsWith(namespace) || !PREFIX.test(fullPrefix.slice(namespace.length))) {
           return this.rejected();
         }
-        this.reclaimed(fullPrefix);
+        this.reclaimed(fullPrefix, 'message');
         return;
       }
       default:
@@ -298,7 +307,7 @@ export class InProcessTier implements SubscriptionFollower {
 
   /** Subscribed (again): what was kept before may be stale, and reads that began before are not kept. */
   subscribed(): Promise<void> {
-    this.dropAll();
+    this.dropAll('resync');
     this.subscribedNow = true;
     return Promise.resolve();
   }
@@ -306,14 +315,19 @@ export class InProcessTier implements SubscriptionFollower {
   /** The subscription dropped: invalidations published from now on may be missed. */
   lost(): void {
     this.subscribedNow = false;
-    this.dropAll();
+    this.dropAll('resync');
   }
 
-  /** Empties every memory (the application is closing, or coherence was lost). */
-  dropAll(): void {
+  /** Empties every memory (the application is closing, or coherence was lost: `reason`). */
+  dropAll(reason?: L1DropReason): void {
     this.floor = ++this.sequence;
     this.dropped.clear();
-    for (const slot of this.slots) slot.memory.clear();
+    let count = 0;
+    for (const slot of this.slots) {
+      count += slot.memory.size;
+      slot.memory.clear();
+    }
+    if (reason && count > 0) this.onDrop?.(reason, count);
   }
 
   /** A new memory of `settings`, which this tier's invalidations reach. */

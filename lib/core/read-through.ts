@@ -70,7 +70,7 @@ export class ReadThrough {
           return read.then((seen) => this.answer(seen, key, loader, write, load, name, flight));
         return this.answer(read, key, loader, write, load, name, flight);
       },
-      () => this.answer(engine.readFailed(name), key, loader, write, load, name, flight),
+      (err: unknown) => this.answer(engine.readFailed(name, key, err), key, loader, write, load, name, flight),
     );
   }
 
@@ -85,8 +85,10 @@ export class ReadThrough {
     flight: Flight<LoadResult<unknown>>,
   ): LoadResult<unknown> | Promise<LoadResult<unknown>> {
     // During an outage the read already failed (and was counted): straight to the source, no lease.
-    if (seen.failed && this.engine.isDown()) return loader().then((value) => ({ value, outcome: 'error' as const }));
     const call: Call = { key, loader, write, load, name };
+    if (seen.failed && this.engine.isDown()) {
+      return this.runLoader(call, false).then((value) => ({ value, outcome: 'error' as const }));
+    }
     return (
       this.serve(call, seen.entry, true) ?? this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss')
     );
@@ -145,7 +147,7 @@ export class ReadThrough {
         attempt = await store.acquireLease(key, token, load.lockTtlMs, entry?.stamp ?? '');
       } catch (err) {
         wake.cancel();
-        this.engine.metrics.recordError(name);
+        this.engine.events.failed(name, 'lease', key, err);
         // A timed-out attempt may still have taken the lease: give it back once Redis answers.
         if (err instanceof CommandTimeoutError) this.engine.releaseLater(key, token, err);
         return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
@@ -170,11 +172,19 @@ export class ReadThrough {
           wake.cancel();
           return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
         }
-        const left = Math.min(lockDeadline, graceDeadline) - performance.now();
+        const waitStarted = performance.now();
+        const left = Math.min(lockDeadline, graceDeadline) - waitStarted;
         const bound = leases.listening ? Infinity : POLL_WITHOUT_SUBSCRIBER_MS;
         // Woken by the release, or when the lease the holder took runs out (it may have died).
         const woken = left > 0 ? await wake.wait(Math.min(left, attempt.remainingMs + 1, bound)) : 'timeout';
         wake.cancel();
+        const waited = performance.now();
+        this.engine.events.leaseWaited(
+          name,
+          key,
+          waited - waitStarted,
+          woken === 'empty' ? 'empty' : waited >= lockDeadline ? 'timeout' : 'value',
+        );
         // The holder stored nothing (its method threw, or `unless`/`cacheNull` kept the result out):
         // every waiter runs the method now, rather than one process after another taking the lease.
         if (woken === 'empty') return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
@@ -236,8 +246,7 @@ export class ReadThrough {
       if (!fallback || graceDeadline === Infinity) return { value: await loading, outcome };
       const raced = await beforeTimeout(loading, Math.max(0, graceDeadline - performance.now()));
       if (raced !== TIMED_OUT) return { value: raced, outcome };
-      const { metrics } = this.engine;
-      if (holder) metrics.recordRefresh(call.name);
+      if (holder) this.engine.events.refreshed(call.name);
       loading.catch((err: unknown) => holder && this.refreshFailed(call, err));
       return fromGrace(fallback);
     } catch (err) {
@@ -247,14 +256,19 @@ export class ReadThrough {
   }
 
   /** Runs the method as the lease holder; resolves once its value is written (or dropped) and the lease released. */
-  private async loadAndComplete(call: Call, token: Buffer, flight: Flight<LoadResult<unknown>>): Promise<unknown> {
+  private async loadAndComplete(
+    call: Call,
+    token: Buffer,
+    flight: Flight<LoadResult<unknown>>,
+    background = false,
+  ): Promise<unknown> {
     this.held.set(call.key, token);
     // Taken before the source is read: the value is stored with it (see CacheEngine.loadEpoch).
     const epoch = await this.engine.loadEpoch(call.key, call.write);
     const started = performance.now();
     let value: unknown;
     try {
-      value = await call.loader();
+      value = await this.runLoader(call, background);
     } catch (err) {
       await this.complete(call, token, undefined);
       throw err;
@@ -298,7 +312,7 @@ export class ReadThrough {
         leases.channel,
       );
     } catch (err) {
-      engine.metrics.recordError(call.name);
+      engine.events.failed(call.name, 'lease', call.key, err);
       // Refused (Redis down, or another command probing it) or timed out: the lease would stay until
       // lockTtl and keep every waiter waiting. Give it back once Redis answers, by its token, so a
       // value a timed-out completion did store stays.
@@ -334,7 +348,7 @@ export class ReadThrough {
     graceDeadline: number,
     outcome: MissOutcome,
   ): Promise<LoadResult<unknown>> {
-    return this.valueOrFallback(call, call.loader(), fallback, graceDeadline, outcome, false);
+    return this.valueOrFallback(call, this.runLoader(call, false), fallback, graceDeadline, outcome, false);
   }
 
   /**
@@ -357,14 +371,14 @@ export class ReadThrough {
       const attempt = await store.acquireLease(call.key, token, call.load.lockTtlMs, entry.stamp);
       if (attempt.status !== 'acquired') return;
     } catch (err) {
-      engine.metrics.recordError(call.name);
+      engine.events.failed(call.name, 'lease', call.key, err);
       if (err instanceof CommandTimeoutError) engine.releaseLater(call.key, token, err);
       return;
     }
     if (this.closing) return this.giveBack(store, leases.channel, call.key, token);
-    engine.metrics.recordRefresh(call.name);
+    engine.events.refreshed(call.name);
     try {
-      await this.loadAndComplete(call, token, { promise: undefined, superseded: false });
+      await this.loadAndComplete(call, token, { promise: undefined, superseded: false }, true);
     } catch (err) {
       this.refreshFailed(call, err);
     }
@@ -372,8 +386,29 @@ export class ReadThrough {
 
   /** A load that went on in the background failed: counted in `refreshFailures`, logged once per name. */
   private refreshFailed(call: Call, err: unknown): void {
-    this.engine.metrics.recordRefresh(call.name, true);
+    this.engine.events.refreshed(call.name, true);
     this.engine.warnOnce(call.name, 'refresh', `${call.name}: a background refresh failed; the old value stays`, err);
+  }
+
+  /**
+   * Runs the method (or loader) for the cache: every load goes through here, so it is announced
+   * (`load:start` / `load:end`) only while someone listens, and otherwise costs nothing more.
+   */
+  private runLoader(call: Call, background: boolean): Promise<unknown> {
+    const { events } = this.engine;
+    if (!events.loadsObserved) return call.loader();
+    const started = performance.now();
+    events.loadStarted(call.name, call.key, background);
+    return call.loader().then(
+      (value) => {
+        events.loadEnded(call.name, call.key, background, performance.now() - started, false);
+        return value;
+      },
+      (err: unknown) => {
+        events.loadEnded(call.name, call.key, background, performance.now() - started, true);
+        throw err;
+      },
+    );
   }
 
   private withinGrace(call: Call, entry: CachedValue | undefined): CachedValue | undefined {

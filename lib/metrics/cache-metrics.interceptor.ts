@@ -3,6 +3,7 @@ import { PATH_METADATA } from '@nestjs/common/constants.js';
 import { tap, type Observable } from 'rxjs';
 import { CacheMetrics, traceRequest, type RequestCacheTrace } from './cache-metrics.js';
 import type { CacheOutcome } from './cache-outcome.js';
+import { publishRoute } from '../events/cache-event-publisher.js';
 
 /** The `X-Cache` header values. */
 export type XCacheHeader = 'HIT' | 'MISS' | 'BYPASS';
@@ -50,7 +51,8 @@ export class CacheMetricsInterceptor implements NestInterceptor {
       done = true;
       const header = decide(trace.outcomes);
       if (!header) return;
-      this.metrics?.recordRoute(
+      publishRoute(
+        this.metrics,
         routeOf(request, context),
         routeOutcome(header, trace.outcomes),
         performance.now() - started,

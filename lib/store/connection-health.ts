@@ -27,6 +27,8 @@ export class ConnectionHealth {
   private failuresThisOutage = 0;
   /** Called once when an outage ends (the cache replays what it could not invalidate). */
   onRecovered: (() => void) | undefined;
+  /** Called once when an outage starts, with its reason as logged. */
+  onDown: ((reason: string) => void) | undefined;
 
   constructor(private readonly logger: HealthLogger) {}
 
@@ -45,7 +47,9 @@ export class ConnectionHealth {
     this.down.add(node);
     if (wasDown) return;
     this.downSince = Date.now();
-    this.logger.warn(`Redis cache unavailable (${describe(reason)}); calls go to the source until it recovers`);
+    const described = describe(reason);
+    this.logger.warn(`Redis cache unavailable (${described}); calls go to the source until it recovers`);
+    this.onDown?.(described);
   }
 
   succeeded(node = ANYWHERE): void {
