@@ -121,33 +121,17 @@ export class CacheService {
     const name = options.name ?? 'CacheService.getOrSet';
     const l1 = this.l1Slot(options.l1);
     const redisKey = this.engine.userKey(key);
+    const { reads } = this.engine;
     if (l1) {
-      const kept = l1.get(redisKey);
-      if (kept !== L1_MISS) {
-        const { events } = this.engine;
-        events.l1Hit(events.countersOf(name), name, redisKey);
-        return kept as T;
-      }
+      const kept = reads.fromL1({ name, l1 }, redisKey);
+      if (kept !== L1_MISS) return kept as T;
     }
-    const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
     const load = resolveLoadPolicy(options, this.engine.config, 'CacheService.getOrSet');
+    const site = { name, load, l1 };
+    const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
     const retainMs = Math.max(load.staleWhileRevalidateMs, load.graceMs);
-    const started = performance.now();
-    try {
-      const { value, outcome, fallback } = await this.engine.getOrLoad(
-        redisKey,
-        () => Promise.resolve().then(loader),
-        { ttlMs, retainMs, tagsOf: tagsOf(options.tags, name) },
-        load,
-        name,
-        l1,
-      );
-      this.engine.events.called(name, 'read', outcome, 'redis', started, redisKey, fallback);
-      return value;
-    } catch (err) {
-      this.engine.events.called(name, 'read', 'miss', 'redis', started, redisKey);
-      throw err;
-    }
+    const write = { ttlMs, retainMs, tagsOf: tagsOf(options.tags, name) };
+    return (await reads.load(site, redisKey, () => Promise.resolve().then(loader), write)).value;
   }
 
   /**

@@ -3,11 +3,9 @@ import { DEFAULT_CACHE } from '../cache-names.js';
 import { CacheEventPublisher } from '../events/cache-event-publisher.js';
 import type { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
-import type { LoadPolicy } from '../options/resolve-load-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { CacheStore, LeaseListener } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
-import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from './cache-entry.js';
 import type { LoadResult, NotStored, PreparedEntry, Removal, WritePolicy } from './cache-engine.types.js';
 import { CacheInvalidation } from './cache-invalidation.js';
 import { CacheTags, normalizeTags } from './cache-tags.js';
@@ -16,11 +14,13 @@ import { L1Presence } from './l1-presence.js';
 import type { L1Choice } from '../options/resolve-l1-options.js';
 import { InvalidationEpoch } from './invalidation-epoch.js';
 import { PrefixGenerations } from './prefix-generations.js';
-import { deepFreeze } from './deep-freeze.js';
 import { RedisClock } from './redis-clock.js';
 import { prepareEntry, type Preparing } from './entry-preparation.js';
 import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './pending-invalidations.js';
+import { EntryReader } from './read/entry-reader.js';
+import { GetOrLoadHandler } from './read/get-or-load.js';
+import { FRESH_ONLY, freshnessOf } from './read/freshness.js';
 import { ReadThrough } from './read-through.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -39,12 +39,7 @@ interface Started {
   tier: InProcessTier;
   presence: L1Presence;
   invalidation: CacheInvalidation;
-}
-
-/** `freezeShared`: the value every caller of one load receives, frozen (deep-freeze.ts). */
-function frozen<T extends { value: unknown }>(result: T): T {
-  deepFreeze(result.value);
-  return result;
+  reader: EntryReader;
 }
 
 /** How many distinct (name, kind) warnings are remembered, and so logged. */
@@ -65,6 +60,8 @@ export class CacheEngine {
   private readonly flights = new SingleFlight<LoadResult<unknown>>();
   private readonly warnedSerialization = new Set<string>();
   private readonly readThrough = new ReadThrough(this);
+  /** Every read's entry point: L1, single-flight, recording (read/get-or-load.ts). */
+  readonly reads: GetOrLoadHandler;
   /**
    * Loads write through their lease (compare-and-set), so a write or eviction that came after the
    * load began wins, and writes keep the order they began in (WRITE_ENTRY). Tests switch it off to
@@ -81,6 +78,10 @@ export class CacheEngine {
     cache: string = DEFAULT_CACHE,
   ) {
     this.events = new CacheEventPublisher(metrics, cache);
+    this.reads = new GetOrLoadHandler(this.events, this.flights, this.readThrough, () => {
+      const started = this.started;
+      return started && { tier: started.tier, freezeShared: started.config.freezeShared };
+    });
   }
 
   start(
@@ -107,7 +108,18 @@ export class CacheEngine {
       { keys, store, leases, pending, tags, prefixes, tier, presence, guarded: () => this.guardWrites },
       this.events,
     );
+    const reader = new EntryReader({
+      store,
+      codec: this.codec,
+      events: this.events,
+      prefixes,
+      tags,
+      // Not through delete(): that would mark this very load as superseded and drop its write.
+      unlinkGarbage: (redisKey, name) => invalidation.remove(name, (removing) => removing.unlink([redisKey])),
+      warnOnce: (name, topic, message, err) => this.warnOnce(name, topic, message, err),
+    });
     this.started = {
+      reader,
       config,
       keys,
       store,
@@ -226,105 +238,18 @@ export class CacheEngine {
     return this.redisKey(safeKey(key));
   }
 
-  /**
-   * The cached value for `redisKey`, or else the loader's (stored before this resolves), with the
-   * stampede protection, early refresh and stale serving of `load` (see read-through.ts). Concurrent
-   * callers of one key in this process share one read and one load.
-   */
-  getOrLoad<T>(
-    redisKey: string,
-    loader: () => Promise<T>,
-    write: WritePolicy,
-    load: LoadPolicy,
-    name: string,
-    l1?: L1Slot,
-  ): Promise<LoadResult<T>> {
-    const started = this.started;
-    const tier = started?.tier;
-    const freeze = started?.config.freezeShared === true;
-    if (!l1 || !tier) {
-      return this.flights.run(redisKey, (flight) => {
-        const loading = this.readThrough.run(redisKey, loader, write, load, name, flight);
-        return freeze ? loading.then(frozen) : loading;
-      }) as Promise<LoadResult<T>>;
-    }
-    return this.flights.run(redisKey, (flight) => {
-      // Taken before the read: an invalidation of the key heard meanwhile keeps its value out of L1.
-      const seq = tier.seq;
-      return this.readThrough.run(redisKey, loader, write, load, name, flight).then((result) => {
-        if (freeze) frozen(result);
-        if (result.fresh) l1.offer(redisKey, seq, result.fresh);
-        return result;
-      });
-    }) as Promise<LoadResult<T>>;
-  }
-
   /** The fresh value of `redisKey` (`found`); stale, absent, leased or failed reads are `found: false`. */
   async read(redisKey: string, name: string): Promise<{ found: boolean; value?: unknown; failed: boolean }> {
-    const { entry, failed } = await this.readEntry(redisKey, name);
-    if (entry && !entry.invalidated && Date.now() < entry.freshUntil)
-      return { found: true, value: entry.value, failed };
+    const reader = this.started?.reader;
+    if (!reader) return { found: false, failed: false };
+    const { entry, failed } = await reader.read(redisKey, name);
+    if (freshnessOf(entry, FRESH_ONLY) === 'fresh') return { found: true, value: entry!.value, failed };
     return { found: false, failed };
   }
 
-  /**
-   * What `redisKey` holds; a failed read or an undecodable payload is `failed: true` (and counted).
-   * One `.then` on the command, no async wrapper: this is every hit's path.
-   */
-  readEntry(redisKey: string, name: string): Promise<EntryRead> {
-    const store = this.started?.store;
-    if (!store) return Promise.resolve(NOTHING);
-    return store.get(redisKey).then(
-      (payload) => {
-        const read = this.decodeRead(redisKey, name, payload);
-        return read instanceof DecodedEntry ? { entry: read, leased: false, failed: false } : read;
-      },
-      (err: unknown) => this.readFailed(name, redisKey, err),
-    );
-  }
-
-  /**
-   * What a GET's reply means: a value (returned as it is, so a hit allocates nothing more), a lease
-   * or nothing; or, when it cannot be decoded, deleted and failed (see `readEntry`).
-   */
-  decodeRead(redisKey: string, name: string, payload: Buffer | null): DecodedEntry | EntryRead | Promise<EntryRead> {
-    if (payload === null) return NOTHING;
-    let stored;
-    try {
-      stored = decodeEntry(this.codec, payload);
-    } catch (err) {
-      return this.undecodable(redisKey, name, err);
-    }
-    if (stored.kind === 'lease') return LEASED;
-    // A tombstone (evicted), or the previous entry format: a miss, replaced by the next write.
-    if (stored.kind !== 'entry') return NOTHING;
-    const prefixes = this.started?.prefixes;
-    if (prefixes?.active) {
-      if (!prefixes.fresh) return this.checkPrefixesLater(prefixes, stored, redisKey, name);
-      if (prefixes.invalidates(redisKey, stored.epoch)) stored.invalidated = true;
-    }
-    return stored.tags.length === 0 || stored.invalidated ? stored : this.checkTags(stored, name);
-  }
-
-  /** The subscription is down: the cleared prefixes are re-read before the entry is trusted. */
-  private checkPrefixesLater(
-    prefixes: PrefixGenerations,
-    entry: DecodedEntry,
-    redisKey: string,
-    name: string,
-  ): Promise<EntryRead> {
-    return prefixes.refresh().then(
-      () => {
-        if (prefixes.invalidates(redisKey, entry.epoch)) entry.invalidated = true;
-        if (entry.tags.length === 0 || entry.invalidated) return { entry, leased: false, failed: false };
-        return this.checkTags(entry, name);
-      },
-      (err: unknown) => {
-        this.events.failed(name, 'read', redisKey, err);
-        entry.invalidated = true;
-        return { entry, leased: false, failed: true };
-      },
-    );
+  /** Gets, decodes and checks entries (read/entry-reader.ts). */
+  get reader(): EntryReader {
+    return this.require().reader;
   }
 
   /**
@@ -336,26 +261,6 @@ export class CacheEngine {
   loadEpoch(redisKey: string, policy: WritePolicy): number | Promise<number | undefined> {
     const floor = policy.tagsOf === undefined ? this.started?.prefixes.floor(redisKey) : undefined;
     return floor ?? this.readEpoch();
-  }
-
-  /**
-   * A tagged entry as read: marked `invalidated` when a tag was invalidated after its load began.
-   * When the tags cannot be checked the entry is not trusted either (and the read counts as failed).
-   */
-  private checkTags(entry: DecodedEntry, name: string): Promise<EntryRead> {
-    const tags = this.started?.tags;
-    if (!tags) return Promise.resolve(NOTHING);
-    return tags.isValid(entry).then(
-      (valid) => {
-        entry.invalidated = !valid;
-        return { entry, leased: false, failed: false };
-      },
-      (err: unknown) => {
-        this.events.failed(name, 'read', undefined, err);
-        entry.invalidated = true;
-        return { entry, leased: false, failed: true };
-      },
-    );
   }
 
   /**
@@ -396,26 +301,6 @@ export class CacheEngine {
       `${name}: '${redisKey}' holds something the cache did not write; it is left alone and calls go to the source`,
       'not an entry of this package',
     );
-  }
-
-  /** A failed GET (counted). */
-  readFailed(name: string, redisKey?: string, err?: unknown): EntryRead {
-    this.events.failed(name, 'read', redisKey, err);
-    return READ_FAILED;
-  }
-
-  private undecodable(redisKey: string, name: string, err: unknown): Promise<EntryRead> {
-    this.events.failed(name, 'decode', redisKey, err);
-    this.warnOnce(
-      name,
-      'decode',
-      `${name}: undecodable cache payload at '${redisKey}' was deleted and treated as a miss`,
-      err,
-    );
-    // Not through delete(): that would mark this very load as superseded and drop its write.
-    const invalidation = this.started?.invalidation;
-    if (!invalidation) return Promise.resolve(READ_FAILED);
-    return invalidation.remove(name, (store) => store.unlink([redisKey])).then(() => READ_FAILED);
   }
 
   /**

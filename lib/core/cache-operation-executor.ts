@@ -233,10 +233,6 @@ export class CacheOperationExecutor {
     if (cacheable.condition) {
       return this.readThrough(cacheable, false, invokerOf(instance, original, args, plan), args).then(unwrap);
     }
-    const { events } = this.engine;
-    const { name } = cacheable;
-    let started = 0;
-    let loading: Promise<LoadResult<unknown>>;
     let redisKey: string;
     try {
       redisKey = this.redisKeyOf(cacheable, args);
@@ -244,38 +240,15 @@ export class CacheOperationExecutor {
       return this.withoutKey(cacheable, invokerOf(instance, original, args, plan), err).then(unwrap);
     }
     try {
-      const { l1 } = cacheable;
-      if (l1 !== undefined) {
-        // An L1 hit takes well under a microsecond: recorded without reading the clock (latency 0).
-        const kept = l1.getResolved(redisKey);
-        if (kept !== undefined) {
-          events.l1Hit((cacheable.counters ??= events.countersOf(name)), name, redisKey);
-          return kept;
-        }
-      }
-      started = performance.now();
-      loading = this.engine.getOrLoad(
-        redisKey,
-        invokerOf(instance, original, args, plan),
-        policy(cacheable, args),
-        cacheable.load,
-        name,
-        l1,
-      );
+      const { reads } = this.engine;
+      const kept = reads.fromL1Resolved(cacheable, redisKey);
+      if (kept !== undefined) return kept;
+      return reads
+        .load(cacheable, redisKey, invokerOf(instance, original, args, plan), policy(cacheable, args))
+        .then(valueOf);
     } catch (err) {
       return Promise.reject(err);
     }
-    return loading.then(
-      ({ value, outcome, fallback }) => {
-        events.called(name, 'read', outcome, 'redis', started, redisKey, fallback);
-        return value === NO_VALUE ? undefined : value;
-      },
-      (err: unknown) => {
-        // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.
-        events.called(name, 'read', 'miss', 'redis', started, redisKey);
-        throw err;
-      },
-    );
   }
 
   /** The Redis key of a `@Cacheable` call, from `keyMemo` when it can be. */
@@ -362,8 +335,8 @@ export class CacheOperationExecutor {
     } catch (err) {
       return this.withoutKey(cacheable, invoke, err);
     }
-    try {
-      if (alwaysRun) {
+    if (alwaysRun) {
+      try {
         const writePolicy = policy(cacheable, args);
         const epoch = await this.engine.readEpoch();
         const invoked = performance.now();
@@ -374,33 +347,20 @@ export class CacheOperationExecutor {
         }
         events.called(cacheable.name, 'read', 'miss', 'redis', started, redisKey);
         return result;
+      } catch (err) {
+        // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.
+        events.called(cacheable.name, 'read', 'miss', 'redis', started, redisKey);
+        throw err;
       }
-      const { l1 } = cacheable;
-      if (l1 !== undefined) {
-        const kept = l1.get(redisKey);
-        if (kept !== L1_MISS) {
-          events.l1Hit((cacheable.counters ??= events.countersOf(cacheable.name)), cacheable.name, redisKey);
-          return kept;
-        }
-      }
-      const { value, outcome, fallback, fresh } = await this.engine.getOrLoad(
-        redisKey,
-        invoke,
-        policy(cacheable, args),
-        cacheable.load,
-        cacheable.name,
-        l1,
-      );
-      events.called(cacheable.name, 'read', outcome, 'redis', started, redisKey, fallback);
-      // A hit on what another process (or application) loaded: its entry may say what the method returned.
-      const { learner } = cacheable;
-      if (learner !== undefined && fresh?.returned !== undefined) learnReturnMode(learner, fresh.returned, 'stored');
-      return value;
-    } catch (err) {
-      // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.
-      events.called(cacheable.name, 'read', 'miss', 'redis', started, redisKey);
-      throw err;
     }
+    const { reads } = this.engine;
+    const kept = reads.fromL1(cacheable, redisKey);
+    if (kept !== L1_MISS) return kept;
+    const { value, fresh } = await reads.load(cacheable, redisKey, invoke, policy(cacheable, args));
+    // A hit on what another process (or application) loaded: its entry may say what the method returned.
+    const { learner } = cacheable;
+    if (learner !== undefined && fresh?.returned !== undefined) learnReturnMode(learner, fresh.returned, 'stored');
+    return value;
   }
 
   /** Runs one eviction if its condition holds; false when the cache failed. */
@@ -558,6 +518,11 @@ function isNoValue(value: unknown): boolean {
 }
 
 function unwrap(value: unknown): unknown {
+  return value === NO_VALUE ? undefined : value;
+}
+
+/** A read's value as the caller's Promise gets it. */
+function valueOf({ value }: LoadResult<unknown>): unknown {
   return value === NO_VALUE ? undefined : value;
 }
 

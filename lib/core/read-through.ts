@@ -3,6 +3,7 @@ import { DecodedEntry, newLeaseToken, NOTHING, type EntryRead } from './cache-en
 import type { CacheEngine, CachedValue, LoadResult, WritePolicy } from './cache-engine.js';
 import type { CacheStore } from '../store/cache-store.js';
 import { CommandTimeoutError } from '../store/redis-cache.store.js';
+import { freshnessOf } from './read/freshness.js';
 import type { Flight } from './single-flight.js';
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
@@ -57,11 +58,13 @@ export class ReadThrough {
     if (write.tagsOf) flight.tagged = true;
     if (!engine.isStarted) return Promise.resolve(this.answer(NOTHING, key, loader, write, load, name, flight));
     // One `.then` on the GET itself, no async frames, nothing allocated for a plain hit (bench/README.md).
+    const { reader } = engine;
     return engine.store.get(key).then(
       (payload) => {
-        const read = engine.decodeRead(key, name, payload);
+        const read = reader.decode(key, name, payload);
         if (read instanceof DecodedEntry) {
-          if (load.earlyRefreshBeta === 0 && Date.now() < read.freshUntil && !read.invalidated) {
+          // A plain hit, answered in this `.then` (no refresh to start: that is `answer`'s).
+          if (load.earlyRefreshBeta === 0 && freshnessOf(read, load) === 'fresh') {
             return { value: read.value, outcome: 'hit', fresh: read };
           }
           return this.answer({ entry: read, leased: false, failed: false }, key, loader, write, load, name, flight);
@@ -70,7 +73,7 @@ export class ReadThrough {
           return read.then((seen) => this.answer(seen, key, loader, write, load, name, flight));
         return this.answer(read, key, loader, write, load, name, flight);
       },
-      (err: unknown) => this.answer(engine.readFailed(name, key, err), key, loader, write, load, name, flight),
+      (err: unknown) => this.answer(reader.failed(name, key, err), key, loader, write, load, name, flight),
     );
   }
 
@@ -99,21 +102,18 @@ export class ReadThrough {
    * with a background refresh when `refresh`). Undefined when the caller must load.
    */
   private serve(call: Call, entry: CachedValue | undefined, refresh: boolean): LoadResult<unknown> | undefined {
-    if (!entry || entry.invalidated) return undefined;
-    const now = Date.now();
-    const { earlyRefreshBeta: beta, staleWhileRevalidateMs } = call.load;
-    if (now < entry.freshUntil) {
-      // XFetch: the closer to expiry and the slower the last load, the likelier an early refresh.
-      if (refresh && beta > 0 && now - entry.loadMs * beta * Math.log(Math.random()) >= entry.freshUntil) {
-        this.refreshInBackground(call, entry);
-      }
-      return { value: entry.value, outcome: 'hit', fresh: entry };
+    switch (freshnessOf(entry, call.load)) {
+      case 'refresh':
+        if (refresh) this.refreshInBackground(call, entry!);
+        return { value: entry!.value, outcome: 'hit', fresh: entry };
+      case 'fresh':
+        return { value: entry!.value, outcome: 'hit', fresh: entry };
+      case 'stale':
+        if (refresh) this.refreshInBackground(call, entry!);
+        return { value: entry!.value, outcome: 'stale' };
+      default:
+        return undefined;
     }
-    if (now < entry.freshUntil + staleWhileRevalidateMs) {
-      if (refresh) this.refreshInBackground(call, entry);
-      return { value: entry.value, outcome: 'stale' };
-    }
-    return undefined;
   }
 
   /**
@@ -191,7 +191,7 @@ export class ReadThrough {
       } else {
         wake.cancel();
       }
-      const again = await this.engine.readEntry(key, name);
+      const again = await this.engine.reader.read(key, name);
       if (again.failed && this.engine.isDown()) return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       // The holder's value (a hit: the method did not run for this caller), or a stale one being refreshed.
       const served = this.serve(call, again.entry, attempt.status === 'changed');
@@ -411,8 +411,9 @@ export class ReadThrough {
     );
   }
 
+  /** The fallback `entry` gives when the load fails or is too slow (an entry not served: see `serve`). */
   private withinGrace(call: Call, entry: CachedValue | undefined): CachedValue | undefined {
-    return entry && !entry.invalidated && Date.now() < entry.freshUntil + call.load.graceMs ? entry : undefined;
+    return freshnessOf(entry, call.load) === 'grace' ? entry : undefined;
   }
 }
 
