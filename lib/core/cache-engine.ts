@@ -21,7 +21,8 @@ import { PendingInvalidations } from './pending-invalidations.js';
 import { EntryReader } from './read/entry-reader.js';
 import { GetOrLoadHandler } from './read/get-or-load.js';
 import { FRESH_ONLY, freshnessOf } from './read/freshness.js';
-import { ReadThrough } from './read-through.js';
+import { LeaseSession } from './read/lease-session.js';
+import { ReadThrough, type RunningReads } from './read/read-through.js';
 import { SingleFlight } from './single-flight.js';
 
 export type * from './cache-engine.types.js';
@@ -32,6 +33,8 @@ interface Started {
   store: CacheStore;
   isDown: () => boolean;
   leases: LeaseListener;
+  /** The read-through's view of this running cache. */
+  reads: RunningReads;
   pending: PendingInvalidations;
   epoch: InvalidationEpoch;
   tags: CacheTags;
@@ -59,7 +62,7 @@ export class CacheEngine {
   private namespace = '';
   private readonly flights = new SingleFlight<LoadResult<unknown>>();
   private readonly warnedSerialization = new Set<string>();
-  private readonly readThrough = new ReadThrough(this);
+  private readonly readThrough: ReadThrough;
   /** Every read's entry point: L1, single-flight, recording (read/get-or-load.ts). */
   readonly reads: GetOrLoadHandler;
   /**
@@ -78,6 +81,11 @@ export class CacheEngine {
     cache: string = DEFAULT_CACHE,
   ) {
     this.events = new CacheEventPublisher(metrics, cache);
+    this.readThrough = new ReadThrough({
+      events: this.events,
+      warnOnce: (name, topic, message, err) => this.warnOnce(name, topic, message, err),
+      running: () => this.started?.reads,
+    });
     this.reads = new GetOrLoadHandler(this.events, this.flights, this.readThrough, () => {
       const started = this.started;
       return started && { tier: started.tier, freezeShared: started.config.freezeShared };
@@ -118,7 +126,24 @@ export class CacheEngine {
       unlinkGarbage: (redisKey, name) => invalidation.remove(name, (removing) => removing.unlink([redisKey])),
       warnOnce: (name, topic, message, err) => this.warnOnce(name, topic, message, err),
     });
+    const session = new LeaseSession({
+      store,
+      listener: leases,
+      events: this.events,
+      releaseLater: (redisKey, token, failure) => invalidation.releaseLater(redisKey, token, failure),
+      guarded: () => this.guardWrites,
+    });
+    const reads: RunningReads = {
+      store,
+      reader,
+      leases: session,
+      isDown,
+      loadEpoch: (redisKey, write) => this.loadEpoch(redisKey, write),
+      prepare: (value, write, name, loadMs, epoch) => this.prepare(value, write, name, loadMs, epoch),
+      foreignKey: (redisKey, name) => this.foreignKey(redisKey, name),
+    };
     this.started = {
+      reads,
       reader,
       config,
       keys,
@@ -141,7 +166,7 @@ export class CacheEngine {
    * for values that will never be written. Called while closing, before `stop()` and the client.
    */
   releaseLeases(): Promise<void> {
-    return this.readThrough.releaseHeld();
+    return this.started?.reads.leases.releaseHeld() ?? Promise.resolve();
   }
 
   stop(): void {

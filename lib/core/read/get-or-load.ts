@@ -4,7 +4,7 @@ import type { LoadPolicy } from '../../options/resolve-load-options.js';
 import type { LoadResult, WritePolicy } from '../cache-engine.types.js';
 import { deepFreeze } from '../deep-freeze.js';
 import { L1_MISS, type InProcessTier, type L1Slot } from '../in-process-tier.js';
-import type { ReadThrough } from '../read-through.js';
+import type { ReadThrough } from './read-through.js';
 import type { SingleFlight } from '../single-flight.js';
 
 /** Where reads of one kind come from (a `@Cacheable` method, a `getOrSet` name): what they share. */

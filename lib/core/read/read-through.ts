@@ -1,10 +1,40 @@
-import type { LoadPolicy } from '../options/resolve-load-options.js';
-import { DecodedEntry, newLeaseToken, NOTHING, type EntryRead } from './cache-entry.js';
-import type { CacheEngine, CachedValue, LoadResult, WritePolicy } from './cache-engine.js';
-import type { CacheStore } from '../store/cache-store.js';
-import { CommandTimeoutError } from '../store/redis-cache.store.js';
-import { freshnessOf } from './read/freshness.js';
-import type { Flight } from './single-flight.js';
+import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
+import type { LoadPolicy } from '../../options/resolve-load-options.js';
+import type { CacheStore } from '../../store/cache-store.js';
+import { DecodedEntry, newLeaseToken, NOTHING, type EntryRead } from '../cache-entry.js';
+import type { CachedValue, LoadResult, NotStored, PreparedEntry, WritePolicy } from '../cache-engine.types.js';
+import type { Flight } from '../single-flight.js';
+import type { EntryReader } from './entry-reader.js';
+import { freshnessOf } from './freshness.js';
+import type { LeaseSession } from './lease-session.js';
+
+/** What a read-through needs of the running cache. */
+export interface RunningReads {
+  store: CacheStore;
+  reader: EntryReader;
+  leases: LeaseSession;
+  /** True during an outage (reads fail at once): no point taking leases or writing. */
+  isDown(): boolean;
+  /** The epoch a load records, taken before the method runs (EntryWriter). */
+  loadEpoch(redisKey: string, write: WritePolicy): number | Promise<number | undefined>;
+  /** The entry to store for a loaded value, or why none (EntryWriter). */
+  prepare(
+    value: unknown,
+    write: WritePolicy,
+    name: string,
+    loadMs: number,
+    epoch: number | undefined,
+  ): Promise<PreparedEntry | NotStored>;
+  /** A key holding something the cache did not write: counted, logged once. */
+  foreignKey(redisKey: string, name: string): void;
+}
+
+/** The read-through's parts: what it reports to, and the running cache (undefined once stopped). */
+export interface ReadThroughParts {
+  events: CacheEventPublisher;
+  warnOnce(name: string, topic: string, message: string, err: unknown): void;
+  running(): RunningReads | undefined;
+}
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
 const POLL_WITHOUT_SUBSCRIBER_MS = 50;
@@ -39,12 +69,8 @@ interface Call {
 export class ReadThrough {
   /** Keys this process is refreshing in the background: one refresh per key at a time. */
   private readonly refreshing = new Set<string>();
-  /** The leases this process holds (key -> token), given back if the application closes mid-load. */
-  private readonly held = new Map<string, Buffer>();
-  /** Set once the leases were given back (the application is closing): a lease taken later goes back at once. */
-  private closing = false;
 
-  constructor(private readonly engine: CacheEngine) {}
+  constructor(private readonly parts: ReadThroughParts) {}
 
   run(
     key: string,
@@ -54,12 +80,12 @@ export class ReadThrough {
     name: string,
     flight: Flight<LoadResult<unknown>>,
   ): Promise<LoadResult<unknown>> {
-    const { engine } = this;
     if (write.tagsOf) flight.tagged = true;
-    if (!engine.isStarted) return Promise.resolve(this.answer(NOTHING, key, loader, write, load, name, flight));
+    const running = this.parts.running();
+    if (!running) return Promise.resolve(this.answer(NOTHING, key, loader, write, load, name, flight));
     // One `.then` on the GET itself, no async frames, nothing allocated for a plain hit (bench/README.md).
-    const { reader } = engine;
-    return engine.store.get(key).then(
+    const { reader } = running;
+    return running.store.get(key).then(
       (payload) => {
         const read = reader.decode(key, name, payload);
         if (read instanceof DecodedEntry) {
@@ -89,7 +115,7 @@ export class ReadThrough {
   ): LoadResult<unknown> | Promise<LoadResult<unknown>> {
     // During an outage the read already failed (and was counted): straight to the source, no lease.
     const call: Call = { key, loader, write, load, name };
-    if (seen.failed && this.engine.isDown()) {
+    if (seen.failed && this.parts.running()?.isDown() !== false) {
       return this.runLoader(call, false).then((value) => ({ value, outcome: 'error' as const }));
     }
     return (
@@ -128,8 +154,9 @@ export class ReadThrough {
   ): Promise<LoadResult<unknown>> {
     const { key, load, name } = call;
     // Stopped while the read ran (the app is closing): no lease, no write.
-    if (!this.engine.isStarted) return this.loadWithoutWriting(call, undefined, Infinity, outcome);
-    const { store, leases } = this.engine;
+    const running = this.parts.running();
+    if (!running) return this.loadWithoutWriting(call, undefined, Infinity, outcome);
+    const { leases, reader } = running;
     const started = performance.now();
     const lockDeadline = started + load.lockWaitMs;
     let fallback = this.withinGrace(call, entry);
@@ -138,34 +165,26 @@ export class ReadThrough {
     let graceDeadline = graceDeadlineOf();
     for (;;) {
       // Closed while waiting (the client may be the application's own and still answer): no lease, no write.
-      if (!this.engine.isStarted) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
+      if (!this.parts.running()) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
       const token = newLeaseToken();
       // Listening before the attempt: a release between a 'held' answer and the wait is not missed.
       const wake = leases.listen(key);
-      let attempt;
-      try {
-        attempt = await store.acquireLease(key, token, load.lockTtlMs, entry?.stamp ?? '');
-      } catch (err) {
+      const attempt = await leases.acquire(key, token, load.lockTtlMs, entry?.stamp ?? '', name);
+      if (attempt.status === 'failed') {
         wake.cancel();
-        this.engine.events.failed(name, 'lease', key, err);
-        // A timed-out attempt may still have taken the lease: give it back once Redis answers.
-        if (err instanceof CommandTimeoutError) this.engine.releaseLater(key, token, err);
         return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       }
       if (attempt.status === 'foreign') {
         wake.cancel();
         // Counted once per call: a read that already failed on it (an error reply) was counted.
-        if (outcome !== 'error') this.engine.foreignKey(key, name);
+        if (outcome !== 'error') running.foreignKey(key, name);
         return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       }
       if (attempt.status === 'acquired') {
         wake.cancel();
-        // Taken while the app closes, after its leases were given back: give this one back too.
-        if (this.closing) {
-          await this.giveBack(store, leases.channel, key, token);
-          return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
-        }
-        return this.loadAsHolder(call, token, flight, fallback, graceDeadline, outcome);
+        // Taken while the app closes, after its leases were given back: it went back too.
+        if (!(await leases.hold(key, token))) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
+        return this.loadAsHolder(running, call, token, flight, fallback, graceDeadline, outcome);
       }
       if (attempt.status === 'held') {
         if (!load.lock) {
@@ -179,7 +198,7 @@ export class ReadThrough {
         const woken = left > 0 ? await wake.wait(Math.min(left, attempt.remainingMs + 1, bound)) : 'timeout';
         wake.cancel();
         const waited = performance.now();
-        this.engine.events.leaseWaited(
+        this.parts.events.leaseWaited(
           name,
           key,
           waited - waitStarted,
@@ -191,8 +210,8 @@ export class ReadThrough {
       } else {
         wake.cancel();
       }
-      const again = await this.engine.reader.read(key, name);
-      if (again.failed && this.engine.isDown()) return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
+      const again = await reader.read(key, name);
+      if (again.failed && running.isDown()) return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
       // The holder's value (a hit: the method did not run for this caller), or a stale one being refreshed.
       const served = this.serve(call, again.entry, attempt.status === 'changed');
       if (served) return served;
@@ -211,6 +230,7 @@ export class ReadThrough {
    * is too slow and lets the load finish in the background.
    */
   private loadAsHolder(
+    running: RunningReads,
     call: Call,
     token: Buffer,
     flight: Flight<LoadResult<unknown>>,
@@ -221,7 +241,7 @@ export class ReadThrough {
     // Past the deadline the load goes on as a background refresh: its value is still stored.
     return this.valueOrFallback(
       call,
-      this.loadAndComplete(call, token, flight),
+      this.loadAndComplete(running, call, token, flight),
       fallback,
       graceDeadline,
       outcome,
@@ -246,7 +266,7 @@ export class ReadThrough {
       if (!fallback || graceDeadline === Infinity) return { value: await loading, outcome };
       const raced = await beforeTimeout(loading, Math.max(0, graceDeadline - performance.now()));
       if (raced !== TIMED_OUT) return { value: raced, outcome };
-      if (holder) this.engine.events.refreshed(call.name);
+      if (holder) this.parts.events.refreshed(call.name);
       loading.catch((err: unknown) => holder && this.refreshFailed(call, err));
       return fromGrace(fallback);
     } catch (err) {
@@ -257,20 +277,21 @@ export class ReadThrough {
 
   /** Runs the method as the lease holder; resolves once its value is written (or dropped) and the lease released. */
   private async loadAndComplete(
+    running: RunningReads,
     call: Call,
     token: Buffer,
     flight: Flight<LoadResult<unknown>>,
     background = false,
   ): Promise<unknown> {
-    this.held.set(call.key, token);
-    // Taken before the source is read: the value is stored with it (see CacheEngine.loadEpoch).
-    const epoch = await this.engine.loadEpoch(call.key, call.write);
+    const { leases } = running;
+    // Taken before the source is read: the value is stored with it (see EntryWriter.loadEpoch).
+    const epoch = await running.loadEpoch(call.key, call.write);
     const started = performance.now();
     let value: unknown;
     try {
       value = await this.runLoader(call, background);
     } catch (err) {
-      await this.complete(call, token, undefined);
+      await leases.complete(call.key, token, undefined, call.name);
       throw err;
     }
     let prepared;
@@ -278,67 +299,14 @@ export class ReadThrough {
       // A write or eviction of this key in this process while the method ran: its value may predate it.
       prepared = flight.superseded
         ? 'skip'
-        : await this.engine.prepare(value, call.write, call.name, performance.now() - started, epoch);
+        : await running.prepare(value, call.write, call.name, performance.now() - started, epoch);
     } catch (err) {
       // Never expected (prepare fails open), but a lease must not outlive a failure: give it back now.
-      await this.complete(call, token, undefined);
+      await leases.complete(call.key, token, undefined, call.name);
       throw err;
     }
-    await this.complete(call, token, typeof prepared === 'string' ? undefined : prepared);
+    await leases.complete(call.key, token, typeof prepared === 'string' ? undefined : prepared, call.name);
     return value;
-  }
-
-  /**
-   * Writes `prepared` if the key still carries `token` (or only releases the lease), and wakes the
-   * waiters. With `guardWrites` off the value is written unconditionally, as a cache without leases would.
-   */
-  private async complete(
-    call: Call,
-    token: Buffer,
-    prepared: { bytes: Buffer; pxMs: number } | undefined,
-  ): Promise<void> {
-    const { engine } = this;
-    if (this.held.get(call.key) === token) this.held.delete(call.key);
-    // Closed meanwhile: the lease was given back by releaseHeld(); the value is not stored.
-    if (!engine.isStarted) return;
-    const { store, leases } = engine;
-    try {
-      if (prepared && !engine.guardWrites) await store.setUnguarded(call.key, prepared.bytes, prepared.pxMs);
-      await store.completeLease(
-        call.key,
-        token,
-        engine.guardWrites ? prepared?.bytes : undefined,
-        prepared?.pxMs ?? 0,
-        leases.channel,
-      );
-    } catch (err) {
-      engine.events.failed(call.name, 'lease', call.key, err);
-      // Refused (Redis down, or another command probing it) or timed out: the lease would stay until
-      // lockTtl and keep every waiter waiting. Give it back once Redis answers, by its token, so a
-      // value a timed-out completion did store stays.
-      engine.releaseLater(call.key, token, err);
-    }
-  }
-
-  /**
-   * Gives a lease back without a value (waiters elsewhere run the method at once), through the store
-   * the lease was taken with (the engine may have stopped since). Never rejects.
-   */
-  private async giveBack(store: CacheStore, channel: string, key: string, token: Buffer): Promise<void> {
-    await store.completeLease(key, token, undefined, 0, channel).catch(() => this.engine.releaseLater(key, token));
-  }
-
-  /** Gives back every lease this process holds (the application is closing). Never rejects. */
-  async releaseHeld(): Promise<void> {
-    const { engine } = this;
-    this.closing = true;
-    if (!engine.isStarted || this.held.size === 0) return;
-    const { store, leases } = engine;
-    const held = [...this.held];
-    this.held.clear();
-    await Promise.all(
-      held.map(([key, token]) => store.completeLease(key, token, undefined, 0, leases.channel).catch(() => undefined)),
-    );
   }
 
   /** Runs the method without a lease (lock off and held, the wait ran out, or the cache failed): nothing is written. */
@@ -363,22 +331,15 @@ export class ReadThrough {
   }
 
   private async refresh(call: Call, entry: CachedValue): Promise<void> {
-    const { engine } = this;
-    if (!engine.isStarted) return;
-    const { store, leases } = engine;
+    const running = this.parts.running();
+    if (!running) return;
+    const { leases } = running;
     const token = newLeaseToken();
+    const attempt = await leases.acquire(call.key, token, call.load.lockTtlMs, entry.stamp, call.name);
+    if (attempt.status !== 'acquired' || !(await leases.hold(call.key, token))) return;
+    this.parts.events.refreshed(call.name);
     try {
-      const attempt = await store.acquireLease(call.key, token, call.load.lockTtlMs, entry.stamp);
-      if (attempt.status !== 'acquired') return;
-    } catch (err) {
-      engine.events.failed(call.name, 'lease', call.key, err);
-      if (err instanceof CommandTimeoutError) engine.releaseLater(call.key, token, err);
-      return;
-    }
-    if (this.closing) return this.giveBack(store, leases.channel, call.key, token);
-    engine.events.refreshed(call.name);
-    try {
-      await this.loadAndComplete(call, token, { promise: undefined, superseded: false }, true);
+      await this.loadAndComplete(running, call, token, { promise: undefined, superseded: false }, true);
     } catch (err) {
       this.refreshFailed(call, err);
     }
@@ -386,8 +347,8 @@ export class ReadThrough {
 
   /** A load that went on in the background failed: counted in `refreshFailures`, logged once per name. */
   private refreshFailed(call: Call, err: unknown): void {
-    this.engine.events.refreshed(call.name, true);
-    this.engine.warnOnce(call.name, 'refresh', `${call.name}: a background refresh failed; the old value stays`, err);
+    this.parts.events.refreshed(call.name, true);
+    this.parts.warnOnce(call.name, 'refresh', `${call.name}: a background refresh failed; the old value stays`, err);
   }
 
   /**
@@ -395,7 +356,7 @@ export class ReadThrough {
    * (`load:start` / `load:end`) only while someone listens, and otherwise costs nothing more.
    */
   private runLoader(call: Call, background: boolean): Promise<unknown> {
-    const { events } = this.engine;
+    const { events } = this.parts;
     if (!events.loadsObserved) return call.loader();
     const started = performance.now();
     events.loadStarted(call.name, call.key, background);
