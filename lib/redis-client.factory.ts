@@ -26,6 +26,9 @@ const OWNED_CLIENT_DEFAULTS: RedisOptions = {
   maxRetriesPerRequest: 1,
   retryStrategy: reconnectDelay,
   connectionName: 'nestjs-redis-cache',
+  // Closing a connection that is down or reconnecting: the socket is gone, so ioredis's 2 s wait for
+  // it to end gracefully would only keep the process alive after app.close().
+  disconnectTimeout: 0,
 };
 
 /** Adopts an existing client or opens one from a URL, ioredis options or a cluster config. */
@@ -38,7 +41,11 @@ export function createRedisClient(option: RedisConnectionOption): CacheClient {
       lazyConnect: true,
       enableOfflineQueue: false,
       ...options,
-      redisOptions: { connectionName: OWNED_CLIENT_DEFAULTS.connectionName, ...options.redisOptions },
+      redisOptions: {
+        connectionName: OWNED_CLIENT_DEFAULTS.connectionName,
+        disconnectTimeout: OWNED_CLIENT_DEFAULTS.disconnectTimeout,
+        ...options.redisOptions,
+      },
     });
     return { client, owned: true };
   }

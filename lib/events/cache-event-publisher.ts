@@ -65,7 +65,8 @@ export class CacheEventPublisher {
     this.metrics.record(name, outcome, durationMs, fallback);
     if (!calls.hasSubscribers) return;
     const { cache, namespace } = this.source;
-    const startTime = performance.timeOrigin + started;
+    // Wall-clock, like Date.now(): performance.timeOrigin + now() drifts from it as a process ages.
+    const startTime = Date.now() - durationMs;
     calls.publish({
       cache,
       namespace,

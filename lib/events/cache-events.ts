@@ -56,7 +56,7 @@ export interface CacheCallEvent extends CacheEventSource {
   tier: CacheTier;
   /** From the call to its answer; 0 for an L1 hit (the clock is not read for those). */
   durationMs: number;
-  /** When the call began, ms since the epoch (for back-dated spans). */
+  /** When the call began, ms since the epoch on the wall clock (`Date.now() - durationMs`), for back-dated spans. */
   startTime: number;
   /** A value within `grace` answered because the method threw or passed `timeout`. */
   fallback: boolean;

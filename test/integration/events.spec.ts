@@ -173,6 +173,23 @@ describe('events on diagnostics_channel', () => {
   });
 });
 
+describe('the connection at bootstrap', () => {
+  it('an app that connected says so once every module has initialised', async () => {
+    const namespace = uniqueNamespace('events-up');
+    const { seen, stop } = record([CACHE_CHANNELS.connection]);
+    let app: INestApplication | undefined;
+    try {
+      app = await createTestApp({ providers: [CatalogService], cache: { namespace, l1: { max: 10, ttl: 60 } } });
+    } finally {
+      stop();
+      await app?.close();
+    }
+    expect(seen.map(({ message }) => message)).toEqual([
+      { cache: 'default', namespace, state: 'up', reason: undefined } satisfies CacheConnectionEvent,
+    ]);
+  });
+});
+
 describe('events when Redis fails', () => {
   let own: OwnRedis | undefined;
   let app: INestApplication | undefined;
