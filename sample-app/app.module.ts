@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CacheMetricsInterceptor, RedisCacheModule } from 'nestjs-redis-cache';
+import { RedisCachePrometheusModule } from 'nestjs-redis-cache/prometheus';
 import { CacheAdminModule } from './cache-admin/cache-admin.module.js';
 import { cacheOptionsFactory } from './cache-options.factory.js';
 import { CommentsModule } from './comments/comments.module.js';
@@ -22,6 +23,8 @@ export class AppModule {
         PostsModule,
         CommentsModule,
         CacheAdminModule,
+        // GET /metrics: the cache's series for Prometheus (docker compose --profile observability).
+        RedisCachePrometheusModule.forRoot(),
       ],
       // Globally: every route reports X-Cache and per-route hit/miss counts.
       providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMetricsInterceptor }],

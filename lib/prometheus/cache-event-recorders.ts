@@ -1,0 +1,78 @@
+import {
+  CACHE_CHANNELS,
+  type CacheCallEvent,
+  type CacheChannel,
+  type CacheConnectionEvent,
+  type CacheErrorEvent,
+  type CacheInvalidationEvent,
+  type CacheL1DropEvent,
+  type CacheLeaseWaitEvent,
+  type CacheLoadEndEvent,
+  type CacheRouteEvent,
+} from '../events/cache-events.js';
+import type { CacheMetricSet } from './cache-metric-set.js';
+import { LabelBound } from './label-bound.js';
+
+/** Records one message of a channel into the metrics. */
+export type CacheEventRecorder = (message: unknown) => void;
+
+/**
+ * What each channel's messages do to the metrics, for the channels the collector listens to
+ * (`load:start` is left out: `load:end` carries the whole load). Keys are never labels; cache, name
+ * and route values are bounded by `maxLabelValues` each.
+ */
+export function cacheEventRecorders(
+  metrics: CacheMetricSet,
+  maxLabelValues: number,
+): ReadonlyMap<CacheChannel, CacheEventRecorder> {
+  const caches = new LabelBound(maxLabelValues);
+  const names = new LabelBound(maxLabelValues);
+  const routes = new LabelBound(maxLabelValues);
+  const cacheOf = (event: { cache: string }) => caches.fold(String(event.cache));
+  const source = (event: { cache: string; name: string }) => ({
+    cache: cacheOf(event),
+    name: names.fold(String(event.name)),
+  });
+
+  return new Map([
+    on<CacheCallEvent>(CACHE_CHANNELS.call, (event) => {
+      const labels = source(event);
+      metrics.calls.inc({ ...labels, outcome: event.outcome, tier: event.tier });
+      // An L1 hit is not timed (its durationMs is 0): observing it would pull every quantile to zero.
+      if (event.tier !== 'l1') metrics.callDuration.observe({ ...labels, tier: event.tier }, seconds(event.durationMs));
+    }),
+    on<CacheLoadEndEvent>(CACHE_CHANNELS.loadEnd, (event) => {
+      const labels = source(event);
+      metrics.loads.inc({ ...labels, background: String(event.background), failed: String(event.failed) });
+      metrics.loadDuration.observe(labels, seconds(event.durationMs));
+    }),
+    on<CacheLeaseWaitEvent>(CACHE_CHANNELS.leaseWait, (event) => {
+      metrics.leaseWait.observe({ ...source(event), result: event.result }, seconds(event.durationMs));
+    }),
+    on<CacheErrorEvent>(CACHE_CHANNELS.error, (event) => {
+      metrics.errors.inc({ ...source(event), operation: event.operation });
+    }),
+    on<CacheInvalidationEvent>(CACHE_CHANNELS.invalidation, (event) => {
+      metrics.invalidations.inc({ cache: cacheOf(event), kind: event.kind, failed: String(event.failed) });
+    }),
+    on<CacheL1DropEvent>(CACHE_CHANNELS.l1Drop, (event) => {
+      metrics.l1Drops.inc({ cache: cacheOf(event), reason: event.reason }, event.count);
+    }),
+    on<CacheConnectionEvent>(CACHE_CHANNELS.connection, (event) => {
+      metrics.redisUp.set({ cache: cacheOf(event) }, event.state === 'up' ? 1 : 0);
+    }),
+    on<CacheRouteEvent>(CACHE_CHANNELS.route, (event) => {
+      const route = routes.fold(String(event.route));
+      metrics.routeRequests.inc({ route, outcome: event.outcome });
+      metrics.routeDuration.observe({ route }, seconds(event.durationMs));
+    }),
+  ]);
+}
+
+function on<T>(channel: CacheChannel, record: (event: T) => void): [CacheChannel, CacheEventRecorder] {
+  return [channel, (message) => record(message as T)];
+}
+
+function seconds(ms: number): number {
+  return ms / 1000;
+}
