@@ -6,7 +6,7 @@ import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { CacheStore, LeaseListener } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
-import type { LoadResult, NotStored, PreparedEntry, Removal, WritePolicy } from './cache-engine.types.js';
+import type { LoadResult, Removal, WritePolicy } from './cache-engine.types.js';
 import { CacheInvalidation } from './cache-invalidation.js';
 import { CacheTags, normalizeTags } from './cache-tags.js';
 import { InProcessTier, type L1Slot } from './in-process-tier.js';
@@ -15,7 +15,8 @@ import type { L1Choice } from '../options/resolve-l1-options.js';
 import { InvalidationEpoch } from './invalidation-epoch.js';
 import { PrefixGenerations } from './prefix-generations.js';
 import { RedisClock } from './redis-clock.js';
-import { prepareEntry, type Preparing } from './entry-preparation.js';
+import { OnceWarnings } from './once-warnings.js';
+import { EntryWriter } from './write/entry-writer.js';
 import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './pending-invalidations.js';
 import { EntryReader } from './read/entry-reader.js';
@@ -35,6 +36,7 @@ interface Started {
   leases: LeaseListener;
   /** The read-through's view of this running cache. */
   reads: RunningReads;
+  writer: EntryWriter;
   pending: PendingInvalidations;
   epoch: InvalidationEpoch;
   tags: CacheTags;
@@ -44,9 +46,6 @@ interface Started {
   invalidation: CacheInvalidation;
   reader: EntryReader;
 }
-
-/** How many distinct (name, kind) warnings are remembered, and so logged. */
-const MAX_WARNINGS = 1_000;
 
 const NOTHING_REMOVED: Removal = Object.freeze({ removed: 0, failed: false });
 
@@ -61,7 +60,7 @@ export class CacheEngine {
   /** Kept after stop(), so a call in flight while the app closes still builds its keys. */
   private namespace = '';
   private readonly flights = new SingleFlight<LoadResult<unknown>>();
-  private readonly warnedSerialization = new Set<string>();
+  private readonly warnings: OnceWarnings;
   private readonly readThrough: ReadThrough;
   /** Every read's entry point: L1, single-flight, recording (read/get-or-load.ts). */
   readonly reads: GetOrLoadHandler;
@@ -77,10 +76,11 @@ export class CacheEngine {
   constructor(
     readonly metrics: CacheMetrics,
     private readonly codec: CacheCodec,
-    private readonly warn: (message: string) => void,
+    warn: (message: string) => void,
     cache: string = DEFAULT_CACHE,
   ) {
     this.events = new CacheEventPublisher(metrics, cache);
+    this.warnings = new OnceWarnings(warn);
     this.readThrough = new ReadThrough({
       events: this.events,
       warnOnce: (name, topic, message, err) => this.warnOnce(name, topic, message, err),
@@ -126,6 +126,20 @@ export class CacheEngine {
       unlinkGarbage: (redisKey, name) => invalidation.remove(name, (removing) => removing.unlink([redisKey])),
       warnOnce: (name, topic, message, err) => this.warnOnce(name, topic, message, err),
     });
+    const writer = new EntryWriter({
+      config,
+      codec: this.codec,
+      store,
+      events: this.events,
+      warnings: this.warnings,
+      epoch,
+      tags,
+      prefixes,
+      invalidation,
+      evict: (redisKeys, name) => this.delete(redisKeys, name),
+      foreignKey: (redisKey, name) => this.foreignKey(redisKey, name),
+      guarded: () => this.guardWrites,
+    });
     const session = new LeaseSession({
       store,
       listener: leases,
@@ -138,11 +152,12 @@ export class CacheEngine {
       reader,
       leases: session,
       isDown,
-      loadEpoch: (redisKey, write) => this.loadEpoch(redisKey, write),
-      prepare: (value, write, name, loadMs, epoch) => this.prepare(value, write, name, loadMs, epoch),
+      loadEpoch: (redisKey, write) => writer.loadEpoch(redisKey, write),
+      prepare: (value, write, name, loadMs, epoch) => writer.prepare(value, write, name, loadMs, epoch),
       foreignKey: (redisKey, name) => this.foreignKey(redisKey, name),
     };
     this.started = {
+      writer,
       reads,
       reader,
       config,
@@ -277,31 +292,9 @@ export class CacheEngine {
     return this.require().reader;
   }
 
-  /**
-   * The epoch a load of `redisKey` records, taken before the source is read: the one read from Redis
-   * for a tagged value (undefined when that failed: `prepare` then stores nothing), otherwise, with
-   * no round trip, the newest prefix marker over the key this instance knows of (see
-   * PrefixGenerations.floor), or read from Redis too until the markers were read once.
-   */
-  loadEpoch(redisKey: string, policy: WritePolicy): number | Promise<number | undefined> {
-    const floor = policy.tagsOf === undefined ? this.started?.prefixes.floor(redisKey) : undefined;
-    return floor ?? this.readEpoch();
-  }
-
-  /**
-   * The invalidation epoch now, read before a write's method or a tagged load's source runs;
-   * undefined when Redis failed. Not counted here: a tagged value without it is not stored
-   * (`prepare` counts that), and a write without it deletes the entry it finds (it cannot tell
-   * whether that entry is newer).
-   */
-  async readEpoch(): Promise<number | undefined> {
-    const epoch = this.started?.epoch;
-    if (!epoch) return undefined;
-    try {
-      return await epoch.read();
-    } catch {
-      return undefined;
-    }
+  /** The invalidation epoch now (read before a write's method runs); undefined when Redis failed or the cache is stopped. */
+  readEpoch(): Promise<number | undefined> {
+    return this.started?.writer.readEpoch() ?? Promise.resolve(undefined);
   }
 
   /**
@@ -329,9 +322,9 @@ export class CacheEngine {
   }
 
   /**
-   * Encodes and stores `value` under the policy; never throws for cache failures. Resolves to
-   * false when the cache failed (counted), true when the value was stored or deliberately not.
-   * A load of the same key already in flight in this process will not overwrite it.
+   * Encodes and stores `value` under the policy (write/entry-writer.ts); never throws for cache
+   * failures. Resolves to false when the cache failed (counted), true when the value was stored or
+   * deliberately not. A load of the same key already in flight in this process will not overwrite it.
    */
   write(
     redisKey: string,
@@ -342,66 +335,7 @@ export class CacheEngine {
     epoch?: number,
   ): Promise<boolean> {
     this.flights.supersede(redisKey);
-    return this.set(redisKey, value, policy, name, loadMs, epoch);
-  }
-
-  private async set(
-    redisKey: string,
-    value: unknown,
-    policy: WritePolicy,
-    name: string,
-    loadMs: number,
-    epoch: number | undefined,
-  ): Promise<boolean> {
-    const started = this.started;
-    // Recorded in the entry: the epoch read before the method ran, or (it failed) a lower bound.
-    const recorded = policy.tagsOf ? epoch : (epoch ?? started?.prefixes.floor(redisKey));
-    const prepared = await this.prepare(value, policy, name, loadMs, recorded);
-    if (prepared === 'skip') return true;
-    if (!started) return prepared !== 'failed';
-    const { store } = started;
-    if (prepared === 'failed' || prepared === 'invalidated') {
-      // The new value cannot be stored (or a tag of it was invalidated while it was made), so the
-      // old one must not stay behind it (nor a load in flight land after it): the key is deleted,
-      // as an eviction would.
-      await this.delete([redisKey], name);
-      return prepared === 'invalidated';
-    }
-    try {
-      if (!this.guardWrites) {
-        await store.setUnguarded(redisKey, prepared.bytes, prepared.pxMs);
-        return true;
-      }
-      // Without the epoch the write cannot tell an entry written after it began: start 0 deletes any.
-      const outcome = await started.invalidation.announced([redisKey], (announce) =>
-        store.write(redisKey, prepared.bytes, prepared.pxMs, epoch ?? 0, announce),
-      );
-      if (outcome !== 'foreign') return true;
-      this.foreignKey(redisKey, name);
-      return false;
-    } catch (err) {
-      this.events.failed(name, 'write', redisKey, err);
-      // The old value is still there, and older than this write: delete it once Redis is back.
-      started.invalidation.later([redisKey], err);
-      return false;
-    }
-  }
-
-  /** The entry to store for `value` under `policy`: see `prepareEntry`. */
-  prepare(
-    value: unknown,
-    policy: WritePolicy,
-    name: string,
-    loadMs: number,
-    epoch?: number,
-  ): Promise<PreparedEntry | NotStored> {
-    const started = this.started;
-    if (!started) return Promise.resolve('skip');
-    return prepareEntry(this.preparing(started), value, policy, name, loadMs, epoch);
-  }
-
-  private preparing(started: Started): Preparing {
-    return { config: started.config, codec: this.codec, tags: started.tags, events: this.events, engine: this };
+    return this.started?.writer.write(redisKey, value, policy, name, loadMs, epoch) ?? Promise.resolve(true);
   }
 
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
@@ -436,20 +370,11 @@ export class CacheEngine {
 
   /** Logs advice about what a name caches (`topic`), once per name. */
   adviseOnce(name: string, topic: string, message: string): void {
-    const seen = `${name}|${topic}`;
-    if (this.warnedSerialization.has(seen) || this.warnedSerialization.size >= MAX_WARNINGS) return;
-    this.warnedSerialization.add(seen);
-    this.warn(message);
+    this.warnings.adviseOnce(name, topic, message);
   }
 
   /** Logs the first failure of a kind (`topic`) per name; later ones are only counted in stats. */
   warnOnce(name: string, topic: string, message: string, err: unknown): void {
-    const seen = `${name}|${topic}`;
-    // Bounded: past MAX_WARNINGS kinds of warning (names built per call), the rest are only counted.
-    if (this.warnedSerialization.has(seen) || this.warnedSerialization.size >= MAX_WARNINGS) return;
-    this.warnedSerialization.add(seen);
-    this.warn(
-      `${message} (${err instanceof Error ? err.message : String(err)}); further ones for ${name} are only counted`,
-    );
+    this.warnings.warnOnce(name, topic, message, err);
   }
 }

@@ -1,11 +1,12 @@
-import type { CacheEventPublisher } from '../events/cache-event-publisher.js';
-import type { ResolvedCacheConfig } from '../options/resolve-options.js';
-import type { CacheCodec } from '../serialization/cache-codec.js';
-import { encodeEntry, NO_TAGS } from './cache-entry.js';
-import { lostClassOf } from './class-instance.js';
-import type { NotStored, PreparedEntry, WritePolicy } from './cache-engine.types.js';
-import { normalizeTags, type CacheTags } from './cache-tags.js';
-import { MAX_ENTRY_PX_MS } from './prefix-generations.js';
+import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
+import type { ResolvedCacheConfig } from '../../options/resolve-options.js';
+import type { CacheCodec } from '../../serialization/cache-codec.js';
+import { encodeEntry, NO_TAGS } from '../cache-entry.js';
+import { lostClassOf } from '../class-instance.js';
+import type { NotStored, PreparedEntry, WritePolicy } from '../cache-engine.types.js';
+import { normalizeTags, type CacheTags } from '../cache-tags.js';
+import { MAX_ENTRY_PX_MS } from '../prefix-generations.js';
+import type { OnceWarnings } from '../once-warnings.js';
 
 /** What preparing an entry needs of the running cache. */
 export interface Preparing {
@@ -13,10 +14,7 @@ export interface Preparing {
   codec: CacheCodec;
   tags: CacheTags;
   events: CacheEventPublisher;
-  engine: {
-    warnOnce(name: string, topic: string, message: string, err: unknown): void;
-    adviseOnce(name: string, topic: string, message: string): void;
-  };
+  warnings: OnceWarnings;
 }
 
 /**
@@ -27,7 +25,7 @@ export interface Preparing {
  * the epoch read before it was loaded.
  */
 export async function prepareEntry(
-  { config, codec, tags: cacheTags, events, engine }: Preparing,
+  { config, codec, tags: cacheTags, events, warnings }: Preparing,
   value: unknown,
   policy: WritePolicy,
   name: string,
@@ -43,7 +41,12 @@ export async function prepareEntry(
     if (policy.tagsOf) tags = normalizeTags(policy.tagsOf(value), `${name}: tags`);
   } catch (err) {
     events.failed(name, 'key', undefined, err);
-    engine.warnOnce(name, 'callback', `${name}: \`unless\` or \`tags\` failed for a result, which was not cached`, err);
+    warnings.warnOnce(
+      name,
+      'callback',
+      `${name}: \`unless\` or \`tags\` failed for a result, which was not cached`,
+      err,
+    );
     return 'failed';
   }
   const isNull = value === null || value === undefined;
@@ -69,7 +72,7 @@ export async function prepareEntry(
   }
   const lostClass = lostClassOf(value);
   if (lostClass !== undefined) {
-    engine.adviseOnce(
+    warnings.adviseOnce(
       name,
       'class-instance',
       `${name}: its result is an instance of ${lostClass}, which a hit returns as a plain object (its ` +
@@ -84,7 +87,7 @@ export async function prepareEntry(
     };
   } catch (err) {
     events.failed(name, 'encode', undefined, err);
-    engine.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
+    warnings.warnOnce(name, 'encode', `${name}: a result could not be encoded and was not cached`, err);
     return 'failed';
   }
 }
