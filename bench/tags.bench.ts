@@ -20,7 +20,7 @@ import { cpus } from 'node:os';
 import type { Redis } from 'ioredis';
 import { CacheService, RedisCacheModule } from '../lib/index.js';
 import { encodeEntry } from '../lib/core/cache-entry.js';
-import { CacheEngine } from '../lib/core/cache-engine.js';
+import { engineOf } from '../test/support/engine-of.js';
 import { createDefaultCodec } from '../lib/serialization/cache-codec.js';
 import type { LocalRedisServer } from '../tools/local-redis-server.mjs';
 import { interleave, medianRatio, type ContenderResult } from './support/async-harness.js';
@@ -43,7 +43,7 @@ async function main(server: LocalRedisServer): Promise<void> {
   const app: INestApplicationContext = await NestFactory.createApplicationContext(TagsBenchModule, { logger: false });
   try {
     const cache = app.get(CacheService);
-    const engine = app.get(CacheEngine);
+    const engine = engineOf(app);
     const client = cache.client as Redis;
     console.log(
       `node ${process.version}, @nestjs/core ${packageVersion('@nestjs/core')}, ioredis ${packageVersion('ioredis')}, ` +

@@ -23,19 +23,21 @@ export function registrationOf(name: string): string {
 }
 
 /**
- * The DI tokens of one registration. Strings rather than classes or symbols: Nest names them in its
- * own errors, and two copies of the package (ESM and CommonJS) agree on them. The default cache's
- * `CacheService` and `CacheMetrics` are also provided under their classes, so a plain constructor
- * parameter `cache: CacheService` injects it.
+ * The DI tokens of one registration. The public ones (options, service, metrics) are strings: Nest
+ * names them in its own errors, and `getCacheToken` hands them to users. The internal ones are
+ * `Symbol.for` symbols: no string a user writes can collide with them. Both kinds are the same in the
+ * two copies of the package (ESM and CommonJS). The default cache's `CacheService` and `CacheMetrics`
+ * are also provided under their classes, so a plain constructor parameter `cache: CacheService`
+ * injects it.
  */
 export function cacheTokens(name: string) {
   return {
     options: name === DEFAULT_CACHE ? 'REDIS_CACHE_MODULE_OPTIONS' : `REDIS_CACHE_MODULE_OPTIONS:${name}`,
     service: `nestjs-redis-cache:CacheService:${name}`,
     metrics: `nestjs-redis-cache:CacheMetrics:${name}`,
-    engine: `nestjs-redis-cache:CacheEngine:${name}`,
-    executor: `nestjs-redis-cache:executor:${name}`,
-    lifecycle: `nestjs-redis-cache:lifecycle:${name}`,
+    engine: Symbol.for(`nestjs-redis-cache:engine:${name}`),
+    executor: Symbol.for(`nestjs-redis-cache:executor-token:${name}`),
+    lifecycle: Symbol.for(`nestjs-redis-cache:lifecycle:${name}`),
   };
 }
 

@@ -139,7 +139,8 @@ export class CacheService {
    * literal, not hashed), in O(1) whatever their number: a new generation for the prefix, and the
    * entries are left to expire by their TTL (`reclaim` deletes them). Resolves once no process on
    * this Redis will serve them any more — this one at once, the others when the published marker
-   * reaches them (see the README). Resolves to 0, the number of keys deleted.
+   * reaches them (see the README). Resolves to 1, the prefixes cleared; to 0 when the cache failed
+   * (counted, and the clear replayed once Redis answers again) or is not running.
    *
    * @example
    * await this.cache.clear('posts:');
@@ -147,8 +148,7 @@ export class CacheService {
   async clear(prefix = ''): Promise<number> {
     checkPrefix(prefix, 'CacheService.clear');
     if (!this.engine.isStarted) return 0;
-    await this.engine.clear(prefix, SERVICE);
-    return 0;
+    return (await this.engine.clear(prefix, SERVICE)).failed ? 0 : 1;
   }
 
   /**

@@ -2,8 +2,6 @@
 export { RedisCacheModule } from './redis-cache.module.js';
 export {
   REDIS_CACHE_MODULE_OPTIONS,
-  REDIS_CACHE_OPTIONS_TYPE,
-  REDIS_CACHE_ASYNC_OPTIONS_TYPE,
   type RedisCacheOptionsFactory,
   type RedisCacheModuleAsyncOptions,
 } from './redis-cache.module-definition.js';
@@ -79,3 +77,14 @@ export {
   type RedisCacheTestingOptions,
 } from './testing/redis-cache-testing.module.js';
 export { RedisCacheTesting } from './testing/redis-cache-testing.js';
+export { auditKeyspace } from './audit/audit-keyspace.js';
+export type { KeyspaceAuditOptions, AuditProgress, RedFlagThresholds } from './audit/audit-options.js';
+export type {
+  KeyspaceAuditReport,
+  PrefixReport,
+  TtlSpread,
+  ServerFigures,
+  NodeReport,
+  RedFlag,
+  RedFlagCode,
+} from './audit/audit-report.js';

@@ -1,6 +1,7 @@
-import type { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { DiscoveryService } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import { adviseAtStartup } from './audit/startup-advisor.js';
 import { cacheNameOf, DEFAULT_CACHE, executorProperty, registrationOf } from './cache-names.js';
 import { BookkeepingKeys } from './core/bookkeeping-keys.js';
 import { CacheEngine } from './core/cache-engine.js';
@@ -55,11 +56,12 @@ export interface CacheRegistration {
  * bootstrap, naming `Class.method`), opens or adopts the Redis client and starts the engine. On
  * shutdown: stops the engine and closes the client only if this module opened it.
  */
-export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown {
+export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private connection: CacheClient | undefined;
   private leases: LeaseReleaseListener | undefined;
   private session: CacheBackendSession | undefined;
   private onError: ((err: Error) => void) | undefined;
+  private health: ConnectionHealth | undefined;
 
   constructor(
     readonly registration: CacheRegistration,
@@ -78,6 +80,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     const config = resolveCacheOptions(this.options);
     const connection = createRedisClient(config.redis);
     const health = new ConnectionHealth(this.logger);
+    this.health = health;
     // What an outage kept the cache from invalidating is deleted as soon as Redis answers again.
     health.onRecovered = () => {
       this.engine.events.connectionChanged('up');
@@ -118,6 +121,8 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
       throw err;
     }
     leases.startHeartbeat((channel, message) => store.publishPlain(channel, message));
+    // Not awaited: advice about the server's memory settings never delays the bootstrap (it never throws).
+    void adviseAtStartup(connection.client, { namespace: config.namespace, checks: this.options.startupAdvisor });
   }
 
   /**
@@ -147,6 +152,16 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationShutdown 
     this.logger.log(`${named}${methods} cached method(s), namespace '${namespace}'${where}`);
     // The methods' l1 options are known now: the subscriber also listens for L1 invalidations if any uses it.
     this.engine.followL1();
+  }
+
+  /**
+   * Says the connection is up once every module has initialised, so subscribers that started in their
+   * own `onModuleInit` (Prometheus' `redis_up`) hear the state they start from; later changes follow.
+   */
+  onApplicationBootstrap(): void {
+    if (this.connection?.client.status === 'ready' && this.health?.isDown === false) {
+      this.engine.events.connectionChanged('up');
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {

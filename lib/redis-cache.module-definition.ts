@@ -26,8 +26,3 @@ export interface RedisCacheModuleAsyncOptions extends Pick<ModuleMetadata, 'impo
   /** Providers only the factory needs. */
   extraProviders?: ModuleMetadata['providers'];
 }
-
-/** The type of `forRoot`'s argument, as a value for `typeof` (kept from the generated module). */
-export const REDIS_CACHE_OPTIONS_TYPE = {} as RedisCacheModuleOptions;
-/** The type of `forRootAsync`'s argument, as a value for `typeof`. */
-export const REDIS_CACHE_ASYNC_OPTIONS_TYPE = {} as RedisCacheModuleAsyncOptions;

@@ -148,8 +148,6 @@ export function registration(
     providers.push(
       { provide: CacheService, useExisting: tokens.service },
       { provide: CacheMetrics, useExisting: tokens.metrics },
-      // Not exported: for the module's own tests and benchmarks (`app.get(CacheEngine)`).
-      { provide: CacheEngine, useExisting: tokens.engine },
       CacheMetricsInterceptor,
     );
     exports.push(CacheService, CacheMetrics, CacheMetricsInterceptor);

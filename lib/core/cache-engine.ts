@@ -64,12 +64,6 @@ export class CacheEngine {
   private readonly readThrough: ReadThrough;
   /** Every read's entry point: L1, single-flight, recording (read/get-or-load.ts). */
   readonly reads: GetOrLoadHandler;
-  /**
-   * Loads write through their lease (compare-and-set), so a write or eviction that came after the
-   * load began wins, and writes keep the order they began in (WRITE_ENTRY). Tests switch it off to
-   * show what it prevents; nothing else should.
-   */
-  guardWrites = true;
   /** What the pipeline tells the built-in metrics and the diagnostics channels. */
   readonly events: CacheEventPublisher;
 
@@ -113,7 +107,7 @@ export class CacheEngine {
     const presence = new L1Presence(keys, store);
     const tags = new CacheTags(keys, store);
     const invalidation = new CacheInvalidation(
-      { keys, store, leases, pending, tags, prefixes, tier, presence, guarded: () => this.guardWrites },
+      { keys, store, leases, pending, tags, prefixes, tier, presence },
       this.events,
     );
     const reader = new EntryReader({
@@ -138,14 +132,12 @@ export class CacheEngine {
       invalidation,
       evict: (redisKeys, name) => this.delete(redisKeys, name),
       foreignKey: (redisKey, name) => this.foreignKey(redisKey, name),
-      guarded: () => this.guardWrites,
     });
     const session = new LeaseSession({
       store,
       listener: leases,
       events: this.events,
       releaseLater: (redisKey, token, failure) => invalidation.releaseLater(redisKey, token, failure),
-      guarded: () => this.guardWrites,
     });
     const reads: RunningReads = {
       store,

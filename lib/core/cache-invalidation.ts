@@ -19,8 +19,6 @@ export interface InvalidationTargets {
   prefixes: PrefixGenerations;
   tier: InProcessTier;
   presence: L1Presence;
-  /** False only in tests that show what the write order prevents: evictions are then plain deletions. */
-  guarded: () => boolean;
 }
 
 /**
@@ -88,11 +86,9 @@ export class CacheInvalidation {
     return removal;
   }
 
-  /** Evicts entries: tombstones that keep writes which began before from landing (plain deletions unguarded). */
+  /** Evicts entries: tombstones that keep writes which began before from landing. */
   private evict(redisKeys: readonly string[], announce: Announcement | undefined): Promise<number> {
-    const { store } = this.targets;
-    if (!this.targets.guarded()) return store.unlink(redisKeys, announce);
-    return store.evict(redisKeys, EVICTION_TOMBSTONE_MS, announce);
+    return this.targets.store.evict(redisKeys, EVICTION_TOMBSTONE_MS, announce);
   }
 
   /**

@@ -44,6 +44,7 @@ export class CacheMetrics {
   /**
    * Records one call's outcome and latency under `name`, and in the current request's trace;
    * `fallback`: a grace value answered it because the method failed or was too slow.
+   * @internal
    */
   record(name: string, outcome: CacheOutcome, latencyMs: number, fallback = false): void {
     const counters = this.counters(this.names, name);
@@ -52,7 +53,10 @@ export class CacheMetrics {
     requestTraces.getStore()?.outcomes.push(outcome);
   }
 
-  /** The counters of `name`, for a caller that records many L1 hits without looking them up each time. */
+  /**
+   * The counters of `name`, for a caller that records many L1 hits without looking them up each time.
+   * @internal
+   */
   countersOf(name: string): CacheCounters {
     return this.counters(this.names, name);
   }
@@ -60,6 +64,7 @@ export class CacheMetrics {
   /**
    * Records a hit served from the in-process tier on `counters` (from `countersOf`): counted in
    * `hits` and `l1Hits`, with latency 0 (well under a microsecond; reading the clock would cost more).
+   * @internal
    */
   recordL1Hit(counters: CacheCounters): void {
     counters.l1Hits++;
@@ -67,23 +72,33 @@ export class CacheMetrics {
     requestTraces.getStore()?.outcomes.push('hit');
   }
 
-  /** Counts a message on the cache's channels that no instance would send (dropped). */
+  /**
+   * Counts a message on the cache's channels that no instance would send (dropped).
+   * @internal
+   */
   recordRejectedMessage(): void {
     this.rejectedMessages++;
   }
 
-  /** Counts one failed cache operation (read, write, delete, encode, decode) under `name`. */
+  /**
+   * Counts one failed cache operation (read, write, delete, encode, decode) under `name`.
+   * @internal
+   */
   recordError(name: string): void {
     this.counters(this.names, name).errors++;
   }
 
-  /** Counts one background refresh started under `name`, and whether its method failed. */
+  /**
+   * Counts one background refresh started under `name`, and whether its method failed.
+   * @internal
+   */
   recordRefresh(name: string, failed = false): void {
     const counters = this.counters(this.names, name);
     if (failed) counters.refreshFailures++;
     else counters.refreshes++;
   }
 
+  /** @internal */
   recordRoute(route: string, outcome: CacheOutcome, latencyMs: number): void {
     this.counters(this.routes, route).record(outcome, latencyMs);
   }
@@ -91,6 +106,7 @@ export class CacheMetrics {
   /**
    * Every counter back to zero (RedisCacheTesting.reset). Kept in place, not dropped: an executor
    * holds the counters of the names it records L1 hits under.
+   * @internal
    */
   reset(): void {
     for (const counters of [...this.names.values(), ...this.routes.values()]) counters.reset();

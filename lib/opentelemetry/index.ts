@@ -5,8 +5,7 @@ export type { RedisCacheInstrumentationOptions } from './instrumentation-options
 export { RedisCacheOpenTelemetryModule } from './redis-cache-opentelemetry.module.js';
 export {
   REDIS_CACHE_OPENTELEMETRY_OPTIONS,
-  REDIS_CACHE_OPENTELEMETRY_OPTIONS_TYPE,
-  REDIS_CACHE_OPENTELEMETRY_ASYNC_OPTIONS_TYPE,
+  type RedisCacheOpenTelemetryAsyncOptions,
 } from './redis-cache-opentelemetry.module-definition.js';
 export { CACHE_ATTRIBUTES, CACHE_METRICS, OTHER_NAME } from './cache-attributes.js';
 export { INSTRUMENTATION_SCOPE } from './instrumentation-scope.js';

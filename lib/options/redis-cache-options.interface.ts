@@ -93,4 +93,18 @@ export interface RedisCacheModuleOptions {
   freezeShared?: boolean;
   /** Register the providers globally so decorated classes in every module reach the cache. Default `true`. */
   isGlobal?: boolean;
+  /**
+   * Checks of the Redis the cache runs on, once after it connected, logged as warnings (logger
+   * context `RedisCacheAdvisor`): `maxmemory` (none set: Redis grows without bound), `evictionPolicy`
+   * (`noeviction`, which fails writes once Redis is full, or a `volatile-*` policy while keys of the
+   * namespace have no TTL) and `keysWithoutTtl` (keys of the namespace without a TTL, in a sample of
+   * at most 1,000). They read INFO memory and a bounded SCAN, never delay or fail the bootstrap, and
+   * skip silently what the Redis user may not run; RedisCacheTestingModule runs none. `false` turns
+   * them all off; an object turns single checks off. Default: all on. The full audit is the
+   * `nestjs-redis-cache audit` command (docs/audit.md).
+   *
+   * @example
+   * startupAdvisor: { maxmemory: false } // a development Redis without a memory limit
+   */
+  startupAdvisor?: boolean | { maxmemory?: boolean; evictionPolicy?: boolean; keysWithoutTtl?: boolean };
 }

@@ -98,6 +98,9 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     problems.push(`freezeShared must be true or false (got ${show(options.freezeShared)})`);
   }
 
+  const advisorProblem = checkStartupAdvisor(options.startupAdvisor);
+  if (advisorProblem) problems.push(advisorProblem);
+
   const redis = options.redis ?? process.env.REDIS_URL ?? CACHE_DEFAULTS.redisUrl;
   if (typeof redis !== 'string' && (typeof redis !== 'object' || redis === null)) {
     problems.push(
@@ -167,6 +170,27 @@ function checkNamespace(namespace: unknown): string | undefined {
   if (!/^[A-Za-z0-9_\-.{}]+$/.test(namespace)) return 'must be made of [A-Za-z0-9_-.{}]';
   if (/[{}]/.test(namespace) && !/^[^{}]*\{[^{}]+\}[^{}]*$/.test(namespace)) {
     return "must contain braces only as one Cluster hash tag around some text, like '{cache}'";
+  }
+  return undefined;
+}
+
+/** The checks `startupAdvisor` may switch off (lib/audit/startup-advisor.ts runs them). */
+const ADVISOR_CHECKS = ['maxmemory', 'evictionPolicy', 'keysWithoutTtl'];
+
+/** Why `startupAdvisor` is not `true`, `false` or an object of those checks set to booleans, or undefined. */
+function checkStartupAdvisor(value: unknown): string | undefined {
+  if (value === undefined || typeof value === 'boolean') return undefined;
+  const expected = `true, false or an object of ${ADVISOR_CHECKS.join(', ')} set to booleans`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return `startupAdvisor must be ${expected} (got ${show(value)})`;
+  }
+  for (const [check, on] of Object.entries(value)) {
+    if (!ADVISOR_CHECKS.includes(check)) {
+      return `startupAdvisor has no check '${check}' (it has ${ADVISOR_CHECKS.join(', ')})`;
+    }
+    if (on !== undefined && typeof on !== 'boolean') {
+      return `startupAdvisor.${check} must be true or false (got ${show(on)})`;
+    }
   }
   return undefined;
 }

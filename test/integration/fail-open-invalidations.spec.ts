@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { CacheEvict, CachePut } from 'nestjs-redis-cache';
-import { CacheEngine } from '../../lib/core/cache-engine.js';
+import type { CacheEngine } from '../../lib/core/cache-engine.js';
+import { engineOf } from '../support/engine-of.js';
 import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
 import { adminClient, createFaultApp, eventually, type FaultApp } from '../support/fault-helpers.js';
 import { holdsValue } from './helpers.js';
@@ -35,7 +36,7 @@ describe('invalidations held back by an outage are replayed when Redis recovers'
     server = await startLocalRedis();
     fault = await createFaultApp(server.url, { providers: [CatalogWriter] });
     admin = adminClient(server.url);
-    engine = fault.app.get(CacheEngine);
+    engine = engineOf(fault.app);
   });
   afterAll(async () => {
     await fault.app.close();

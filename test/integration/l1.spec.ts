@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { jest } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheEvict, CachePut, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
-import { CacheEngine } from '../../lib/core/cache-engine.js';
+import { engineOf } from '../support/engine-of.js';
 import { waitFor } from '../support/load-helpers.js';
 import { newTestClient, standaloneOnly } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
@@ -73,7 +73,7 @@ describe('in-process tier (L1)', () => {
   async function start(cache: RedisCacheModuleOptions = { l1: { max: 1_000, ttl: 60 } }) {
     const app = await createTestApp({ providers: [ProductService], cache: { namespace, ...cache } });
     apps.push(app);
-    const engine = app.get(CacheEngine);
+    const engine = engineOf(app);
     // Served from memory only once the subscription is confirmed.
     await waitFor('L1 to serve', () => engine.l1Serving, 5_000);
     return { app, products: app.get(ProductService), cache: app.get(CacheService), engine };

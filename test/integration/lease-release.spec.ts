@@ -10,7 +10,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 import type { Redis } from 'ioredis';
 import { FRESH_UNTIL_OFFSET, LOAD_MS_OFFSET } from '../../lib/core/cache-entry.js';
-import { CacheEngine } from '../../lib/core/cache-engine.js';
+import { engineOf } from '../support/engine-of.js';
 import { notAsAclUser } from '../support/acl-user.js';
 import { timed, waitFor } from '../support/load-helpers.js';
 import { createTestApp, rawRedis, standaloneOnly, uniqueNamespace } from '../support/test-app.js';
@@ -50,7 +50,7 @@ describe('leases go back, and waiters read what landed', () => {
     apps.push(app);
     const articles = app.get(ArticleService);
     articles.label = label;
-    return { app, articles, cache: app.get(CacheService), engine: app.get(CacheEngine) };
+    return { app, articles, cache: app.get(CacheService), engine: engineOf(app) };
   }
 
   beforeEach(() => {

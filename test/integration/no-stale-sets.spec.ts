@@ -18,7 +18,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CacheEngine } from '../../lib/core/cache-engine.js';
+import type { CacheEngine } from '../../lib/core/cache-engine.js';
+import { engineOf } from '../support/engine-of.js';
+import { writeUnguarded } from '../support/unguarded-writes.js';
 import { createSampleApp } from '../../sample-app/create-sample-app.js';
 import { SqliteDatabase } from '../../sample-app/database/sqlite-database.js';
 import { mulberry32, SEED_USERS } from '../../sample-app/database/seed.js';
@@ -165,7 +167,7 @@ describe('no stale sets: a load never overwrites a newer put or eviction (3 apps
         app,
         users: app.get(UsersService),
         cache: app.get(CacheService),
-        engine: app.get(CacheEngine),
+        engine: engineOf(app),
         repo: app.get(UsersRepository),
         db: app.get(SqliteDatabase),
       };
@@ -184,9 +186,12 @@ describe('no stale sets: a load never overwrites a newer put or eviction (3 apps
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  let guardsRemoved: (() => void)[] = [];
+
   function protect(on: boolean): void {
-    // `guardWrites` switches the lease compare-and-set off: the miss path then writes unconditionally.
-    for (const node of [a, b, c]) node.engine.guardWrites = on;
+    // Off: the stores write like a naive cache (writeUnguarded), so the miss path writes unconditionally.
+    for (const restore of guardsRemoved) restore();
+    guardsRemoved = on ? [] : [a, b, c].map((node) => writeUnguarded(node.engine));
   }
 
   /** One write of `id` on `node`; the caller holds the user's mutex. */

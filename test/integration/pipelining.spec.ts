@@ -17,7 +17,7 @@ import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis } from '../support/own-redis.j
 import { waitFor } from '../support/load-helpers.js';
 import { bookkeeping, scanKeys, scanValueKeys, setMany } from './helpers.js';
 import { encodeEntry } from '../../lib/core/cache-entry.js';
-import { CacheEngine } from '../../lib/core/cache-engine.js';
+import { engineOf } from '../support/engine-of.js';
 import type { LeaseReleaseListener } from '../../lib/store/lease-release-listener.js';
 import { createDefaultCodec } from '../../lib/serialization/cache-codec.js';
 
@@ -74,7 +74,7 @@ describe('pipelining of batched operations', () => {
   async function socketWrites<T>(work: () => Promise<T>): Promise<{ result: T; writes: number[] }> {
     const streams = (await serverConnections()).map((connection) => connection.stream);
     // Not the work's: the subscription's heartbeat, a PUBLISH every second on this connection.
-    const heartbeat = (app.get(CacheEngine).leases as LeaseReleaseListener).heartbeatChannel;
+    const heartbeat = (engineOf(app).leases as LeaseReleaseListener).heartbeatChannel;
     const originals = streams.map((stream) => stream.write);
     const writes = streams.map(() => 0);
     streams.forEach((stream, i) => {

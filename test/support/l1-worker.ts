@@ -9,7 +9,7 @@ import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CacheEngine } from '../../lib/core/cache-engine.js';
+import { engineOf } from './engine-of.js';
 import { Cacheable, CachePut, CacheService, RedisCacheModule } from '../../lib/index.js';
 import {
   DOC_METHOD,
@@ -153,7 +153,7 @@ runWorker<ParentMessage>(async () => {
   const app = await NestFactory.createApplicationContext(WorkerModule, { logger: false, abortOnError: false });
   const documents = app.get(Documents);
   const cache = app.get(CacheService);
-  const engine = app.get(CacheEngine);
+  const engine = engineOf(app);
   // L1 serves (and keeps) nothing until the subscription to the other instances' invalidations is
   // confirmed: a worker reporting ready before that would have the parent measure Redis reads.
   const deadline = performance.now() + L1_SERVING_TIMEOUT_MS;

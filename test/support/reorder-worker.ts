@@ -13,7 +13,9 @@ import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CacheEngine } from '../../lib/core/cache-engine.js';
+import type { CacheEngine } from '../../lib/core/cache-engine.js';
+import { engineOf } from './engine-of.js';
+import { writeUnguarded } from './unguarded-writes.js';
 import { CachePut, RedisCacheModule } from '../../lib/index.js';
 import { plainClient, redisFromEnv, runWorker, sendToParent } from './worker-process.js';
 
@@ -49,7 +51,7 @@ export type ParentMessage =
       type: 'run';
       /** Names the round in the reply. */
       round: string;
-      /** `CacheEngine.guardWrites` for this round's calls. */
+      /** Ordered writes for this round's calls (false: naive writes, see unguarded-writes.ts). */
       guard: boolean;
       /** Epoch ms the round's start offsets count from (the same for every worker). */
       startAt: number;
@@ -171,11 +173,13 @@ async function run(
 runWorker<ParentMessage>(async () => {
   const app = await NestFactory.createApplicationContext(WorkerModule, { logger: false, abortOnError: false });
   const items = app.get(Items);
-  const engine = app.get(CacheEngine);
+  const engine = engineOf(app);
   trace(engine);
+  let restoreGuards: (() => void) | undefined;
   return {
     handle: async (message) => {
-      engine.guardWrites = message.guard;
+      restoreGuards?.();
+      restoreGuards = message.guard ? undefined : writeUnguarded(engine);
       const errorsBefore = engine.metrics.stats().errors;
       const results = await run(items, engine, message);
       const cacheErrors = engine.metrics.stats().errors - errorsBefore;

@@ -3,7 +3,7 @@ import { DecodedEntry } from '../../lib/core/cache-entry.js';
 import { FRESH_ONLY, freshnessOf } from '../../lib/core/read/freshness.js';
 
 const NOW = 1_000_000;
-const entry = (freshUntil: number, loadMs = 0) => new DecodedEntry('v', freshUntil, loadMs);
+const entry = (freshUntil: number, loadMs = 0) => new DecodedEntry('v', freshUntil, loadMs, Buffer.alloc(0));
 const windows = { earlyRefreshBeta: 0, staleWhileRevalidateMs: 5_000, graceMs: 60_000 };
 
 describe('freshnessOf', () => {

@@ -14,8 +14,6 @@ export interface LeaseSessionParts {
   events: CacheEventPublisher;
   /** Gives a lease back by its token once Redis answers again (pending invalidations). */
   releaseLater: (redisKey: string, token: Buffer, failure?: unknown) => void;
-  /** False only where a spec shows what compare-and-set writes prevent: the value is then written as is. */
-  guarded: () => boolean;
 }
 
 /**
@@ -82,16 +80,9 @@ export class LeaseSession {
     if (this.held.get(redisKey) === token) this.held.delete(redisKey);
     // Closed meanwhile: the lease was given back by releaseHeld(); the value is not stored.
     if (this.closing) return;
-    const { store, listener, guarded } = this.parts;
+    const { store, listener } = this.parts;
     try {
-      if (prepared && !guarded()) await store.setUnguarded(redisKey, prepared.bytes, prepared.pxMs);
-      await store.completeLease(
-        redisKey,
-        token,
-        guarded() ? prepared?.bytes : undefined,
-        prepared?.pxMs ?? 0,
-        listener.channel,
-      );
+      await store.completeLease(redisKey, token, prepared?.bytes, prepared?.pxMs ?? 0, listener.channel);
     } catch (err) {
       this.parts.events.failed(name, 'lease', redisKey, err);
       // Refused or timed out: the lease would keep every waiter waiting until lockTtl. Given back by

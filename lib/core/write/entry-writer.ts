@@ -25,8 +25,6 @@ export interface EntryWriterParts {
   evict: (redisKeys: readonly string[], name: string) => Promise<unknown>;
   /** A key holding something the cache did not write: counted, logged once. */
   foreignKey: (redisKey: string, name: string) => void;
-  /** False only where a spec shows what compare-and-set writes prevent: the value is then written as is. */
-  guarded: () => boolean;
 }
 
 /**
@@ -102,10 +100,6 @@ export class EntryWriter {
       return prepared === 'invalidated';
     }
     try {
-      if (!this.parts.guarded()) {
-        await store.setUnguarded(redisKey, prepared.bytes, prepared.pxMs);
-        return true;
-      }
       // Without the epoch the write cannot tell an entry written after it began: start 0 deletes any.
       const outcome = await invalidation.announced([redisKey], (announce) =>
         store.write(redisKey, prepared.bytes, prepared.pxMs, epoch ?? 0, announce),

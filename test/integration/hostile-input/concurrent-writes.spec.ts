@@ -10,7 +10,7 @@
 // over a few ids; each call waits, "commits" (INCR of a database counter outside the namespace),
 // waits again, and returns the committed number, which the decorator writes. Once every call settled
 // the cached value of each id must be absent or equal to the database's. The same rounds with
-// `CacheEngine.guardWrites = false` (plain SETs, a naive cache) must end stale: the control that shows
+// naive writes (test/support/unguarded-writes.ts: plain SETs) must end stale: the control that shows
 // the test would see the reordering.
 //
 // The seed is printed on failure; REORDER_SEED=<seed> replays the same schedule (the same calls, ids,
@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { CacheService } from 'nestjs-redis-cache';
-import { CacheEngine } from '../../../lib/core/cache-engine.js';
+import type { CacheEngine } from '../../../lib/core/cache-engine.js';
+import { engineOf } from '../../support/engine-of.js';
 import { mulberry32 } from '../../../sample-app/database/seed.js';
 import type { CallPlan, CallResult, ParentMessage, WorkerMessage } from '../../support/reorder-worker.js';
 import { createTestApp, rawRedis, testRedisConnection, uniqueNamespace } from '../../support/test-app.js';
@@ -107,7 +108,7 @@ describe('concurrent @CachePut writes reordered across processes (3 processes, r
     raw = rawRedis();
     reader = await createTestApp({ cache: { redis: testRedisConnection(), namespace } });
     cache = reader.get(CacheService);
-    engine = reader.get(CacheEngine);
+    engine = engineOf(reader);
     // Where the workers' cache and "database" go (see reorder-worker.ts).
     const env = {
       ...redisEnv('REORDER', testRedisConnection()),
@@ -287,7 +288,7 @@ describe('concurrent @CachePut writes reordered across processes (3 processes, r
     });
   }, 30_000);
 
-  it('the same rounds leave stale values with the ordering switched off (guardWrites = false)', async () => {
+  it('the same rounds leave stale values with the ordering switched off (naive writes)', async () => {
     const summary = await runRounds(seed, false, 1_000);
     const context = `seed ${seed} (replay: REORDER_SEED=${seed}), ${summary.rounds} rounds`;
     expect({ context, errors: summary.errors.slice(0, 5) }).toEqual({ context, errors: [] });

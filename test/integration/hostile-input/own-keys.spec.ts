@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CachePut, CacheService } from 'nestjs-redis-cache';
 import { randomBytes } from 'node:crypto';
-import { CacheEngine } from '../../../lib/core/cache-engine.js';
+import { engineOf } from '../../support/engine-of.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../../support/test-app.js';
 import { bookkeeping, scanKeys } from '../helpers.js';
 
@@ -86,7 +86,7 @@ describe("users' keys and the module's own keys", () => {
 
   it('a script never overwrites a key that is not an entry of this package: plain strings and other types stay', async () => {
     const cache = app.get(CacheService);
-    const engine = app.get(CacheEngine);
+    const engine = engineOf(app);
     await redis.set(`${ns}:plain`, 'somebody else', 'PX', 60_000);
     await redis.hset(`${ns}:hash`, 'field', 'value');
     await redis.pexpire(`${ns}:hash`, 60_000);

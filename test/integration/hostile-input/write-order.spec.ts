@@ -4,7 +4,8 @@
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { CacheEvict, CachePut, Cacheable, CacheService } from 'nestjs-redis-cache';
-import { CacheEngine } from '../../../lib/core/cache-engine.js';
+import { engineOf } from '../../support/engine-of.js';
+import { writeUnguarded } from '../../support/unguarded-writes.js';
 import { waitFor } from '../../support/load-helpers.js';
 import { createTestApp, uniqueNamespace } from '../../support/test-app.js';
 
@@ -118,7 +119,7 @@ describe('the order of writes', () => {
   });
 
   it('with the order switched off (as a naive cache writes), the same schedule leaves the old value', async () => {
-    app.get(CacheEngine).guardWrites = false;
+    writeUnguarded(engineOf(app));
     await items.update(3, 'warm');
     const a = start(3, 'A', { beforeReturn: true });
     await waitFor('A to commit', () => a.beforeReturn!.reached);
