@@ -81,7 +81,7 @@ export class CacheService {
     if (tags !== undefined) normalizeTags(tags, 'CacheService.set'); // the caller's error, before anything is read
     const redisKey = this.engine.userKey(key);
     const policy = { ttlMs, retainMs, tagsOf: tags === undefined ? undefined : () => tags };
-    // When the write began: it orders this write against others of the key (see the README, "Keys").
+    // When the write began: it orders this write against others of the key (docs/lease-protocol.md, "Writes, evictions and the horizon").
     const epoch = await this.engine.readEpoch();
     await this.engine.write(redisKey, value, policy, SERVICE, 0, epoch);
   }

@@ -62,6 +62,8 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap
   private session: CacheBackendSession | undefined;
   private onError: ((err: Error) => void) | undefined;
   private health: ConnectionHealth | undefined;
+  /** The startup advisor's connection while it runs. */
+  private advisor: CacheClient['client'] | undefined;
 
   constructor(
     readonly registration: CacheRegistration,
@@ -122,7 +124,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap
     }
     leases.startHeartbeat((channel, message) => store.publishPlain(channel, message));
     // Not awaited: advice about the server's memory settings never delays the bootstrap (it never throws).
-    void adviseAtStartup(connection.client, { namespace: config.namespace, checks: this.options.startupAdvisor });
+    void this.advise(connection.client, config.namespace);
   }
 
   /**
@@ -155,6 +157,31 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap
   }
 
   /**
+   * The startup advisor (audit/startup-advisor.ts), on a connection of its own: its INFO and SCANs
+   * never queue among the app's first commands, nor count in them. Closed when done, or when the app
+   * closes first.
+   */
+  private async advise(client: CacheClient['client'], namespace: string): Promise<void> {
+    const checks = this.options.startupAdvisor;
+    if (checks === false || client.status !== 'ready') return;
+    // Lazy, whatever the original says: it connects below, once.
+    const own: CacheClient['client'] = isCluster(client)
+      ? client.duplicate(undefined, { lazyConnect: true })
+      : client.duplicate({ lazyConnect: true });
+    own.on('error', () => undefined); // a refusal or an outage only ends the advice
+    this.advisor = own;
+    try {
+      await own.connect();
+      await adviseAtStartup(own, { namespace, checks });
+    } catch {
+      // Advice is optional: not connecting is no reason to say anything.
+    } finally {
+      this.advisor = undefined;
+      await closeClient(own);
+    }
+  }
+
+  /**
    * Says the connection is up once every module has initialised, so subscribers that started in their
    * own `onModuleInit` (Prometheus' `redis_up`) hear the state they start from; later changes follow.
    */
@@ -165,6 +192,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.advisor?.disconnect();
     // Loads still running will not store their values: let other processes' waiters go now.
     await this.engine.releaseLeases();
     this.engine.stop();

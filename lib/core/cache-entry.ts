@@ -33,11 +33,9 @@ import type { ReturnMode } from './cache-method-plan.js';
  * the flags byte reads as flags 0. A release without it reads a flagged entry as undecodable (a
  * miss, deleted and counted), so flags are written only where a reader needs them.
  *
- * The lease lives in the entry's own key, so a value and its lock can never be on different Cluster
- * slots, and a `@CachePut` (which overwrites the key) or an eviction (which deletes it) revokes the
- * lease of a load in flight: that load's compare-and-set then finds another token and drops its
- * possibly stale value. The Lua scripts in store/entry-scripts.ts read the same offsets, and refuse
- * to overwrite a key that holds anything else than an entry of this package.
+ * The lease lives in the entry's own key, so a write or an eviction (which leaves a tombstone)
+ * revokes the lease of a load in flight: docs/lease-protocol.md. The Lua scripts in
+ * store/entry-scripts.ts read the same offsets; docs/entry-format.md has the layout with diagrams.
  */
 export const ENTRY_KIND = 0x12;
 export const LEASE_KIND = 0x13;

@@ -99,27 +99,12 @@ export class L1Slot {
 export type L1DropReason = 'message' | 'local' | 'resync';
 
 /**
- * The in-process tier (L1) of one application, and how it stays coherent across instances.
- *
- * While some instance of the namespace keeps an L1 (l1-presence.ts), every instance broadcasts what
- * it invalidates on the namespace's L1 channel (bookkeeping-keys.ts), whether it has an L1 or not (a worker without one still
- * writes): keys it wrote or evicted (with the change itself), tags with their new epoch, prefixes it
- * reclaimed. Prefix clears already reach every instance as markers
- * (prefix-generations.ts). An instance with an L1 subscribes and:
- *
- * - drops the keys it is told about, and refuses to keep a value whose read began before the drop
- *   (a per-key sequence number): a read that overlapped a write may have returned the old value;
- * - remembers each tag's latest invalidation epoch and each prefix's marker, and checks an entry
- *   against them when it is served, so an entry read before the message and kept after it is
- *   caught too;
- * - serves nothing from L1 while its subscription is down or not yet confirmed, and empties L1 when
- *   it drops: what was published meanwhile never arrives. A read that began before the subscription
- *   came back is not kept either. Nor anything before every writer is sure to announce its changes
- *   (its presence marker settled).
- *
- * Its own invalidations are applied when they are made, not when their message comes back.
- * Changes made outside the module (a `DEL` from redis-cli, maxmemory eviction) are not announced:
- * L1's `ttl` bounds how long an instance may serve a value they replaced.
+ * The in-process tier (L1) of one application, and how it stays coherent across instances: every
+ * instance announces the keys, tags and prefixes it invalidates while some instance keeps an L1
+ * (l1-presence.ts); this one drops what it hears, refuses values whose read began before a drop, and
+ * serves nothing while its subscription is down. The messages, sequence numbers and resync:
+ * docs/l1-coherence.md. Changes made outside the module (a `DEL` from redis-cli, maxmemory eviction)
+ * are not announced: L1's `ttl` bounds how long an instance may serve a value they replaced.
  */
 export class InProcessTier implements SubscriptionFollower {
   readonly channel: string;

@@ -16,14 +16,9 @@ export const PRESENCE_SETTLE_MS = ABSENCE_TRUSTED_MS + 500;
 
 /**
  * Whether writes need announcing, so that a namespace without any in-process tier pays nothing for
- * one (on a Cluster a PUBLISH travels to every node, subscribers or not).
- *
- * An instance with an L1 keeps a marker key alive (`${namespace}:@...l1-present`, renewed every 3 s,
- * 10 s TTL) and keeps no value in L1 until 1 s after its first marker was written. A writer announces
- * its changes unless an answer younger than 0.5 s, to an `EXISTS` sent before that marker was
- * written, said there was none: every write that could be older than a value an L1 keeps is
- * announced. The check runs in the background, at most about every quarter second while writes come;
- * a failed one, or none yet, means "announce".
+ * one (on a Cluster a PUBLISH travels to every node, subscribers or not). An instance with an L1 keeps
+ * a marker key alive; a writer announces its changes unless a recent EXISTS found none. The timings,
+ * and why no write an L1 could miss goes unannounced: docs/presence-marker.md.
  */
 export class L1Presence {
   private readonly key: string;

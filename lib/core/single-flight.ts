@@ -28,8 +28,7 @@ export class SingleFlight<T> {
     // A settled holder stays in the Map and is reused by the key's next call. Deleting at the call
     // rate costs twice: the Map is rehashed often, and V8 keeps obsolete tables that can reach the
     // old generation still pointing at settled promises — and so at their decoded values, which then
-    // survive every scavenge. Measured: GC 31% -> 7% of the hit path at concurrency 64, and the
-    // reuse a further ~15% of the library's own CPU per hit (bench/README.md).
+    // survive every scavenge. Measured in bench/README.md (the hit path).
     if (!flight) {
       if (this.inFlight.size >= this.sweepAt) this.sweep();
       flight = { promise: undefined, superseded: false, tagged: false };

@@ -8,8 +8,8 @@ export type TtlOption = number | DurationString | (string & {});
  * An in-process tier (L1) in front of Redis: the most recently used values, kept in this process's
  * memory (lru-cache) and served without a round trip. Every instance drops its copy when another
  * one writes, evicts, invalidates a tag or clears a prefix (published on Redis), so a value changed
- * anywhere is not served from memory once the message has arrived (typically well under a
- * millisecond on one host). Values in L1 are shared between callers: treat them as read-only.
+ * anywhere is not served from memory once the message has arrived (measured: docs/l1-coherence.md).
+ * Values in L1 are shared between callers: treat them as read-only.
  */
 export interface L1Options {
   /** How many values are kept (least recently used go first). */

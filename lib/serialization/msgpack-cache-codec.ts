@@ -17,7 +17,7 @@ import { PAYLOAD_FORMAT_VERSION, PAYLOAD_HEADER_LENGTH, PAYLOAD_MAGIC } from './
  * - `copyBuffers`: a decoded `Buffer` owns its bytes instead of being a view of the payload, so it
  *   neither pins the whole payload in memory nor changes if the caller reuses the payload buffer.
  * - `writeFunction`: msgpackr would otherwise write a function as `undefined`, silently.
- * - no `structuredClone`: it would store cycles instead of rejecting them, and costs ~25% speed. The
+ * - no `structuredClone`: it would store cycles instead of rejecting them, and is slower. The
  *   decoder turns it off explicitly (`false`, not just absent): msgpackr otherwise still honours
  *   its reference extensions when reading, so a payload someone else wrote could decode into a
  *   cyclic value, or one whose shared references make it exponentially large to walk.

@@ -12,15 +12,9 @@ import { LuaScript } from './lua-script.js';
 // package (another type, another client's string): a key a user's input could name is never one of
 // the module's own (core/bookkeeping-keys.ts), and this is the second guard.
 //
-// The horizon orders writes. Every write (`@CachePut`, `CacheService.set`) and every eviction of a key
-// leaves in it the Redis time it landed: an entry carries it, a lease placeholder keeps the one of
-// what it replaced, and an eviction — or two writes that overlapped — leave a tombstone carrying it.
-// A write that began after the horizon began after everything that landed there before: its method
-// ran later, so its value is the newest and is written. One that began before the horizon overlapped
-// a write or eviction that already landed, and which of the two saw the newer data is unknown: the
-// key becomes a tombstone (a miss for readers) rather than keep either value. A tombstone lives as
-// long as the value it stands for would have (an eviction's EVICTION_TOMBSTONE_MS), so a write still
-// on its way when it was made does not land on an empty key.
+// The key's horizon (the Redis time its last write or eviction landed) orders writes: one that began
+// before the horizon overlapped another and leaves a tombstone rather than either value. Why, and how
+// long a tombstone lives: docs/lease-protocol.md, "Writes, evictions and the horizon".
 
 /** What a key holds, as the scripts below see it, and the helpers they share. */
 const HELD = `

@@ -24,17 +24,10 @@ const UNHEARD_BEATS = 2;
 export const SILENCE_DETECTED_WITHIN_MS = (UNHEARD_BEATS + 1) * HEARTBEAT_MS;
 
 /**
- * Wakes the callers waiting for another process's load. Every lease release publishes the key on
- * one channel per namespace; one subscriber connection per application receives them and resolves
- * the local waiters of that key. If the subscription is down, waiters are woken when it drops and
- * then re-read at short intervals, and a lease they wait for ends by its TTL anyway: a lost message
- * costs time, never correctness.
- *
- * A subscription can also die without a close: a NAT or load balancer that forgets an idle
- * connection leaves the socket open and the messages never come. So every HEARTBEAT_MS the
- * application publishes a numbered heartbeat on a channel only this subscriber listens to, through
- * its command connection; UNHEARD_BEATS of them not heard back mean the subscription went silent, and
- * it is treated as dropped (followers told, waiters woken) and reconnected.
+ * Wakes the callers waiting for another process's load: one subscriber connection per application
+ * hears the lease releases of its namespace. A lost message costs time, never correctness (waiters
+ * re-read, and a lease ends by its TTL); a subscription that went silent without closing is found by a
+ * heartbeat and reconnected. docs/lease-protocol.md, "Release messages".
  */
 export class LeaseReleaseListener implements LeaseListener {
   private readonly waiters: LeaseWaiters;

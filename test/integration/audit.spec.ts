@@ -13,7 +13,9 @@ import { adviseAtStartup } from '../../lib/audit/startup-advisor.js';
 import type { CliIo } from '../../lib/cli/cli-io.js';
 import { runCli } from '../../lib/cli/run-cli.js';
 import { AUDIT_USAGE, MAIN_USAGE } from '../../lib/cli/usage.js';
+import { CacheService } from '../../lib/cache.service.js';
 import { LogRecorder } from '../support/fault-helpers.js';
+import { watchCommands } from '../support/monitor.js';
 import { waitFor } from '../support/load-helpers.js';
 import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis, type OwnRedis } from '../support/own-redis.js';
 import { isCluster, primariesOf } from '../support/redis-topology.js';
@@ -475,6 +477,34 @@ describe('the startup advisor', () => {
     },
   );
 
+  it('runs on a connection of its own: none of its commands go through the cache connection', async () => {
+    const advised = new LogRecorder();
+    const namespace = uniqueNamespace('own-connection');
+    const watch = await watchCommands(admin);
+    let app: Awaited<ReturnType<typeof createTestApp>> | undefined;
+    let cachePorts: number[] = [];
+    try {
+      app = await createTestApp({
+        cache: { redis: server.connection, namespace, startupAdvisor: true },
+        logger: advised,
+      });
+      const client = app.get(CacheService).client;
+      const connections = isCluster(client) ? await primariesOf(client) : [client as Redis];
+      // A Cluster opens a node's connection when it first sends it a command.
+      await Promise.all(connections.map((connection) => connection.ping()));
+      cachePorts = connections.map((connection) => connection.stream.localPort!);
+      await waitFor('the advisor to warn', () => advised.lines.some((line) => line.context === 'RedisCacheAdvisor'));
+    } finally {
+      await watch.stop();
+      await app?.close();
+    }
+    // The namespace's sample is the advisor's alone: SCAN MATCH `${namespace}:*`.
+    const scans = watch.seen.filter(({ args }) => args[0]?.toLowerCase() === 'scan' && args.includes(`${namespace}:*`));
+    expect(scans.length).toBeGreaterThanOrEqual(1);
+    const sources = new Set(scans.map(({ source }) => Number(source.split(':').at(-1))));
+    for (const port of cachePorts) expect(sources.has(port)).toBe(false);
+  });
+
   it('runs once after the module connected, logging as RedisCacheAdvisor, unless startupAdvisor is false', async () => {
     const quiet = new LogRecorder();
     const advised = new LogRecorder();
@@ -483,7 +513,11 @@ describe('the startup advisor', () => {
       logger: quiet,
     });
     const namespace = uniqueNamespace('advised');
-    const on = await createTestApp({ cache: { redis: server.connection, namespace }, logger: advised });
+    // The module's default (true); createTestApp turns it off unless told.
+    const on = await createTestApp({
+      cache: { redis: server.connection, namespace, startupAdvisor: true },
+      logger: advised,
+    });
     try {
       const advice = () => advised.lines.filter((line) => line.context === 'RedisCacheAdvisor');
       await waitFor('the advisor to warn', () => advice().length === 2);

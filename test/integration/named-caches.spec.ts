@@ -144,7 +144,7 @@ describe('named caches', () => {
 
       // An eviction goes to its own cache.
       await accounts.logout('abc');
-      expect(await accounts.sessions.get('session:abc')).toBeUndefined(); // (a tombstone stays: see the README, "Keys")
+      expect(await accounts.sessions.get('session:abc')).toBeUndefined(); // (a tombstone stays: docs/lease-protocol.md, "Writes, evictions and the horizon")
       expect(await accounts.session('abc')).toEqual({ token: 'abc', load: 3 });
     } finally {
       await app.close();

@@ -130,7 +130,16 @@ export async function createFaultApp(
 ): Promise<FaultApp> {
   const namespace = uniqueNamespace('fault');
   const moduleRef = await Test.createTestingModule({
-    imports: [RedisCacheModule.forRoot({ redis, namespace, commandTimeout: COMMAND_TIMEOUT_MS, ...cache })],
+    // No startup advisor (see test-app.ts): its commands would compete with the first calls' 100 ms.
+    imports: [
+      RedisCacheModule.forRoot({
+        redis,
+        namespace,
+        commandTimeout: COMMAND_TIMEOUT_MS,
+        startupAdvisor: false,
+        ...cache,
+      }),
+    ],
     providers: [CatalogSource, ...providers],
   }).compile();
   const logs = new LogRecorder();

@@ -51,20 +51,12 @@ interface Call {
 }
 
 /**
- * The read-through of `@Cacheable` and `getOrSet` across every process that shares the Redis.
- *
- * - Fresh value: returned (a hit). With `earlyRefresh`, XFetch may start a background refresh.
- * - Within `staleWhileRevalidate` past the TTL: returned at once (`stale`) while one caller, across
- *   all processes, refreshes it in the background.
- * - Otherwise one caller takes the key's lease (store/entry-scripts.ts) and runs the method; the
- *   others wait for the release message (store/lease-release-listener.ts), re-read and get its value.
- *   After `lockWait` a waiter runs the method itself without writing. The holder's value is written
- *   only if the key still carries its lease: a `@CachePut` or eviction after the load began revokes
- *   it (no stale sets). A holder that dies leaves a lease that expires after `lockTtl`.
- * - A value within `grace` is returned when the method throws or exceeds `timeout`.
- *
- * Every cache failure is counted and the call goes to the source (fail open); errors of the method
- * itself reach the caller unless a grace value answers instead.
+ * The read-through of `@Cacheable` and `getOrSet` across every process that shares the Redis: a fresh
+ * value answers (XFetch may refresh it early), one within `staleWhileRevalidate` answers while one
+ * caller refreshes it, and otherwise one caller across all processes loads under the key's lease while
+ * the others wait for its value (docs/lease-protocol.md). A value within `grace` answers when the method
+ * throws or passes `timeout`. Cache failures go to the source (fail open); the method's own errors
+ * reach the caller unless a grace value answers instead.
  */
 export class ReadThrough {
   /** Keys this process is refreshing in the background: one refresh per key at a time. */
