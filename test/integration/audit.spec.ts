@@ -482,7 +482,7 @@ describe('the startup advisor', () => {
     const namespace = uniqueNamespace('own-connection');
     const watch = await watchCommands(admin);
     let app: Awaited<ReturnType<typeof createTestApp>> | undefined;
-    let cachePorts: number[] = [];
+    let cachePorts: number[];
     try {
       app = await createTestApp({
         cache: { redis: server.connection, namespace, startupAdvisor: true },
