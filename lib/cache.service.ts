@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheEngine } from './core/cache-engine.js';
-import { normalizeTags } from './core/cache-tags.js';
+import { normalizeTags } from './core/invalidation/cache-tags.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
 import type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
-import { L1_MISS, type L1Slot } from './core/in-process-tier.js';
-import { checkPrefix } from './core/prefix-generations.js';
+import { L1_MISS, type L1Slot } from './core/l1/l1-slot.js';
+import { checkPrefix } from './core/invalidation/prefix-generations.js';
 import { resolveL1Choice } from './options/resolve-l1-options.js';
 import { resolveLoadPolicy, resolveRetention } from './options/resolve-load-options.js';
 import { resolveTtl } from './options/resolve-options.js';

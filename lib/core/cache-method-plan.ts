@@ -9,7 +9,7 @@ import { RedisCacheConfigError } from '../errors.js';
 import { encodeNamedArgument } from './argument-encoding.js';
 import { boundedKey, safeKey, stringPart } from './key-hash.js';
 import { KeyTemplate, type TemplateContext } from './key-template.js';
-import { normalizeTags } from './cache-tags.js';
+import { normalizeTags } from './invalidation/cache-tags.js';
 import type { MethodParameters } from './method-parameters.js';
 
 /** Builds a logical key from a call's arguments (and, for `fromResult`, its result). */

@@ -4,7 +4,7 @@ import { resolveLoadPolicy, resolveRetention, type LoadPolicy } from '../options
 import { resolveL1Choice } from '../options/resolve-l1-options.js';
 import { resolveTtl } from '../options/resolve-options.js';
 import type { CacheCounters } from '../metrics/cache-counters.js';
-import { L1_MISS, type L1Slot } from './in-process-tier.js';
+import { L1_MISS, type L1Slot } from './l1/l1-slot.js';
 import type { CacheEngine, LoadResult, WritePolicy } from './cache-engine.js';
 import { UnkeyableValueError } from './argument-encoding.js';
 import { AwaitableObservable } from './awaitable-observable.js';
@@ -15,7 +15,7 @@ import {
   type KeyBuilder,
   type ReturnMode,
 } from './cache-method-plan.js';
-import { normalizeTags } from './cache-tags.js';
+import { normalizeTags } from './invalidation/cache-tags.js';
 
 type Condition = ((...args: unknown[]) => boolean) | undefined;
 type Unless = ((result: unknown, ...args: unknown[]) => boolean) | undefined;

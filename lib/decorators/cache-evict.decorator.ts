@@ -1,5 +1,5 @@
 import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
-import { checkPrefix } from '../core/prefix-generations.js';
+import { checkPrefix } from '../core/invalidation/prefix-generations.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CacheEvictOptions } from '../options/cache-decorator-options.interface.js';
 import { addCacheOperation, templateContext, type CacheMethodDecorator } from './cache-method-wrapper.js';

@@ -1,4 +1,4 @@
-import type { L1Settings } from '../core/in-process-tier.js';
+import type { L1Settings } from '../core/l1/l1-slot.js';
 import { RedisCacheConfigError } from '../errors.js';
 import { toPositiveMilliseconds } from './duration.js';
 

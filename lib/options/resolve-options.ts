@@ -1,6 +1,6 @@
 import { RedisCacheConfigError } from '../errors.js';
 import { CACHE_DEFAULTS } from './cache-defaults.js';
-import type { L1Settings } from '../core/in-process-tier.js';
+import type { L1Settings } from '../core/l1/l1-slot.js';
 import { isDurationString, toMilliseconds, toPositiveMilliseconds } from './duration.js';
 import { redactSecrets } from '../store/connection-problems.js';
 import { resolveModuleL1 } from './resolve-l1-options.js';

@@ -1,7 +1,7 @@
 import { LuaScript } from './lua-script.js';
 
-// The bookkeeping of invalidation without touching entries (core/cache-tags.ts and
-// core/prefix-generations.ts explain the schemes). Its keys share one Cluster slot
+// The bookkeeping of invalidation without touching entries (core/invalidation/cache-tags.ts and
+// core/invalidation/prefix-generations.ts explain the schemes). Its keys share one Cluster slot
 // (core/bookkeeping-keys.ts), so a script may touch several of them:
 //
 // - the namespace's epoch key: microseconds of its node's clock, only ever increasing; it holds the

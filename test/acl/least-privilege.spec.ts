@@ -9,7 +9,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { Cacheable, CachePut, CacheService, RedisCacheConfigError } from 'nestjs-redis-cache';
 import { engineOf } from '../support/engine-of.js';
-import { MAX_PREFIX_MARKERS } from '../../lib/core/prefix-generations.js';
+import { MAX_PREFIX_MARKERS } from '../../lib/core/invalidation/prefix-generations.js';
 import { bookkeeping, delay, scanEntryKeys } from '../integration/helpers.js';
 import { waitFor } from '../support/load-helpers.js';
 import { ACL_PASSWORD_PLACEHOLDER, aclRulesFor, aclUserOf, createAclUser, refusedTo } from '../support/acl-user.js';

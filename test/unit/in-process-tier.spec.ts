@@ -1,7 +1,8 @@
 import { BookkeepingKeys } from '../../lib/core/bookkeeping-keys.js';
 import { DecodedEntry } from '../../lib/core/cache-entry.js';
-import { InProcessTier, L1_MISS, type L1Settings, type L1Slot } from '../../lib/core/in-process-tier.js';
-import type { PrefixGenerations } from '../../lib/core/prefix-generations.js';
+import { InProcessTier } from '../../lib/core/l1/in-process-tier.js';
+import { L1_MISS, type L1Settings, type L1Slot } from '../../lib/core/l1/l1-slot.js';
+import type { PrefixGenerations } from '../../lib/core/invalidation/prefix-generations.js';
 import { RedisClock } from '../../lib/core/redis-clock.js';
 
 // The coherence rules of the in-process tier, without Redis: which values it keeps, which it serves,

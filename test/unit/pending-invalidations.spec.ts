@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { MAX_PENDING, PendingInvalidations, type Replay } from '../../lib/core/pending-invalidations.js';
+import { MAX_PENDING, PendingInvalidations, type Replay } from '../../lib/core/invalidation/pending-invalidations.js';
 
 /** A replay that records what it was asked to delete, release or invalidate, and fails while `failing` is set. */
 function fakeStore() {

@@ -2,8 +2,8 @@ import type { CacheEventPublisher } from '../../events/cache-event-publisher.js'
 import type { CacheCodec } from '../../serialization/cache-codec.js';
 import type { CacheStore } from '../../store/cache-store.js';
 import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from '../cache-entry.js';
-import type { CacheTags } from '../cache-tags.js';
-import type { PrefixGenerations } from '../prefix-generations.js';
+import type { CacheTags } from '../invalidation/cache-tags.js';
+import type { PrefixGenerations } from '../invalidation/prefix-generations.js';
 
 /** What the reader needs of the running cache. */
 export interface EntryReaderParts {

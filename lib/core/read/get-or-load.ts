@@ -3,7 +3,8 @@ import type { CacheCounters } from '../../metrics/cache-counters.js';
 import type { LoadPolicy } from '../../options/resolve-load-options.js';
 import type { LoadResult, WritePolicy } from '../cache-engine.types.js';
 import { deepFreeze } from '../deep-freeze.js';
-import { L1_MISS, type InProcessTier, type L1Slot } from '../in-process-tier.js';
+import { type InProcessTier } from '../l1/in-process-tier.js';
+import { L1_MISS, type L1Slot } from '../l1/l1-slot.js';
 import type { ReadThrough } from './read-through.js';
 import type { SingleFlight } from '../single-flight.js';
 

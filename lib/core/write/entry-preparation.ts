@@ -4,8 +4,8 @@ import type { CacheCodec } from '../../serialization/cache-codec.js';
 import { encodeEntry, NO_TAGS } from '../cache-entry.js';
 import { lostClassOf } from '../class-instance.js';
 import type { NotStored, PreparedEntry, WritePolicy } from '../cache-engine.types.js';
-import { normalizeTags, type CacheTags } from '../cache-tags.js';
-import { MAX_ENTRY_PX_MS } from '../prefix-generations.js';
+import { normalizeTags, type CacheTags } from '../invalidation/cache-tags.js';
+import { MAX_ENTRY_PX_MS } from '../invalidation/prefix-generations.js';
 import type { OnceWarnings } from '../once-warnings.js';
 
 /** What preparing an entry needs of the running cache. */

@@ -3,11 +3,11 @@ import type { ResolvedCacheConfig } from '../../options/resolve-options.js';
 import type { CacheCodec } from '../../serialization/cache-codec.js';
 import type { CacheStore } from '../../store/cache-store.js';
 import type { NotStored, PreparedEntry, WritePolicy } from '../cache-engine.types.js';
-import type { CacheInvalidation } from '../cache-invalidation.js';
-import type { CacheTags } from '../cache-tags.js';
-import type { InvalidationEpoch } from '../invalidation-epoch.js';
+import type { CacheInvalidation } from '../invalidation/cache-invalidation.js';
+import type { CacheTags } from '../invalidation/cache-tags.js';
+import type { InvalidationEpoch } from '../invalidation/invalidation-epoch.js';
 import type { OnceWarnings } from '../once-warnings.js';
-import type { PrefixGenerations } from '../prefix-generations.js';
+import type { PrefixGenerations } from '../invalidation/prefix-generations.js';
 import { prepareEntry } from './entry-preparation.js';
 
 /** What the writer needs of the running cache. */

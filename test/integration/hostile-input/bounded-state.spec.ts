@@ -4,7 +4,7 @@
 import 'reflect-metadata';
 import { Injectable, Scope, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheService } from 'nestjs-redis-cache';
-import { MAX_PREFIX_MARKERS } from '../../../lib/core/prefix-generations.js';
+import { MAX_PREFIX_MARKERS } from '../../../lib/core/invalidation/prefix-generations.js';
 import { MAX_NAMES, OTHER_NAME } from '../../../lib/metrics/cache-metrics.js';
 import { LogRecorder } from '../../support/fault-helpers.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../../support/test-app.js';

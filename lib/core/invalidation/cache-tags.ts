@@ -1,8 +1,8 @@
-import { RedisCacheConfigError } from '../errors.js';
-import type { CacheStore } from '../store/cache-store.js';
-import { MAX_TAGS, NO_TAGS, type DecodedEntry } from './cache-entry.js';
-import type { BookkeepingKeys } from './bookkeeping-keys.js';
-import { safeKey } from './key-hash.js';
+import { RedisCacheConfigError } from '../../errors.js';
+import type { CacheStore } from '../../store/cache-store.js';
+import { MAX_TAGS, NO_TAGS, type DecodedEntry } from '../cache-entry.js';
+import type { BookkeepingKeys } from '../bookkeeping-keys.js';
+import { safeKey } from '../key-hash.js';
 
 /**
  * How long a tag's invalidation marker is kept at least (longer when entries of the tag live

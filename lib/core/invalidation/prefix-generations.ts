@@ -1,7 +1,7 @@
-import { RedisCacheConfigError } from '../errors.js';
-import type { CacheStore, SubscriptionFollower } from '../store/cache-store.js';
-import type { BookkeepingKeys } from './bookkeeping-keys.js';
-import type { RedisClock } from './redis-clock.js';
+import { RedisCacheConfigError } from '../../errors.js';
+import type { CacheStore, SubscriptionFollower } from '../../store/cache-store.js';
+import type { BookkeepingKeys } from '../bookkeeping-keys.js';
+import type { RedisClock } from '../redis-clock.js';
 
 /**
  * The longest an entry lives (TTL, jitter and stale windows included; longer ones are cut to it when

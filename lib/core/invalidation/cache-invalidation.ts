@@ -1,11 +1,11 @@
-import type { CacheEventPublisher } from '../events/cache-event-publisher.js';
-import type { Announcement, CacheStore, LeaseListener } from '../store/cache-store.js';
-import { CommandTimeoutError } from '../store/redis-cache.store.js';
-import type { BookkeepingKeys } from './bookkeeping-keys.js';
-import type { Removal } from './cache-engine.types.js';
+import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
+import type { Announcement, CacheStore, LeaseListener } from '../../store/cache-store.js';
+import { CommandTimeoutError } from '../../store/redis-cache.store.js';
+import type { BookkeepingKeys } from '../bookkeeping-keys.js';
+import type { Removal } from '../cache-engine.types.js';
 import type { CacheTags } from './cache-tags.js';
-import type { InProcessTier } from './in-process-tier.js';
-import type { L1Presence } from './l1-presence.js';
+import type { InProcessTier } from '../l1/in-process-tier.js';
+import type { L1Presence } from '../l1/l1-presence.js';
 import type { PendingInvalidations } from './pending-invalidations.js';
 import type { PrefixGenerations } from './prefix-generations.js';
 

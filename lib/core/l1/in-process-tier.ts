@@ -1,32 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { SubscriptionFollower } from '../store/cache-store.js';
-import type { BookkeepingKeys } from './bookkeeping-keys.js';
-import type { DecodedEntry } from './cache-entry.js';
-import type { TagAnnouncement } from './cache-tags.js';
-import { PREFIX, type PrefixGenerations } from './prefix-generations.js';
-import type { RedisClock } from './redis-clock.js';
-
-/** A normalised tag as a message may carry it (cache-tags.ts `normalizeTags`). */
-const TAG = /^[A-Za-z0-9:_\-.{}#]{1,512}$/;
-
-/** An L1 memory resolved from the options: how many entries, and how long one is kept at most. */
-export interface L1Settings {
-  max: number;
-  ttlMs: number;
-}
-
-/** What L1 keeps of a value read from Redis: the value, and what tells whether it was invalidated since. */
-interface L1Entry {
-  value: unknown;
-  /** The value as a settled Promise, made on the first hit and handed to every later one. */
-  resolved?: Promise<unknown>;
-  epoch: number;
-  tags: readonly string[];
-}
-
-/** What `L1Slot.get` returns when it has nothing to serve (a cached value may be `undefined`). */
-export const L1_MISS: unique symbol = Symbol('nestjs-redis-cache:l1-miss');
+import type { SubscriptionFollower } from '../../store/cache-store.js';
+import type { BookkeepingKeys } from '../bookkeeping-keys.js';
+import type { TagAnnouncement } from '../invalidation/cache-tags.js';
+import type { PrefixGenerations } from '../invalidation/prefix-generations.js';
+import type { RedisClock } from '../redis-clock.js';
+import { L1Messages } from './l1-messages.js';
+import { L1Slot, type L1Entry, type L1Settings } from './l1-slot.js';
 
 /**
  * How many recently invalidated keys (and tags) are remembered one by one. Past it the oldest are
@@ -34,66 +13,6 @@ export const L1_MISS: unique symbol = Symbol('nestjs-redis-cache:l1-miss');
  * keeps more reads out of L1.
  */
 const REMEMBERED_INVALIDATIONS = 10_000;
-
-/**
- * One in-process memory of values read from Redis (lru-cache): the module's shared one, or a method's
- * own. Serves only fresh values, and only while its tier may (see InProcessTier).
- */
-export class L1Slot {
-  constructor(
-    private readonly tier: InProcessTier,
-    private readonly lru: LRUCache<string, L1Entry>,
-    /** The longest a value of this slot's users is kept (a method may keep its values shorter or longer). */
-    readonly ttlMs: number,
-  ) {}
-
-  /** The same memory, its values kept at most `ttlMs` (a method's own `l1.ttl` on the shared memory). */
-  withTtl(ttlMs: number): L1Slot {
-    return new L1Slot(this.tier, this.lru, ttlMs);
-  }
-
-  /** The value kept for `redisKey`, or L1_MISS. */
-  get(redisKey: string): unknown {
-    const entry = this.servable(redisKey);
-    return entry === undefined ? L1_MISS : entry.value;
-  }
-
-  /** `get` for a caller that returns a Promise: the kept value as a settled Promise (made once per entry), or undefined. */
-  getResolved(redisKey: string): Promise<unknown> | undefined {
-    const entry = this.servable(redisKey);
-    return entry === undefined ? undefined : (entry.resolved ??= Promise.resolve(entry.value));
-  }
-
-  /**
-   * Keeps a value just read from Redis, fresh and checked, unless an invalidation of its key reached
-   * this process after the read began (`readSeq`, from `InProcessTier.seq`): the read may have
-   * returned what the invalidation replaced.
-   */
-  offer(redisKey: string, readSeq: number, entry: DecodedEntry): void {
-    if (!this.tier.admits(redisKey, readSeq)) return;
-    const ttl = Math.min(this.ttlMs, entry.freshUntil - Date.now());
-    if (!(ttl >= 1)) return;
-    this.lru.set(redisKey, { value: entry.value, epoch: entry.epoch, tags: entry.tags }, { ttl });
-  }
-
-  /**
-   * The entry kept for `redisKey` if it may be served. One whose tag or prefix was invalidated since
-   * it was read is dropped here: the invalidation reached this process, the entry may not have been
-   * dropped yet (it was read before the message came and stored after it).
-   */
-  private servable(redisKey: string): L1Entry | undefined {
-    if (!this.tier.serving) return undefined;
-    const entry = this.lru.get(redisKey);
-    if (entry === undefined || !this.tier.invalidates(redisKey, entry)) return entry;
-    this.lru.delete(redisKey);
-    return undefined;
-  }
-
-  /** @internal */
-  get memory(): LRUCache<string, L1Entry> {
-    return this.lru;
-  }
-}
 
 /** Why values left L1: see CacheL1DropEvent. */
 export type L1DropReason = 'message' | 'local' | 'resync';
@@ -108,8 +27,8 @@ export type L1DropReason = 'message' | 'local' | 'resync';
  */
 export class InProcessTier implements SubscriptionFollower {
   readonly channel: string;
-  /** Identifies this instance's messages, which it ignores (it applied them already). */
-  private readonly origin = randomBytes(6).toString('base64url');
+  /** The channel's messages, written and read (l1-messages.ts). */
+  private readonly messages: L1Messages;
   private readonly slots: L1Slot[] = [];
   private shared: L1Slot | undefined;
   /** Subscribed and caught up: L1 may serve and keep values. */
@@ -128,15 +47,16 @@ export class InProcessTier implements SubscriptionFollower {
   onDrop: ((reason: L1DropReason, count: number) => void) | undefined;
 
   constructor(
-    private readonly keys: BookkeepingKeys,
+    keys: BookkeepingKeys,
     private readonly prefixes: PrefixGenerations,
     /** The module's `l1`: the memory methods share. */
     sharedSettings: L1Settings | undefined,
-    private readonly clock: RedisClock,
+    clock: RedisClock,
     /** Counts a message that is not one an instance sends (dropped, never acted on). */
     private readonly rejected: () => void,
   ) {
     this.channel = keys.l1Channel;
+    this.messages = new L1Messages(keys, clock);
     if (sharedSettings) this.shared = this.register(sharedSettings);
   }
 
@@ -237,57 +157,27 @@ export class InProcessTier implements SubscriptionFollower {
 
   /** The message announcing that this instance wrote or evicted `redisKeys`. */
   keysMessage(redisKeys: readonly string[]): string {
-    return `${this.origin} k ${redisKeys.join(' ')}`;
+    return this.messages.keysMessage(redisKeys);
   }
 
-  /** How a tag invalidation announces its tags and epoch (`origin t epoch tags`): see CacheTags.invalidate. */
+  /** How a tag invalidation announces its tags and epoch: see CacheTags.invalidate. */
   tagsAnnouncement(tags: readonly string[]): TagAnnouncement {
-    return { channel: this.channel, head: `${this.origin} t`, tail: tags.join(' ') };
+    return this.messages.tagsAnnouncement(this.channel, tags);
   }
 
   /** The message announcing that every key under `fullPrefix` was deleted. */
   reclaimMessage(fullPrefix: string): string {
-    return `${this.origin} r ${fullPrefix}`;
+    return this.messages.reclaimMessage(fullPrefix);
   }
 
-  /**
-   * A message of another instance (keys and tags never contain spaces: unusual ones are hashed).
-   * What no instance would send — a key outside the namespace or of the module's own, a tag or
-   * prefix that normalising could not produce, an epoch Redis's clock cannot have reached — is
-   * dropped and counted, never acted on.
-   */
+  /** A message of another instance (l1-messages.ts); one no instance would send is counted, never acted on. */
   received(message: string): void {
-    const parts = message.split(' ');
-    if (parts[0] === this.origin) return;
-    if (parts.length < 3 || !/^[A-Za-z0-9_-]{8}$/.test(parts[0])) return this.rejected();
-    switch (parts[1]) {
-      case 'k': {
-        const keys = parts.slice(2);
-        if (!keys.every((key) => this.keys.isEntryKey(key))) return this.rejected();
-        this.dropKeys(keys, 'message');
-        return;
-      }
-      case 't': {
-        const epoch = Number(parts[2]);
-        const tags = parts.slice(3);
-        if (!this.clock.plausible(epoch) || tags.length === 0 || !tags.every((tag) => TAG.test(tag))) {
-          return this.rejected();
-        }
-        this.tagsInvalidated(tags, epoch);
-        return;
-      }
-      case 'r': {
-        const fullPrefix = parts.slice(2).join(' ');
-        const namespace = `${this.keys.namespace}:`;
-        if (!fullPrefix.startsWith(namespace) || !PREFIX.test(fullPrefix.slice(namespace.length))) {
-          return this.rejected();
-        }
-        this.reclaimed(fullPrefix, 'message');
-        return;
-      }
-      default:
-        this.rejected();
-    }
+    const heard = this.messages.parse(message);
+    if (heard === 'own') return;
+    if (heard === 'rejected') return this.rejected();
+    if (heard.kind === 'keys') this.dropKeys(heard.keys, 'message');
+    else if (heard.kind === 'tags') this.tagsInvalidated(heard.tags, heard.epoch);
+    else this.reclaimed(heard.fullPrefix, 'message');
   }
 
   /** Subscribed (again): what was kept before may be stale, and reads that began before are not kept. */

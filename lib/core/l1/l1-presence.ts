@@ -1,5 +1,5 @@
-import type { CacheStore } from '../store/cache-store.js';
-import type { BookkeepingKeys } from './bookkeeping-keys.js';
+import type { CacheStore } from '../../store/cache-store.js';
+import type { BookkeepingKeys } from '../bookkeeping-keys.js';
 
 /** How long a writer trusts an answer saying that no instance keeps an L1. */
 export const ABSENCE_TRUSTED_MS = 500;

@@ -1,6 +1,6 @@
-import type { CacheStore } from '../store/cache-store.js';
-import type { BookkeepingKeys } from './bookkeeping-keys.js';
-import type { RedisClock } from './redis-clock.js';
+import type { CacheStore } from '../../store/cache-store.js';
+import type { BookkeepingKeys } from '../bookkeeping-keys.js';
+import type { RedisClock } from '../redis-clock.js';
 
 /**
  * The namespace's invalidation epoch: microseconds of one Redis node's clock, only ever increasing
