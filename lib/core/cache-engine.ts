@@ -20,6 +20,7 @@ import { OnceWarnings } from './once-warnings.js';
 import { EntryWriter } from './write/entry-writer.js';
 import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './invalidation/pending-invalidations.js';
+import { FailOpenStore } from './fail-open-store.js';
 import { EntryReader } from './read/entry-reader.js';
 import { GetOrLoadHandler } from './read/get-or-load.js';
 import { FRESH_ONLY, freshnessOf } from './read/freshness.js';
@@ -107,12 +108,16 @@ export class CacheEngine {
     tier.onDrop = (reason, count) => this.events.l1Dropped(reason, count);
     const presence = new L1Presence(keys, store);
     const tags = new CacheTags(keys, store);
+    // Failures of the pipeline's commands are answered in one place (fail-open-store.ts).
+    const failOpen = new FailOpenStore(store, this.events, {
+      releaseLater: (redisKey, token, failure) => invalidation.releaseLater(redisKey, token, failure),
+    });
     const invalidation = new CacheInvalidation(
-      { keys, store, leases, pending, tags, prefixes, tier, presence },
+      { keys, store, failOpen, leases, pending, tags, prefixes, tier, presence },
       this.events,
     );
     const reader = new EntryReader({
-      store,
+      store: failOpen,
       codec: this.codec,
       events: this.events,
       prefixes,
@@ -124,7 +129,7 @@ export class CacheEngine {
     const writer = new EntryWriter({
       config,
       codec: this.codec,
-      store,
+      store: failOpen,
       events: this.events,
       warnings: this.warnings,
       epoch,
@@ -134,14 +139,9 @@ export class CacheEngine {
       evict: (redisKeys, name) => this.delete(redisKeys, name),
       foreignKey: (redisKey, name) => this.foreignKey(redisKey, name),
     });
-    const session = new LeaseSession({
-      store,
-      listener: leases,
-      events: this.events,
-      releaseLater: (redisKey, token, failure) => invalidation.releaseLater(redisKey, token, failure),
-    });
+    const session = new LeaseSession({ store: failOpen, listener: leases });
     const reads: RunningReads = {
-      store,
+      store: failOpen,
       reader,
       leases: session,
       isDown,

@@ -3,6 +3,7 @@ import type { Announcement, CacheStore, LeaseListener } from '../../store/cache-
 import { CommandTimeoutError } from '../../store/redis-cache.store.js';
 import type { BookkeepingKeys } from '../bookkeeping-keys.js';
 import type { Removal } from '../cache-engine.types.js';
+import { FAILED, type FailOpenStore } from '../fail-open-store.js';
 import type { CacheTags } from './cache-tags.js';
 import type { InProcessTier } from '../l1/in-process-tier.js';
 import type { L1Presence } from '../l1/l1-presence.js';
@@ -13,6 +14,8 @@ import type { PrefixGenerations } from './prefix-generations.js';
 export interface InvalidationTargets {
   keys: BookkeepingKeys;
   store: CacheStore;
+  /** Where a failed invalidation is counted and answered (fail-open-store.ts). */
+  failOpen: FailOpenStore;
   leases: LeaseListener;
   pending: PendingInvalidations;
   tags: CacheTags;
@@ -118,16 +121,17 @@ export class CacheInvalidation {
    * counted and the invalidation replayed once Redis answers again.
    */
   async invalidateTags(tags: readonly string[], name: string): Promise<{ failed: boolean }> {
-    try {
-      await this.invalidated(tags);
-      this.events.invalidated(name, 'tags', tags.length, false);
-      return { failed: false };
-    } catch (err) {
-      this.events.failed(name, 'invalidate', undefined, err);
-      this.targets.pending.addTags(tags);
-      this.events.invalidated(name, 'tags', tags.length, true);
-      return { failed: true };
-    }
+    const { failOpen, pending } = this.targets;
+    const done = await failOpen.attempt(
+      name,
+      'invalidate',
+      undefined,
+      () => this.invalidated(tags),
+      () => pending.addTags(tags),
+    );
+    const failed = done === FAILED;
+    this.events.invalidated(name, 'tags', tags.length, failed);
+    return { failed };
   }
 
   /** Invalidates `tags`, telling every instance's in-process tier (this one's once Redis took it). */
@@ -143,16 +147,17 @@ export class CacheInvalidation {
    * replayed once Redis answers again.
    */
   async clear(prefix: string, name: string): Promise<{ failed: boolean }> {
-    try {
-      await this.targets.prefixes.clear(prefix);
-      this.events.invalidated(name, 'prefix', 1, false);
-      return { failed: false };
-    } catch (err) {
-      this.events.failed(name, 'invalidate', undefined, err);
-      this.targets.pending.addPrefix(prefix);
-      this.events.invalidated(name, 'prefix', 1, true);
-      return { failed: true };
-    }
+    const { failOpen, pending, prefixes } = this.targets;
+    const done = await failOpen.attempt(
+      name,
+      'invalidate',
+      undefined,
+      () => prefixes.clear(prefix),
+      () => pending.addPrefix(prefix),
+    );
+    const failed = done === FAILED;
+    this.events.invalidated(name, 'prefix', 1, failed);
+    return { failed };
   }
 
   /** Deletes every key under `literalPrefix` (the namespace's included) with SCAN + pipelined UNLINK. */
@@ -175,12 +180,9 @@ export class CacheInvalidation {
 
   /** Runs a removal: how many keys it removed, or that the cache failed (counted under `name`). */
   async remove(name: string, removeWith: (store: CacheStore) => Promise<number>): Promise<Removal> {
-    try {
-      return { removed: await removeWith(this.targets.store), failed: false };
-    } catch (err) {
-      this.events.failed(name, 'delete', undefined, err);
-      return { removed: 0, failed: true };
-    }
+    const { failOpen, store } = this.targets;
+    const removed = await failOpen.attempt(name, 'delete', undefined, () => removeWith(store));
+    return removed === FAILED ? { removed: 0, failed: true } : { removed, failed: false };
   }
 
   /** Whether changes are announced: this instance keeps an L1, or another one may. */

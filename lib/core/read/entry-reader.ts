@@ -1,13 +1,13 @@
 import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
 import type { CacheCodec } from '../../serialization/cache-codec.js';
-import type { CacheStore } from '../../store/cache-store.js';
 import { DecodedEntry, decodeEntry, LEASED, NOTHING, READ_FAILED, type EntryRead } from '../cache-entry.js';
+import { FAILED, type FailOpenStore } from '../fail-open-store.js';
 import type { CacheTags } from '../invalidation/cache-tags.js';
 import type { PrefixGenerations } from '../invalidation/prefix-generations.js';
 
 /** What the reader needs of the running cache. */
 export interface EntryReaderParts {
-  store: CacheStore;
+  store: FailOpenStore;
   codec: CacheCodec;
   events: CacheEventPublisher;
   prefixes: PrefixGenerations;
@@ -21,21 +21,19 @@ export interface EntryReaderParts {
 /**
  * Gets, decodes and validates what a key holds: a value (marked `invalidated` when a tag or a cleared
  * prefix is newer than its load), a lease, or nothing. What cannot be decoded is deleted and read as a
- * failure; a failed GET, or tags and prefixes that cannot be checked, are failures too (counted): an
- * entry is never trusted unchecked. Whether the entry may answer is freshness.ts's to say.
+ * failure; a failed GET, or tags and prefixes that cannot be checked, are failures too (counted by the
+ * fail-open boundary): an entry is never trusted unchecked. Whether the entry may answer is freshness.ts's to say.
  */
 export class EntryReader {
   constructor(private readonly parts: EntryReaderParts) {}
 
   /** What `redisKey` holds. */
   read(redisKey: string, name: string): Promise<EntryRead> {
-    return this.parts.store.get(redisKey).then(
-      (payload) => {
-        const read = this.decode(redisKey, name, payload);
-        return read instanceof DecodedEntry ? { entry: read, leased: false, failed: false } : read;
-      },
-      (err: unknown) => this.failed(name, redisKey, err),
-    );
+    return this.parts.store.get(redisKey, name).then((payload) => {
+      if (payload === FAILED) return READ_FAILED;
+      const read = this.decode(redisKey, name, payload);
+      return read instanceof DecodedEntry ? { entry: read, leased: false, failed: false } : read;
+    });
   }
 
   /**
@@ -61,41 +59,29 @@ export class EntryReader {
     return stored.tags.length === 0 || stored.invalidated ? stored : this.checkTags(stored, redisKey, name);
   }
 
-  /** A failed GET (counted). */
-  failed(name: string, redisKey: string, err: unknown): EntryRead {
-    this.parts.events.failed(name, 'read', redisKey, err);
-    return READ_FAILED;
-  }
-
   /** The subscription is down: the cleared prefixes are re-read before the entry is trusted. */
   private checkPrefixesLater(entry: DecodedEntry, redisKey: string, name: string): Promise<EntryRead> {
-    const { prefixes } = this.parts;
-    return prefixes.refresh().then(
-      () => {
+    const { prefixes, store } = this.parts;
+    return store
+      .attempt(name, 'read', redisKey, () => prefixes.refresh())
+      .then((refreshed) => {
+        if (refreshed === FAILED) return untrusted(entry);
         if (prefixes.invalidates(redisKey, entry.epoch)) entry.invalidated = true;
         if (entry.tags.length === 0 || entry.invalidated) return { entry, leased: false, failed: false };
         return this.checkTags(entry, redisKey, name);
-      },
-      (err: unknown) => this.untrusted(entry, redisKey, name, err),
-    );
+      });
   }
 
   /** A tagged entry, marked `invalidated` when a tag was invalidated after its load began. */
   private checkTags(entry: DecodedEntry, redisKey: string, name: string): Promise<EntryRead> {
-    return this.parts.tags.isValid(entry).then(
-      (valid) => {
+    const { tags, store } = this.parts;
+    return store
+      .attempt(name, 'read', redisKey, () => tags.isValid(entry))
+      .then((valid) => {
+        if (valid === FAILED) return untrusted(entry);
         entry.invalidated = !valid;
         return { entry, leased: false, failed: false };
-      },
-      (err: unknown) => this.untrusted(entry, redisKey, name, err),
-    );
-  }
-
-  /** What an entry that could not be checked reads as: failed, and never served. */
-  private untrusted(entry: DecodedEntry, redisKey: string, name: string, err: unknown): EntryRead {
-    this.parts.events.failed(name, 'read', redisKey, err);
-    entry.invalidated = true;
-    return { entry, leased: false, failed: true };
+      });
   }
 
   private undecodable(redisKey: string, name: string, err: unknown): Promise<EntryRead> {
@@ -109,4 +95,10 @@ export class EntryReader {
     );
     return unlinkGarbage(redisKey, name).then(() => READ_FAILED);
   }
+}
+
+/** What an entry whose tags or prefixes could not be checked reads as: failed, and never served. */
+function untrusted(entry: DecodedEntry): EntryRead {
+  entry.invalidated = true;
+  return { entry, leased: false, failed: true };
 }

@@ -1,7 +1,7 @@
 import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
 import type { LoadPolicy } from '../../options/resolve-load-options.js';
-import type { CacheStore } from '../../store/cache-store.js';
-import { DecodedEntry, newLeaseToken, NOTHING, type EntryRead } from '../cache-entry.js';
+import { DecodedEntry, newLeaseToken, NOTHING, READ_FAILED, type EntryRead } from '../cache-entry.js';
+import { FAILED, type FailOpenStore } from '../fail-open-store.js';
 import type { CachedValue, LoadResult, NotStored, PreparedEntry, WritePolicy } from '../cache-engine.types.js';
 import type { Flight } from '../single-flight.js';
 import type { EntryReader } from './entry-reader.js';
@@ -10,7 +10,7 @@ import type { LeaseSession } from './lease-session.js';
 
 /** What a read-through needs of the running cache. */
 export interface RunningReads {
-  store: CacheStore;
+  store: FailOpenStore;
   reader: EntryReader;
   leases: LeaseSession;
   /** True during an outage (reads fail at once): no point taking leases or writing. */
@@ -77,22 +77,20 @@ export class ReadThrough {
     if (!running) return Promise.resolve(this.answer(NOTHING, key, loader, write, load, name, flight));
     // One `.then` on the GET itself, no async frames, nothing allocated for a plain hit (bench/README.md).
     const { reader } = running;
-    return running.store.get(key).then(
-      (payload) => {
-        const read = reader.decode(key, name, payload);
-        if (read instanceof DecodedEntry) {
-          // A plain hit, answered in this `.then` (no refresh to start: that is `answer`'s).
-          if (load.earlyRefreshBeta === 0 && freshnessOf(read, load) === 'fresh') {
-            return { value: read.value, outcome: 'hit', fresh: read };
-          }
-          return this.answer({ entry: read, leased: false, failed: false }, key, loader, write, load, name, flight);
+    return running.store.get(key, name).then((payload) => {
+      if (payload === FAILED) return this.answer(READ_FAILED, key, loader, write, load, name, flight);
+      const read = reader.decode(key, name, payload);
+      if (read instanceof DecodedEntry) {
+        // A plain hit, answered in this `.then` (no refresh to start: that is `answer`'s).
+        if (load.earlyRefreshBeta === 0 && freshnessOf(read, load) === 'fresh') {
+          return { value: read.value, outcome: 'hit', fresh: read };
         }
-        if (read instanceof Promise)
-          return read.then((seen) => this.answer(seen, key, loader, write, load, name, flight));
-        return this.answer(read, key, loader, write, load, name, flight);
-      },
-      (err: unknown) => this.answer(reader.failed(name, key, err), key, loader, write, load, name, flight),
-    );
+        return this.answer({ entry: read, leased: false, failed: false }, key, loader, write, load, name, flight);
+      }
+      if (read instanceof Promise)
+        return read.then((seen) => this.answer(seen, key, loader, write, load, name, flight));
+      return this.answer(read, key, loader, write, load, name, flight);
+    });
   }
 
   /** Everything but a plain hit: early refresh, stale serving, the lease, the outage path. */

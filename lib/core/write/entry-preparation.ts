@@ -7,12 +7,14 @@ import type { NotStored, PreparedEntry, WritePolicy } from '../cache-engine.type
 import { normalizeTags, type CacheTags } from '../invalidation/cache-tags.js';
 import { MAX_ENTRY_PX_MS } from '../invalidation/prefix-generations.js';
 import type { OnceWarnings } from '../once-warnings.js';
+import { FAILED, type FailOpenStore } from '../fail-open-store.js';
 
 /** What preparing an entry needs of the running cache. */
 export interface Preparing {
   config: ResolvedCacheConfig;
   codec: CacheCodec;
   tags: CacheTags;
+  store: FailOpenStore;
   events: CacheEventPublisher;
   warnings: OnceWarnings;
 }
@@ -25,7 +27,7 @@ export interface Preparing {
  * the epoch read before it was loaded.
  */
 export async function prepareEntry(
-  { config, codec, tags: cacheTags, events, warnings }: Preparing,
+  { config, codec, tags: cacheTags, store, events, warnings }: Preparing,
   value: unknown,
   policy: WritePolicy,
   name: string,
@@ -63,12 +65,9 @@ export async function prepareEntry(
       events.failed(name, 'epoch');
       return 'failed';
     }
-    try {
-      if (!(await cacheTags.admit(tags, epoch, pxMs, loadMs))) return 'invalidated';
-    } catch (err) {
-      events.failed(name, 'write', undefined, err);
-      return 'failed';
-    }
+    const admitted = await store.attempt(name, 'write', undefined, () => cacheTags.admit(tags, epoch, pxMs, loadMs));
+    if (admitted === FAILED) return 'failed';
+    if (!admitted) return 'invalidated';
   }
   const lostClass = lostClassOf(value);
   if (lostClass !== undefined) {

@@ -1,8 +1,8 @@
 import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
 import type { ResolvedCacheConfig } from '../../options/resolve-options.js';
 import type { CacheCodec } from '../../serialization/cache-codec.js';
-import type { CacheStore } from '../../store/cache-store.js';
 import type { NotStored, PreparedEntry, WritePolicy } from '../cache-engine.types.js';
+import { FAILED, type FailOpenStore } from '../fail-open-store.js';
 import type { CacheInvalidation } from '../invalidation/cache-invalidation.js';
 import type { CacheTags } from '../invalidation/cache-tags.js';
 import type { InvalidationEpoch } from '../invalidation/invalidation-epoch.js';
@@ -14,7 +14,7 @@ import { prepareEntry } from './entry-preparation.js';
 export interface EntryWriterParts {
   config: ResolvedCacheConfig;
   codec: CacheCodec;
-  store: CacheStore;
+  store: FailOpenStore;
   events: CacheEventPublisher;
   warnings: OnceWarnings;
   epoch: InvalidationEpoch;
@@ -54,12 +54,8 @@ export class EntryWriter {
    * (`prepare` counts that), and a write without it deletes the entry it finds (it cannot tell
    * whether that entry is newer).
    */
-  async readEpoch(): Promise<number | undefined> {
-    try {
-      return await this.parts.epoch.read();
-    } catch {
-      return undefined;
-    }
+  readEpoch(): Promise<number | undefined> {
+    return this.parts.store.quietly(() => this.parts.epoch.read());
   }
 
   /** The entry to store for `value` under `policy`: see `prepareEntry`. */
@@ -70,8 +66,8 @@ export class EntryWriter {
     loadMs: number,
     epoch: number | undefined,
   ): Promise<PreparedEntry | NotStored> {
-    const { config, codec, tags, events, warnings } = this.parts;
-    return prepareEntry({ config, codec, tags, events, warnings }, value, policy, name, loadMs, epoch);
+    const { config, codec, tags, store, events, warnings } = this.parts;
+    return prepareEntry({ config, codec, tags, store, events, warnings }, value, policy, name, loadMs, epoch);
   }
 
   /**
@@ -87,7 +83,7 @@ export class EntryWriter {
     loadMs: number,
     epoch: number | undefined,
   ): Promise<boolean> {
-    const { store, invalidation, events } = this.parts;
+    const { store, invalidation } = this.parts;
     // Recorded in the entry: the epoch read before the method ran, or (it failed) a lower bound.
     const recorded = policy.tagsOf ? epoch : (epoch ?? this.parts.prefixes.floor(redisKey));
     const prepared = await this.prepare(value, policy, name, loadMs, recorded);
@@ -99,19 +95,21 @@ export class EntryWriter {
       await this.parts.evict([redisKey], name);
       return prepared === 'invalidated';
     }
-    try {
+    const outcome = await store.attempt(
+      name,
+      'write',
+      redisKey,
       // Without the epoch the write cannot tell an entry written after it began: start 0 deletes any.
-      const outcome = await invalidation.announced([redisKey], (announce) =>
-        store.write(redisKey, prepared.bytes, prepared.pxMs, epoch ?? 0, announce),
-      );
-      if (outcome !== 'foreign') return true;
-      this.parts.foreignKey(redisKey, name);
-      return false;
-    } catch (err) {
-      events.failed(name, 'write', redisKey, err);
+      () =>
+        invalidation.announced([redisKey], (announce) =>
+          store.store.write(redisKey, prepared.bytes, prepared.pxMs, epoch ?? 0, announce),
+        ),
       // The old value is still there, and older than this write: delete it once Redis is back.
-      invalidation.later([redisKey], err);
-      return false;
-    }
+      (err) => invalidation.later([redisKey], err),
+    );
+    if (outcome === FAILED) return false;
+    if (outcome !== 'foreign') return true;
+    this.parts.foreignKey(redisKey, name);
+    return false;
   }
 }
