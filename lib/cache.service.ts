@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheEngine } from './core/cache-engine.js';
+import type { CacheEventPublisher } from './events/cache-event-publisher.js';
 import { normalizeTags } from './core/invalidation/cache-tags.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
 import type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
@@ -173,6 +174,14 @@ export class CacheService {
     const slot = this.engine.l1Slot(choice);
     this.l1Slots.set(id, slot);
     return slot;
+  }
+
+  /**
+   * Where this cache's calls are recorded and published (the HTTP interceptor records through it).
+   * @internal
+   */
+  get events(): CacheEventPublisher {
+    return this.engine.events;
   }
 
   /** Hits, misses, hit rate, errors and latency, overall, per cache name and per HTTP route. */

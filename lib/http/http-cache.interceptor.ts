@@ -12,7 +12,6 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { finalize, of, tap, type Observable } from 'rxjs';
 import { CacheService } from '../cache.service.js';
-import { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { XCacheHeader } from '../metrics/cache-metrics.interceptor.js';
 import type { TtlOption } from '../options/redis-cache-options.interface.js';
 import { asHttpCacheRecord, type CachedHttpResponse } from './cached-http-response.js';
@@ -98,7 +97,6 @@ export class HttpCacheInterceptor implements NestInterceptor {
   constructor(
     protected readonly cache: CacheService,
     protected readonly reflector: Reflector,
-    private readonly metrics: CacheMetrics,
     @Optional() protected readonly httpAdapterHost: HttpAdapterHost,
     @Optional() @Inject(HTTP_CACHE_OPTIONS) options?: HttpCacheOptions<object>,
   ) {
@@ -125,7 +123,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
     const scope = await this.scopeOf(request, context);
     if (scope === undefined) {
       this.mark(response, 'BYPASS');
-      this.metrics.record(name, 'bypass', 0);
+      this.cache.events.called(name, 'read', 'bypass', 'source', performance.now(), undefined);
       return next.handle();
     }
     const keys = new HttpResponseKeys(resource, scope);
@@ -136,7 +134,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
       adapter.status(response, cached.status);
       for (const [header, value] of Object.entries(cached.headers)) adapter.setHeader(response, header, value);
       this.mark(response, 'HIT');
-      this.metrics.record(name, 'hit', performance.now() - started);
+      this.cache.events.called(name, 'read', 'hit', 'redis', started, keys.route);
       return of(cached.body);
     }
 
@@ -156,7 +154,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
           });
         },
       }),
-      finalize(() => this.metrics.record(name, 'miss', performance.now() - started)),
+      finalize(() => this.cache.events.called(name, 'read', 'miss', 'redis', started, keys.route)),
     );
   }
 

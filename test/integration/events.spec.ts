@@ -2,11 +2,13 @@
 // invalidation, L1 drop, failure and outage publishes, with exact payloads.
 import 'reflect-metadata';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Injectable, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Injectable, Param, UseInterceptors, type INestApplication } from '@nestjs/common';
+import request from 'supertest';
 import {
   CACHE_CHANNELS,
   Cacheable,
   CacheService,
+  HttpCacheInterceptor,
   type CacheCallEvent,
   type CacheChannel,
   type CacheConnectionEvent,
@@ -170,6 +172,37 @@ describe('events on diagnostics_channel', () => {
       stop();
     }
     expect(seen).toEqual([]);
+  });
+});
+
+@UseInterceptors(HttpCacheInterceptor)
+@Controller('pages')
+class PagesController {
+  @Get(':id')
+  page(@Param('id') id: string): { id: string } {
+    return { id };
+  }
+}
+
+describe('cached HTTP responses', () => {
+  it('publish their calls like decorated methods: a miss, then a hit', async () => {
+    const namespace = uniqueNamespace('events-http');
+    const app = await createTestApp({ controllers: [PagesController], cache: { namespace } });
+    const { seen, stop } = record([CACHE_CHANNELS.call]);
+    try {
+      await request(app.getHttpServer()).get('/pages/7').expect(200);
+      await waitFor('the response to be stored', async () => {
+        const response = await request(app.getHttpServer()).get('/pages/7');
+        return response.headers['x-cache'] === 'HIT';
+      });
+    } finally {
+      stop();
+      await app.close();
+    }
+    const calls = seen.map(({ message }) => message as CacheCallEvent);
+    const name = 'HTTP PagesController.page';
+    expect(calls[0]).toMatchObject({ cache: 'default', namespace, name, operation: 'read', outcome: 'miss' });
+    expect(calls.at(-1)).toMatchObject({ cache: 'default', namespace, name, operation: 'read', outcome: 'hit' });
   });
 });
 
