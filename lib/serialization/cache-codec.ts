@@ -1,7 +1,9 @@
 import { MsgpackCacheCodec } from './msgpack-cache-codec.js';
 
 /**
- * Turns a cached value into the bytes stored in Redis and back.
+ * Turns a cached value into the bytes stored in Redis and back. Internal, and not an option: every
+ * instance sharing a namespace must read what the others write, and an entry does not record which
+ * codec wrote it.
  *
  * Implementations must round-trip everything the public contract promises (plain data, `Date`,
  * `BigInt`, `Map`, `Set`, `Buffer`/`Uint8Array`, top-level `undefined`) and report every failure as a
@@ -24,7 +26,7 @@ export interface CacheCodec {
 }
 
 /**
- * The codec the module uses unless told otherwise: {@link MsgpackCacheCodec}. MessagePack won the
+ * The codec the module uses: {@link MsgpackCacheCodec}. MessagePack won the
  * measurement in `bench/codec.bench.ts` against tagged JSON on speed and size, and keeps
  * `undefined`, `NaN`, `Infinity` and binary data without extra tagging.
  *
