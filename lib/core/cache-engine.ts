@@ -1,32 +1,32 @@
-import { RedisCacheConfigError } from '../errors.js';
 import { DEFAULT_CACHE } from '../cache-names.js';
+import { RedisCacheConfigError } from '../errors.js';
 import { CacheEventPublisher } from '../events/cache-event-publisher.js';
 import type { CacheMetrics } from '../metrics/cache-metrics.js';
+import type { L1Choice } from '../options/resolve-l1-options.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { CacheStore, LeaseListener } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { LoadResult, Removal, WritePolicy } from './cache-engine.types.js';
+import { FailOpenStore } from './fail-open-store.js';
 import { CacheInvalidation } from './invalidation/cache-invalidation.js';
 import { CacheTags, normalizeTags } from './invalidation/cache-tags.js';
-import { InProcessTier } from './l1/in-process-tier.js';
-import { type L1Slot } from './l1/l1-slot.js';
-import { L1Presence } from './l1/l1-presence.js';
-import type { L1Choice } from '../options/resolve-l1-options.js';
 import { InvalidationEpoch } from './invalidation/invalidation-epoch.js';
-import { PrefixGenerations } from './invalidation/prefix-generations.js';
-import { RedisClock } from './redis-clock.js';
-import { OnceWarnings } from './once-warnings.js';
-import { EntryWriter } from './write/entry-writer.js';
-import { safeKey } from './key-hash.js';
 import { PendingInvalidations } from './invalidation/pending-invalidations.js';
-import { FailOpenStore } from './fail-open-store.js';
+import { PrefixGenerations } from './invalidation/prefix-generations.js';
+import { safeKey } from './key-hash.js';
+import { InProcessTier } from './l1/in-process-tier.js';
+import { L1Presence } from './l1/l1-presence.js';
+import type { L1Slot } from './l1/l1-slot.js';
+import { OnceWarnings } from './once-warnings.js';
 import { EntryReader } from './read/entry-reader.js';
-import { GetOrLoadHandler } from './read/get-or-load.js';
 import { FRESH_ONLY, freshnessOf } from './read/freshness.js';
+import { GetOrLoadHandler } from './read/get-or-load.js';
 import { LeaseSession } from './read/lease-session.js';
 import { ReadThrough, type RunningReads } from './read/read-through.js';
+import { RedisClock } from './redis-clock.js';
 import { SingleFlight } from './single-flight.js';
+import { EntryWriter } from './write/entry-writer.js';
 
 export type * from './cache-engine.types.js';
 
@@ -52,10 +52,11 @@ interface Started {
 const NOTHING_REMOVED: Removal = Object.freeze({ removed: 0, failed: false });
 
 /**
- * The cache's key-level operations for one application: read with decode, write with TTL and jitter,
- * delete, clear, and read-or-load with single-flight. Every cache failure is counted under the
- * caller's name and swallowed (fail open); errors of the caller's own loader pass through untouched.
- * Until `start()` (during `app.init()`) and after `stop()` it holds no store and callers bypass it.
+ * One application's cache, and the composition root of its parts: `start()` wires the read pipeline
+ * (GetOrLoadHandler -> ReadThrough -> EntryReader, LeaseSession, EntryWriter), the fail-open
+ * boundary, invalidation and L1 over a store; the facade methods (write, delete, clear, reclaim,
+ * invalidateTags) keep single-flight's loads from landing after a change. Until `start()` (during
+ * `app.init()`) and after `stop()` it holds no store and callers go to the source.
  */
 export class CacheEngine {
   private started: Started | undefined;
