@@ -1,8 +1,8 @@
 /**
- * Stampede protection across processes. Four Node processes (support/stampede-worker.ts), each a
- * Nest application context with `RedisCacheModule.forRoot` on one throwaway redis-server (started
- * here, stopped at the end), call a `@Cacheable` method that takes 100 ms and counts its runs in
- * Redis. Each round, one PUBLISH releases all four at once; each fires 250 concurrent calls on the
+ * Stampede protection across processes. Four Node processes (test/support/stampede-worker.ts, the
+ * worker of test/integration/stampede-processes.spec.ts too), each a Nest application context with
+ * `RedisCacheModule.forRoot` on one throwaway redis-server (started here, stopped at the end), call a
+ * `@Cacheable` method that takes 100 ms and counts its runs in Redis. Each round, one PUBLISH releases all four at once; each fires 250 concurrent calls on the
  * same cold key (a fresh key per round). Per round and in aggregate it prints how many times the
  * method ran across the processes (goal with the cross-process lock: exactly 1), how many callers
  * were served, caller latency p50/p99/max, and p99 minus the method's own duration (goal: < 5 ms).
@@ -13,7 +13,6 @@
  * Knobs: BENCH_ROUNDS (default 20 per variant), BENCH_WORKERS (4), BENCH_CALLS (250 per worker),
  * BENCH_METHOD_MS (100), BENCH_VARIANTS (lock,no-lock), BENCH_DEADLINE_S (90).
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -22,12 +21,14 @@ import { runBench } from './support/run-bench.js';
 import { median } from './support/async-harness.js';
 import { packageVersion } from './support/package-version.js';
 import {
-  START_CHANNEL,
   executionsKey,
-  type StampedeVariant,
-  type StartSignal,
+  type ParentMessage,
+  type RunCommand,
+  type RunReport,
+  type StampedeMethod,
   type WorkerMessage,
-} from './support/stampede-protocol.js';
+} from '../test/support/stampede-protocol.js';
+import { spawnWorker, stopWorkers, type WorkerHandle } from '../test/support/worker-processes.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
@@ -36,12 +37,17 @@ const METHOD_MS = Number(process.env.BENCH_METHOD_MS ?? 100);
 const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 90);
 const VARIANTS = (process.env.BENCH_VARIANTS ?? 'lock,no-lock').split(',').map((v) => v.trim()) as StampedeVariant[];
 const WARMUP_ROUNDS = 1;
-const READY_TIMEOUT_MS = 30_000;
 const ROUND_TIMEOUT_MS = 20_000;
 const P99_OVERHEAD_GOAL_MS = 5;
 if (!VARIANTS.every((v) => v === 'lock' || v === 'no-lock')) throw new Error('BENCH_VARIANTS: lock,no-lock');
+/** One PUBLISH on it releases every worker at once (no clocks to agree on). */
+const START_CHANNEL = 'stampede-bench:start';
+const CACHE_NAMESPACE = 'stampede-bench';
 
-type RoundMessage = Extract<WorkerMessage, { type: 'round' }>;
+type StampedeVariant = 'lock' | 'no-lock';
+/** The worker's method of each variant: the module's lease options, or none. */
+const METHOD_OF: Record<StampedeVariant, StampedeMethod> = { lock: 'compute', 'no-lock': 'noLock' };
+type DoneMessage = Extract<WorkerMessage, { type: 'done' }>;
 
 interface RoundResult {
   variant: StampedeVariant;
@@ -69,82 +75,53 @@ interface RoundResult {
   otherTailMs: number;
 }
 
-const workers: ChildProcess[] = [];
-
-/** Resolves with the first message from `worker` that `accept` takes; rejects on exit or timeout. */
-function nextMessage<T extends WorkerMessage>(
-  worker: ChildProcess,
-  accept: (message: WorkerMessage) => message is T,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      worker.off('message', onMessage);
-      worker.off('exit', onExit);
-    };
-    const onMessage = (message: WorkerMessage) => {
-      if (!accept(message)) return;
-      done();
-      resolve(message);
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      done();
-      reject(new Error(`stampede worker ${worker.pid} exited (${signal ?? code}) while waiting for ${what}`));
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`stampede worker ${worker.pid}: no ${what} after ${timeoutMs} ms`));
-    }, timeoutMs);
-    worker.on('message', onMessage);
-    worker.once('exit', onExit);
-  });
-}
+const workers: Array<WorkerHandle<WorkerMessage, ParentMessage>> = [];
 
 async function runRound(publisher: Redis, variant: StampedeVariant, key: string): Promise<RoundResult> {
-  const reports = Promise.all(
+  const done = Promise.all(
     workers.map((worker) =>
-      nextMessage(
-        worker,
-        (m): m is RoundMessage => m.type === 'round' && m.key === key,
-        ROUND_TIMEOUT_MS,
-        `round ${key}`,
-      ),
+      worker.next((m): m is DoneMessage => m.type === 'done' && m.key === key, ROUND_TIMEOUT_MS, `round ${key}`),
     ),
   );
-  const signal: StartSignal = { variant, key };
-  const receivers = await publisher.publish(START_CHANNEL, JSON.stringify(signal));
+  const method = METHOD_OF[variant];
+  const command: RunCommand = { method, key, methodMs: METHOD_MS, calls: CALLS };
+  const receivers = await publisher.publish(START_CHANNEL, JSON.stringify(command));
   if (receivers !== WORKERS) throw new Error(`the start signal reached ${receivers} of ${WORKERS} workers`);
-  const rounds = await reports;
-  const executions = Number((await publisher.get(executionsKey(key))) ?? 0);
+  const rounds: RunReport[] = (await done).map((message) => message.report);
+  const executions = Number((await publisher.get(executionsKey(method, key))) ?? 0);
   const latencies = rounds.flatMap((r) => r.latencies).sort((a, b) => a - b);
-  const bodies = rounds.flatMap((r) => r.bodyMs);
+  const bodies = rounds.flatMap((r) => r.executions.map((e) => e.endedAt - e.startedAt));
   const releases = rounds.map((r) => r.releasedAt);
+  const firstBodyEnd = Math.min(...rounds.flatMap((r) => r.executions.map((e) => e.endedAt)));
   return {
     variant,
     executions,
-    perWorker: rounds.map((r) => r.bodyMs.length),
+    perWorker: rounds.map((r) => r.executions.length),
     served: latencies.length,
-    failures: rounds.reduce((sum, r) => sum + r.failures, 0),
-    wrongValues: rounds.reduce((sum, r) => sum + r.wrongValues, 0),
-    values: new Set(rounds.flatMap((r) => r.tokens)).size,
+    failures: rounds.reduce((sum, r) => sum + r.errors.length, 0),
+    wrongValues: rounds.reduce((sum, r) => sum + wrongValues(r, key), 0),
+    values: new Set(rounds.flatMap((r) => Object.keys(r.values))).size,
     latencies,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
     max: latencies[latencies.length - 1] ?? Number.NaN,
     bodyMs: bodies.length ? bodies.reduce((a, b) => a + b, 0) / bodies.length : Number.NaN,
     releaseSpreadMs: Math.max(...releases) - Math.min(...releases),
-    toStartMs: Math.max(...rounds.flatMap((r) => r.bodyEndedAt.map((end, i) => end - r.bodyMs[i] - r.releasedAt))),
+    toStartMs: Math.max(...rounds.flatMap((r) => r.executions.map((e) => e.startedAt - r.releasedAt))),
     ownTailMs: Math.max(
-      ...rounds.filter((r) => r.bodyMs.length).map((r) => r.lastServedAt - Math.max(...r.bodyEndedAt)),
-    ),
-    otherTailMs: Math.max(
       ...rounds
-        .filter((r) => !r.bodyMs.length)
-        .map((r) => r.lastServedAt - Math.min(...rounds.flatMap((x) => x.bodyEndedAt))),
+        .filter((r) => r.executions.length)
+        .map((r) => r.lastEnd - Math.max(...r.executions.map((e) => e.endedAt))),
     ),
+    otherTailMs: Math.max(...rounds.filter((r) => !r.executions.length).map((r) => r.lastEnd - firstBodyEnd)),
   };
+}
+
+/** Calls of this report that resolved with a value for another key (never expected). */
+function wrongValues(report: RunReport, key: string): number {
+  return Object.entries(report.values)
+    .filter(([json]) => (JSON.parse(json) as { key: string }).key !== key)
+    .reduce((sum, [, calls]) => sum + calls, 0);
 }
 
 function percentile(sorted: readonly number[], q: number): number {
@@ -243,19 +220,15 @@ async function main(server: LocalRedisServer): Promise<void> {
         `${ROUNDS} measured rounds per variant after ${WARMUP_ROUNDS} warm-up, variants interleaved\n`,
     );
 
-    const script = fileURLToPath(new URL('./support/stampede-worker.js', import.meta.url));
-    for (let i = 0; i < WORKERS; i++) {
-      workers.push(
-        fork(script, [server.url, String(i), String(CALLS), String(METHOD_MS)], {
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        }),
-      );
-    }
-    await Promise.all(
-      workers.map((worker) =>
-        nextMessage(worker, (m): m is WorkerMessage => m.type === 'ready', READY_TIMEOUT_MS, 'ready'),
-      ),
-    );
+    // Compiled beside this file by bench/tsconfig.json (its `include` lists the worker).
+    const script = fileURLToPath(new URL('../test/support/stampede-worker.js', import.meta.url));
+    const env = {
+      STAMPEDE_REDIS_URL: server.url,
+      STAMPEDE_NAMESPACE: CACHE_NAMESPACE,
+      STAMPEDE_START_CHANNEL: START_CHANNEL,
+    };
+    for (let i = 0; i < WORKERS; i++) workers.push(spawnWorker(script, env, { name: `stampede worker ${i}` }));
+    await Promise.all(workers.map((worker) => worker.ready));
 
     console.log(row(COLUMNS.map(([name]) => name)));
     const results = new Map<StampedeVariant, RoundResult[]>(VARIANTS.map((v) => [v, []]));
@@ -284,25 +257,11 @@ async function main(server: LocalRedisServer): Promise<void> {
       );
     }
   } finally {
-    await stopWorkers();
+    await stopWorkers(workers);
     await publisher.quit().catch(() => publisher.disconnect());
   }
 }
 
-async function stopWorkers(): Promise<void> {
-  await Promise.all(
-    workers.map(async (worker) => {
-      if (worker.exitCode !== null || worker.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      if (worker.connected) worker.send({ type: 'stop' });
-      else worker.kill('SIGTERM');
-      const escalate = setTimeout(() => worker.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(escalate);
-    }),
-  );
-}
-
 await runBench('stampede bench', DEADLINE_S, main, () => {
-  for (const worker of workers) worker.kill('SIGKILL');
+  for (const worker of workers) worker.child.kill('SIGKILL');
 });

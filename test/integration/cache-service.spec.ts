@@ -8,7 +8,7 @@ import { CacheService } from 'nestjs-redis-cache';
 import { notAsAclUser } from '../support/acl-user.js';
 import { watchCommands } from '../support/monitor.js';
 import { createTestApp, rawRedis, testTopology, uniqueNamespace } from '../support/test-app.js';
-import { delEach, holdsValue, scanEntryKeys, scanKeys, scanValueKeys, setMany } from './helpers.js';
+import { delEach, holdsValue, scanEntryKeys, scanKeys, scanValueKeys, setMany } from '../support/redis-keys.js';
 
 describe('CacheService', () => {
   let app: INestApplication;

@@ -24,7 +24,7 @@ import { Observable, of } from 'rxjs';
 import request from 'supertest';
 import { Cacheable, CacheEvict, CachePut, CacheService } from 'nestjs-redis-cache';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { holdsValue } from './helpers.js';
+import { holdsValue } from '../support/redis-keys.js';
 
 /** Lets a request through when its `x-role` header equals the handler's `role` metadata. */
 @Injectable()

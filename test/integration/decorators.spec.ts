@@ -5,7 +5,8 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { isObservable, lastValueFrom, Observable, of, defer, throwError } from 'rxjs';
 import { Cacheable, CacheEvict, CachePut, CacheService } from 'nestjs-redis-cache';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay, holdsValue, scanEntryKeys, scanValueKeys } from './helpers.js';
+import { holdsValue, scanEntryKeys, scanValueKeys } from '../support/redis-keys.js';
+import { delay } from '../support/timing.js';
 
 interface Post {
   id: number;

@@ -5,7 +5,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CachePut, CacheService, type CacheNameStats } from 'nestjs-redis-cache';
 import { LOAD_MS_OFFSET } from '../../lib/core/cache-entry.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay } from './helpers.js';
+import { delay } from '../support/timing.js';
 
 const TTL_MS = 400;
 const LOAD_MS = 50;

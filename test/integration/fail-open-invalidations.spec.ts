@@ -6,7 +6,7 @@ import type { CacheEngine } from '../../lib/core/cache-engine.js';
 import { engineOf } from '../support/engine-of.js';
 import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
 import { adminClient, createFaultApp, eventually, type FaultApp } from '../support/fault-helpers.js';
-import { holdsValue } from './helpers.js';
+import { holdsValue } from '../support/redis-keys.js';
 
 // An eviction or a write that Redis never received during an outage must not leave the old value
 // to be served for its whole TTL: the cache remembers those keys and deletes them when Redis

@@ -17,7 +17,7 @@ import {
 } from '../support/load-helpers.js';
 import { LogRecorder } from '../support/fault-helpers.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay } from './helpers.js';
+import { delay } from '../support/timing.js';
 
 const GRACE_MS = 1_000;
 const TIMEOUT_MS = 150;

@@ -42,7 +42,7 @@ import {
 } from 'nestjs-redis-cache';
 import { freePort } from '../../tools/local-redis-server.mjs';
 import { rawRedis, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
-import { scanEntryKeys } from './helpers.js';
+import { scanEntryKeys } from '../support/redis-keys.js';
 
 type Platform = 'express' | 'fastify';
 

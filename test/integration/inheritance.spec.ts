@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import { Cacheable, CacheService, RedisCacheModule } from 'nestjs-redis-cache';
 import { LogRecorder } from '../support/fault-helpers.js';
 import { rawRedis, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
-import { scanEntryKeys } from './helpers.js';
+import { scanEntryKeys } from '../support/redis-keys.js';
 
 abstract class Repository {
   abstract readonly table: string;

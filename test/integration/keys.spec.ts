@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheService } from 'nestjs-redis-cache';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { SAFE_KEY, scanEntryKeys } from './helpers.js';
+import { SAFE_KEY, scanEntryKeys } from '../support/redis-keys.js';
 
 const HASH = '#[A-Za-z0-9_-]{22}';
 

@@ -9,10 +9,12 @@ import { jest } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheEvict, CachePut, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 import { engineOf } from '../support/engine-of.js';
+import { withNewSubscriber } from '../support/redis-clients.js';
 import { waitFor } from '../support/load-helpers.js';
 import { newTestClient, standaloneOnly } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { bookkeeping, delay } from './helpers.js';
+import { bookkeeping } from '../support/redis-keys.js';
+import { delay } from '../support/timing.js';
 
 @Injectable()
 class ProductService {
@@ -263,18 +265,17 @@ describe('in-process tier (L1)', () => {
 
   // CLIENT KILL of one subscriber socket is a one-server mechanism; on a Cluster a node leaving the
   // pool is the same moment (lease-release-listener.ts).
-  standaloneOnly('kills one subscriber connection by its address')(
+  standaloneOnly('kills one subscriber connection (CLIENT KILL ID)')(
     'after a lost subscription an instance serves nothing it kept before',
     async () => {
       const a = await start();
-      const b = await start();
+      const b = await withNewSubscriber(redis, start);
       await warm(b, 'ProductService.product', () => b.products.product(1));
       await a.products.rename(3, 9); // a value whose bytes are copied below
       const newBytes = await redis.getBuffer(key('product:3'));
       // Cut B's subscriber connection, and change the value in Redis without a message: what a
       // message published while B was not subscribed amounts to.
-      const subscriber = (b.engine.leases as unknown as { subscriber: { stream: { localPort: number } } }).subscriber;
-      await redis.client('KILL', 'ADDR', `127.0.0.1:${subscriber.stream.localPort}`);
+      await redis.client('KILL', 'ID', b.subscriberId);
       await waitFor("B's subscription to drop", () => !b.engine.leases.listening, 2_000, 1);
       expect(b.engine.l1Serving).toBe(false);
       await redis.set(key('product:1'), newBytes!, 'PX', 60_000);

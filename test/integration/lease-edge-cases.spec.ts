@@ -11,7 +11,7 @@ import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-
 import { leasePlaceholder, redisNow, timed, waitFor } from '../support/load-helpers.js';
 import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis, type OwnRedis } from '../support/own-redis.js';
 import { createTestApp, standaloneOnly, uniqueNamespace, type TestRedisConnection } from '../support/test-app.js';
-import { bookkeeping } from './helpers.js';
+import { bookkeeping } from '../support/redis-keys.js';
 
 /** A source whose loads take `delayMs` and throw while `failing`; counts its runs. */
 @Injectable()

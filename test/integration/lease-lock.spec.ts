@@ -19,7 +19,7 @@ import {
 import { ENTRY_KIND, LEASE_KIND } from '../../lib/core/cache-entry.js';
 import { leasePlaceholder, redisNow, timed, waitFor } from '../support/load-helpers.js';
 import { createTestApp, initError, rawRedis, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
-import { delay } from './helpers.js';
+import { delay } from '../support/timing.js';
 
 type Method = 'stock' | 'unlocked' | 'impatient' | 'shortLease';
 

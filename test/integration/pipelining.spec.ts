@@ -15,7 +15,7 @@ import { isCluster, primariesOf } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
 import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis } from '../support/own-redis.js';
 import { waitFor } from '../support/load-helpers.js';
-import { bookkeeping, scanKeys, scanValueKeys, setMany } from './helpers.js';
+import { bookkeeping, scanKeys, scanValueKeys, setMany } from '../support/redis-keys.js';
 import { encodeEntry } from '../../lib/core/cache-entry.js';
 import { engineOf } from '../support/engine-of.js';
 import type { LeaseReleaseListener } from '../../lib/store/lease-release-listener.js';

@@ -7,11 +7,13 @@ import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheEvict, CacheService } from 'nestjs-redis-cache';
 import { engineOf } from '../support/engine-of.js';
+import { withNewSubscriber } from '../support/redis-clients.js';
 import { timed, waitFor } from '../support/load-helpers.js';
 import { watchCommands } from '../support/monitor.js';
 import { standaloneOnly } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay, setMany } from './helpers.js';
+import { setMany } from '../support/redis-keys.js';
+import { delay } from '../support/timing.js';
 
 @Injectable()
 class CatalogService {
@@ -144,17 +146,16 @@ describe('clear(prefix) in O(1): a new generation, no keys deleted', () => {
 
   // CLIENT KILL of one subscriber socket is a one-server mechanism; on a Cluster a node leaving the
   // pool is the same moment (lease-release-listener.ts), covered by cluster-failover.spec.ts.
-  standaloneOnly('kills one subscriber connection by its address')(
+  standaloneOnly('kills one subscriber connection (CLIENT KILL ID)')(
     'an app whose subscription dropped re-reads the markers before serving',
     async () => {
       const a = await start();
-      const b = await start();
+      const b = await withNewSubscriber(redis, start);
       await a.catalog.item(7);
       expect(await b.cache.get('item:7')).toBe('item 7 v1');
-      // Cut B's subscriber connection (found by its local port) and clear while B cannot hear it.
-      const subscriber = (b.engine.leases as unknown as { subscriber: { stream: { localPort: number } } }).subscriber;
+      // Cut B's subscriber connection (the connection that subscribed when B started) and clear while B cannot hear it.
       const bListening = () => b.engine.leases.listening;
-      await redis.client('KILL', 'ADDR', `127.0.0.1:${subscriber.stream.localPort}`);
+      await redis.client('KILL', 'ID', b.subscriberId);
       await waitFor("B's subscription to drop", () => !bListening(), 2_000, 1);
       await a.cache.clear('item:');
       expect(await b.cache.get('item:7')).toBeUndefined();

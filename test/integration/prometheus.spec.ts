@@ -28,7 +28,7 @@ import { createSampleApp } from '../../sample-app/create-sample-app.js';
 import { waitFor } from '../support/load-helpers.js';
 import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis, type OwnRedis } from '../support/own-redis.js';
 import { rawRedis, standaloneOnly, testRedisConnection, uniqueNamespace } from '../support/test-app.js';
-import { delay } from './helpers.js';
+import { delay } from '../support/timing.js';
 
 @Injectable()
 class CatalogService {

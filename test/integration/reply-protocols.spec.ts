@@ -8,7 +8,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import type { RedisOptions } from 'ioredis';
 import { Cacheable, CacheEvict, CacheService } from 'nestjs-redis-cache';
 import { createTestApp, newTestClient, testTopology, uniqueNamespace } from '../support/test-app.js';
-import { delay } from './helpers.js';
+import { delay } from '../support/timing.js';
 
 const onIoredis5 = process.env.NODE_OPTIONS?.includes('ioredis5-hook') ?? false;
 

@@ -26,7 +26,8 @@ import {
 } from '../support/fault-helpers.js';
 import { SteadyCalls } from '../support/steady-calls.js';
 import { uniqueNamespace } from '../support/test-app.js';
-import { bookkeeping, stillRunning } from './helpers.js';
+import { bookkeeping } from '../support/redis-keys.js';
+import { stillRunning } from '../support/running-processes.js';
 
 /** How long a test may wait for the sentinels to promote the replica and the app to use it. */
 const FAILOVER_WAIT_MS = 60_000;

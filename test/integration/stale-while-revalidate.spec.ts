@@ -6,7 +6,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheService, type CacheNameStats } from 'nestjs-redis-cache';
 import { timed, waitFor, waitUntilStale, watchUnhandledRejections, freshUntilOf } from '../support/load-helpers.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay } from './helpers.js';
+import { delay } from '../support/timing.js';
 
 const NAME = 'PriceService.price';
 /** The method's delay: a stale answer must come far below it. */

@@ -9,7 +9,8 @@ import { Cacheable, CacheEvict, CachePut, CacheService, RedisCacheConfigError } 
 import { timed, waitFor, waitUntilStale } from '../support/load-helpers.js';
 import { watchCommands } from '../support/monitor.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { bookkeeping, delay } from './helpers.js';
+import { bookkeeping } from '../support/redis-keys.js';
+import { delay } from '../support/timing.js';
 
 interface Post {
   id: number;

@@ -4,7 +4,8 @@ import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CachePut, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay, scanEntryKeys, scanKeys } from './helpers.js';
+import { scanEntryKeys, scanKeys } from '../support/redis-keys.js';
+import { delay } from '../support/timing.js';
 
 @Injectable()
 class TtlService {

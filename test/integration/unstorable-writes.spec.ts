@@ -6,7 +6,8 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CachePut, CacheService } from 'nestjs-redis-cache';
 import { waitFor } from '../support/load-helpers.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
-import { delay, holdsValue } from './helpers.js';
+import { holdsValue } from '../support/redis-keys.js';
+import { delay } from '../support/timing.js';
 
 interface Profile {
   id: number;

@@ -1,8 +1,13 @@
-// What test/integration/stampede-processes.spec.ts and its child processes (stampede-worker.ts) say
-// to each other over Node's IPC channel. Shared by both sides; the worker's copy is compiled by tsc.
+// What the stampede worker (stampede-worker.ts) and its parents say to each other: the spec
+// test/integration/stampede-processes.spec.ts (over Node's IPC channel) and the benchmark
+// bench/stampede.bench.ts (a PUBLISH starts a run, the report comes back over IPC). Shared by both
+// sides; the worker's copy is compiled by tsc.
 
-/** The decorated methods of the worker's `SlowSource`, each with its own key prefix and lease options. */
-export type StampedeMethod = 'compute' | 'impatient' | 'shortLease';
+/**
+ * The decorated methods of the worker's `SlowSource`, each with its own key prefix and lease options:
+ * `compute` takes the module's lease options, `noLock` has none (in-process single-flight only).
+ */
+export type StampedeMethod = 'compute' | 'noLock' | 'impatient' | 'shortLease';
 
 /** `lockWait` of `SlowSource.impatient` (ms). */
 export const IMPATIENT_LOCK_WAIT_MS = 300;
@@ -29,31 +34,42 @@ export interface StampedeValue {
   returnedAt: number;
 }
 
-/** Parent to worker. */
+/** One run: every call the worker fires at once. */
+export interface RunCommand {
+  method: StampedeMethod;
+  key: string;
+  /** How long the method sleeps. */
+  methodMs: number;
+  /** Concurrent calls this worker fires. */
+  calls: number;
+}
+
+/** Parent to worker over IPC. The same `RunCommand`, as JSON, is what a PUBLISH on the start channel carries. */
 export type ParentMessage =
-  | {
+  | (RunCommand & {
       type: 'run';
-      method: StampedeMethod;
-      key: string;
-      /** How long the method sleeps. */
-      methodMs: number;
-      /** Concurrent calls this worker fires. */
-      calls: number;
       /** Epoch ms at which all calls start (the same for every worker). */
       startAt: number;
-    }
+    })
   | { type: 'exit' };
 
-/** What one worker's calls of one run got. */
+/**
+ * What one worker's calls of one run got. Times are epoch ms with sub-millisecond precision
+ * (`performance.timeOrigin + performance.now()`), so the parent can compare processes.
+ */
 export interface RunReport {
   /** JSON of each distinct value returned, and how many calls returned it. */
   values: Record<string, number>;
   errors: string[];
-  /** Epoch ms: the first and the last call to resolve (or reject). */
+  /** When the calls were fired: at `startAt`, or when the PUBLISH arrived. */
+  releasedAt: number;
+  /** How long each call that resolved took, ms. */
+  latencies: number[];
+  /** The first and the last call to resolve (or reject). */
   firstEnd: number;
   lastEnd: number;
-  /** Executions of the method in this process during the run. */
-  localExecutions: number;
+  /** The method's executions in this process during the run: from before its INCR to its return. */
+  executions: Array<{ startedAt: number; endedAt: number }>;
 }
 
 /** Worker to parent. */

@@ -6,7 +6,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { TestRedisConnection } from './redis-topology.js';
+// Nothing of jest here: bench/stampede.bench.ts spawns its workers with this file too.
+import type { WorkerRedis } from './worker-process.js';
 
 const ROOT = process.cwd();
 /** How long a worker may take to boot (Nest, its Redis connections) on a loaded 2-core machine. */
@@ -36,7 +37,7 @@ export async function compileWorker(tsconfigPath: string, outJs: string): Promis
  * The environment that tells a worker where the test Redis is (read back by redisFromEnv in
  * worker-process.ts): `<prefix>_REDIS_URL`, or a cluster's nodes as JSON in `<prefix>_REDIS_CLUSTER_NODES`.
  */
-export function redisEnv(prefix: string, connection: TestRedisConnection): Record<string, string> {
+export function redisEnv(prefix: string, connection: WorkerRedis): Record<string, string> {
   return typeof connection === 'string'
     ? { [`${prefix}_REDIS_URL`]: connection }
     : { [`${prefix}_REDIS_CLUSTER_NODES`]: JSON.stringify(connection.cluster.nodes) };

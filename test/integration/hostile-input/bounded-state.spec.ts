@@ -8,7 +8,7 @@ import { MAX_PREFIX_MARKERS } from '../../../lib/core/invalidation/prefix-genera
 import { MAX_NAMES, OTHER_NAME } from '../../../lib/metrics/cache-metrics.js';
 import { LogRecorder } from '../../support/fault-helpers.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../../support/test-app.js';
-import { bookkeeping } from '../helpers.js';
+import { bookkeeping } from '../../support/redis-keys.js';
 
 @Injectable()
 class Posts {

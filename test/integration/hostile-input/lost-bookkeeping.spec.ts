@@ -8,7 +8,7 @@ import { Cacheable, CacheService, type RedisCacheModuleOptions } from 'nestjs-re
 import { startLocalRedis, type LocalRedisServer } from '../../../tools/local-redis-server.mjs';
 import { waitFor } from '../../support/load-helpers.js';
 import { createTestApp, rawRedis, standaloneOnly, uniqueNamespace } from '../../support/test-app.js';
-import { bookkeeping } from '../helpers.js';
+import { bookkeeping } from '../../support/redis-keys.js';
 
 @Injectable()
 class Catalog {

@@ -6,7 +6,7 @@ import { Cacheable, CachePut, CacheService } from 'nestjs-redis-cache';
 import { randomBytes } from 'node:crypto';
 import { engineOf } from '../../support/engine-of.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../../support/test-app.js';
-import { bookkeeping, scanKeys } from '../helpers.js';
+import { bookkeeping, scanKeys } from '../../support/redis-keys.js';
 
 @Injectable()
 class Echo {

@@ -14,7 +14,7 @@ import {
   testRedisUrl,
   uniqueNamespace,
 } from '../../support/test-app.js';
-import { bookkeeping } from '../helpers.js';
+import { bookkeeping } from '../../support/redis-keys.js';
 
 @Injectable()
 class Catalog {

@@ -15,7 +15,7 @@ import { CALL_BOUND_MS, COMMAND_TIMEOUT_MS, eventually, range, timed } from '../
 import { startFreezingProxy, type FreezingProxy } from '../../support/freezing-proxy.js';
 import { measureStalls } from '../../support/stall-meter.js';
 import { createTestApp, uniqueNamespace } from '../../support/test-app.js';
-import { bookkeeping } from '../helpers.js';
+import { bookkeeping } from '../../support/redis-keys.js';
 
 /**
  * What the test waits beyond the stated window before it asserts: the poll that sees the detection

@@ -1,9 +1,10 @@
-// Small helpers shared by the integration specs (not a spec itself). Each works on a standalone
-// client and on a Cluster (what rawRedis() returns in the cluster project).
+// Reading and writing the test Redis's keys the way the specs check them: SCAN (never KEYS) for
+// what the cache wrote, the module's own bookkeeping keys, and batches that survive a Cluster. Each
+// helper works on a standalone client and on a Cluster (what rawRedis() returns in the cluster project).
 import type { Cluster, Redis } from 'ioredis';
 import { BookkeepingKeys } from '../../lib/core/bookkeeping-keys.js';
 import { TOMBSTONE_KIND } from '../../lib/core/cache-entry.js';
-import { isCluster, primariesOf } from '../support/redis-topology.js';
+import { isCluster, primariesOf } from './redis-topology.js';
 
 /** Every key matching `pattern` (a SCAN MATCH glob), sorted. On a Cluster, every primary is scanned. */
 export async function scanKeys(redis: Redis | Cluster, pattern: string): Promise<string[]> {
@@ -73,20 +74,5 @@ export async function delEach(redis: Redis | Cluster, keys: readonly string[]): 
   await Promise.all(keys.map((key) => redis.del(key)));
 }
 
-/** A promise that resolves after `ms` (used only to make a loader take time, never to wait for Redis). */
-export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** Characters a Redis key written by the cache may contain: `#` marks hashed parts, `~` typed ones. */
 export const SAFE_KEY = /^[A-Za-z0-9:_\-.{}#~]+$/;
-
-/** Those of `pids` whose process still exists (signal 0 only asks). */
-export function stillRunning(pids: readonly number[]): number[] {
-  return pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
