@@ -243,9 +243,13 @@ export class CacheOperationExecutor {
       const { reads } = this.engine;
       const kept = reads.fromL1Resolved(cacheable, redisKey);
       if (kept !== undefined) return kept;
-      return reads
-        .load(cacheable, redisKey, invokerOf(instance, original, args, plan), policy(cacheable, args))
-        .then(valueOf);
+      return reads.load(
+        cacheable,
+        redisKey,
+        invokerOf(instance, original, args, plan),
+        policy(cacheable, args),
+        valueOf,
+      );
     } catch (err) {
       return Promise.reject(err);
     }

@@ -32,9 +32,19 @@ export class FailOpenStore {
     private readonly followUps: FailureFollowUps,
   ) {}
 
-  /** GET `redisKey`: its bytes, null when absent, FAILED. One `.then` on the command: every hit's path. */
+  /** GET `redisKey`: its bytes, null when absent, FAILED. */
   get(redisKey: string, name: string): Promise<Buffer | null | Failed> {
-    return this.store.get(redisKey).then(undefined, (err: unknown) => this.failed(name, 'read', redisKey, err));
+    return this.read(redisKey, name, (payload) => payload);
+  }
+
+  /**
+   * GET `redisKey` and hand its bytes (null when absent, FAILED) to `then`, in the one `.then` on the
+   * command: every hit's path, where a second promise step costs measurably at high concurrency.
+   */
+  read<R>(redisKey: string, name: string, then: (payload: Buffer | null | Failed) => R): Promise<Awaited<R>> {
+    return this.store
+      .get(redisKey)
+      .then(then, (err: unknown) => then(this.failed(name, 'read', redisKey, err))) as Promise<Awaited<R>>;
   }
 
   /**

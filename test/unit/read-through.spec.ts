@@ -52,9 +52,9 @@ class Fakes {
 
   parts() {
     const store = {
-      get: async () => {
+      read: async (_key: string, _name: string, then: (payload: Buffer | null | typeof FAILED) => unknown) => {
         this.asked.push('get');
-        return this.get === 'entry' ? Buffer.from('x') : this.get;
+        return then(this.get === 'entry' ? Buffer.from('x') : this.get);
       },
     } as unknown as FailOpenStore;
     const reader = {

@@ -29,7 +29,7 @@ export class EntryReader {
 
   /** What `redisKey` holds. */
   read(redisKey: string, name: string): Promise<EntryRead> {
-    return this.parts.store.get(redisKey, name).then((payload) => {
+    return this.parts.store.read(redisKey, name, (payload) => {
       if (payload === FAILED) return READ_FAILED;
       const read = this.decode(redisKey, name, payload);
       return read instanceof DecodedEntry ? { entry: read, leased: false, failed: false } : read;

@@ -19,6 +19,10 @@ export interface ReadSite {
   counters?: CacheCounters;
 }
 
+function asIs<T>(result: T): T {
+  return result;
+}
+
 /** What an L1 lookup needs of its site. */
 export type L1Site = Pick<ReadSite, 'name' | 'l1' | 'counters'>;
 
@@ -59,14 +63,23 @@ export class GetOrLoadHandler {
     return kept;
   }
 
-  /** Reads `redisKey` through (see the class), the call recorded under the site's name. */
-  load<T>(site: ReadSite, redisKey: string, loader: () => Promise<T>, write: WritePolicy): Promise<LoadResult<T>> {
+  /**
+   * Reads `redisKey` through (see the class), the call recorded under the site's name; `answer` turns the
+   * result into what the caller returns, in the same step (a hit's path: no second `.then`).
+   */
+  load<T, R = LoadResult<T>>(
+    site: ReadSite,
+    redisKey: string,
+    loader: () => Promise<T>,
+    write: WritePolicy,
+    answer: (result: LoadResult<T>) => R = asIs as (result: LoadResult<T>) => R,
+  ): Promise<R> {
     const started = performance.now();
     const { name } = site;
     return this.shared(redisKey, loader, write, site.load, name, site.l1).then(
       (result) => {
         this.events.called(name, 'read', result.outcome, 'redis', started, redisKey, result.fallback);
-        return result;
+        return answer(result);
       },
       (err: unknown) => {
         // The method itself failed: the call counts as a miss and the error reaches the caller unchanged.

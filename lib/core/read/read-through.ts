@@ -77,7 +77,7 @@ export class ReadThrough {
     if (!running) return Promise.resolve(this.answer(NOTHING, key, loader, write, load, name, flight));
     // One `.then` on the GET itself, no async frames, nothing allocated for a plain hit (bench/README.md).
     const { reader } = running;
-    return running.store.get(key, name).then((payload) => {
+    return running.store.read(key, name, (payload) => {
       if (payload === FAILED) return this.answer(READ_FAILED, key, loader, write, load, name, flight);
       const read = reader.decode(key, name, payload);
       if (read instanceof DecodedEntry) {
