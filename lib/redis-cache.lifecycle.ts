@@ -14,10 +14,10 @@ import { resolveCacheOptions } from './options/resolve-options.js';
 import { createRedisClient, type CacheClient } from './redis-client.factory.js';
 import { closeClient } from './store/close-client.js';
 import { configurationProblem, redactSecrets, tlsToPlainTextServer } from './store/connection-problems.js';
-import type { CacheStore, LeaseListener } from './store/cache-store.js';
+import type { CacheStore, NamespaceSubscription } from './store/cache-store.js';
 import { ConnectionHealth } from './store/connection-health.js';
 import { isCluster } from './store/guarded-commands.js';
-import { LeaseReleaseListener } from './store/lease-release-listener.js';
+import { NamespaceSubscriber } from './store/namespace-subscriber.js';
 import { RedisCacheStore } from './store/redis-cache.store.js';
 
 /** How long `app.init()` waits for a first connection before starting without the cache. */
@@ -38,7 +38,7 @@ export interface CacheBackend {
 /** What `CacheBackend.open` returns: the engine runs on its store and waits on its lease listener. */
 export interface CacheBackendSession {
   readonly store: CacheStore;
-  readonly leases: LeaseListener;
+  readonly leases: NamespaceSubscription;
   /** Subscribes the lease listener and its followers; resolves once subscribed. */
   subscribe(): Promise<void>;
   close(): Promise<void>;
@@ -58,7 +58,7 @@ export interface CacheRegistration {
  */
 export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private connection: CacheClient | undefined;
-  private leases: LeaseReleaseListener | undefined;
+  private leases: NamespaceSubscriber | undefined;
   private session: CacheBackendSession | undefined;
   private onError: ((err: Error) => void) | undefined;
   private health: ConnectionHealth | undefined;
@@ -95,7 +95,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap
     // The module's own keys, and channels that carry what separates this app's keys from another's.
     const keys = new BookkeepingKeys(config.namespace, scopeOf(connection.client));
     // Lease releases are published per namespace; each application subscribes on a connection of its own.
-    const leases = new LeaseReleaseListener(
+    const leases = new NamespaceSubscriber(
       keys.leaseChannel,
       (key) => keys.isEntryKey(key),
       () => this.engine.events.messageRejected(),
@@ -341,7 +341,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap
    * made. Redis refusing either to this user (NOPERM: rules short of the README's) fails the
    * bootstrap; a failure an outage explains does not.
    */
-  private async preflight(leases: LeaseReleaseListener): Promise<void> {
+  private async preflight(leases: NamespaceSubscriber): Promise<void> {
     const refusals: unknown[] = [leases.refusal];
     if (this.connection?.client.status === 'ready')
       await this.engine.preflight().catch((err: unknown) => refusals.push(err));

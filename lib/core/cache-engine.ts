@@ -5,7 +5,7 @@ import type { CacheMetrics } from '../metrics/cache-metrics.js';
 import type { L1Choice } from '../options/resolve-l1-options.js';
 import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
-import type { CacheStore, LeaseListener } from '../store/cache-store.js';
+import type { CacheStore, NamespaceSubscription } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { LoadResult, Removal, WritePolicy } from './cache-engine.types.js';
 import { FailOpenStore } from './fail-open-store.js';
@@ -35,7 +35,7 @@ interface Started {
   keys: BookkeepingKeys;
   store: CacheStore;
   isDown: () => boolean;
-  leases: LeaseListener;
+  leases: NamespaceSubscription;
   /** The read-through's view of this running cache. */
   reads: RunningReads;
   writer: EntryWriter;
@@ -93,7 +93,7 @@ export class CacheEngine {
     config: ResolvedCacheConfig,
     store: CacheStore,
     isDown: () => boolean,
-    leases: LeaseListener,
+    leases: NamespaceSubscription,
     keys: BookkeepingKeys,
   ): void {
     const pending = new PendingInvalidations(() => void this.replayInvalidations());
@@ -230,7 +230,7 @@ export class CacheEngine {
     return this.require().store;
   }
 
-  get leases(): LeaseListener {
+  get leases(): NamespaceSubscription {
     return this.require().leases;
   }
 

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { LeaseWake } from './lease-waiters.js';
 
 // What the cache engine (lib/core) asks of a store and of the subscription that wakes lease waiters.
-// RedisCacheStore and LeaseReleaseListener are the production implementations (Redis commands and Lua
+// RedisCacheStore and NamespaceSubscriber are the production implementations (Redis commands and Lua
 // scripts, a subscriber connection); RedisCacheTestingModule runs the same engine on an in-process
 // keyspace (lib/testing). The semantics of each method are those of the Lua scripts in
 // entry-scripts.ts and invalidation-scripts.ts, which the in-process store ports; the contract
@@ -111,7 +111,7 @@ export interface SubscriptionFollower {
 }
 
 /** The subscription the engine waits on for lease releases, and that carries its followers' channels. */
-export interface LeaseListener {
+export interface NamespaceSubscription {
   /** The channel lease releases are published on (COMPLETE_LEASE's). */
   readonly channel: string;
   /** True while a release would reach this process. */

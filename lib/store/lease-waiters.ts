@@ -23,7 +23,7 @@ interface Listener {
 /**
  * The callers of one application waiting for lease releases, by key: what a release message (or the
  * loss of the subscription that carries them) wakes. Shared by every subscription kind (Redis's in
- * lease-release-listener.ts, the testing module's in-process one).
+ * namespace-subscriber.ts, the testing module's in-process one).
  */
 export class LeaseWaiters {
   private readonly listeners = new Map<string, Set<Listener>>();

@@ -1,6 +1,6 @@
 import type { BookkeepingKeys } from '../core/bookkeeping-keys.js';
 import type { CacheBackend, CacheBackendSession } from '../redis-cache.lifecycle.js';
-import { InMemoryLeaseListener } from './in-memory-lease-listener.js';
+import { InMemorySubscriber } from './in-memory-subscriber.js';
 import { InMemoryCacheStore } from './in-memory-store.js';
 import { InProcessBus } from './in-process-bus.js';
 import { TestClock } from './test-clock.js';
@@ -13,7 +13,7 @@ export class InMemoryBackend implements CacheBackend {
   readonly clock = new TestClock();
   readonly store: InMemoryCacheStore;
   private readonly bus = new InProcessBus();
-  private opened: { keys: BookkeepingKeys; leases: InMemoryLeaseListener } | undefined;
+  private opened: { keys: BookkeepingKeys; leases: InMemorySubscriber } | undefined;
 
   /** `retain: false`: nothing is ever stored (the `disabled` switch). */
   constructor(retain = true) {
@@ -21,7 +21,7 @@ export class InMemoryBackend implements CacheBackend {
   }
 
   open(keys: BookkeepingKeys, rejected: () => void): CacheBackendSession {
-    const leases = new InMemoryLeaseListener(keys.leaseChannel, this.bus, (key) => keys.isEntryKey(key), rejected);
+    const leases = new InMemorySubscriber(keys.leaseChannel, this.bus, (key) => keys.isEntryKey(key), rejected);
     this.opened = { keys, leases };
     return {
       store: this.store,

@@ -264,7 +264,7 @@ describe('in-process tier (L1)', () => {
   });
 
   // CLIENT KILL of one subscriber socket is a one-server mechanism; on a Cluster a node leaving the
-  // pool is the same moment (lease-release-listener.ts).
+  // pool is the same moment (namespace-subscriber.ts).
   standaloneOnly('kills one subscriber connection (CLIENT KILL ID)')(
     'after a lost subscription an instance serves nothing it kept before',
     async () => {

@@ -168,7 +168,7 @@ describe('leases at the edges', () => {
   );
 
   // On a cluster the lease subscriber is a Cluster, which stays 'ready' and emits no 'close' when its
-  // nodes die: the listener wakes the waiters when a node leaves the pool (lease-release-listener.ts).
+  // nodes die: the listener wakes the waiters when a node leaves the pool (namespace-subscriber.ts).
   it(
     'Redis dying while callers wait ends their wait: they go to the source instead of waiting out lockWait',
     async () => {

@@ -18,7 +18,7 @@ import { waitFor } from '../support/load-helpers.js';
 import { bookkeeping, scanKeys, scanValueKeys, setMany } from '../support/redis-keys.js';
 import { encodeEntry } from '../../lib/core/cache-entry.js';
 import { engineOf } from '../support/engine-of.js';
-import type { LeaseReleaseListener } from '../../lib/store/lease-release-listener.js';
+import type { NamespaceSubscriber } from '../../lib/store/namespace-subscriber.js';
 import { createDefaultCodec } from '../../lib/serialization/cache-codec.js';
 
 const KEYS = 300;
@@ -74,7 +74,7 @@ describe('pipelining of batched operations', () => {
   async function socketWrites<T>(work: () => Promise<T>): Promise<{ result: T; writes: number[] }> {
     const streams = (await serverConnections()).map((connection) => connection.stream);
     // Not the work's: the subscription's heartbeat, a PUBLISH every second on this connection.
-    const heartbeat = (engineOf(app).leases as LeaseReleaseListener).heartbeatChannel;
+    const heartbeat = (engineOf(app).leases as NamespaceSubscriber).heartbeatChannel;
     const originals = streams.map((stream) => stream.write);
     const writes = streams.map(() => 0);
     streams.forEach((stream, i) => {

@@ -145,7 +145,7 @@ describe('clear(prefix) in O(1): a new generation, no keys deleted', () => {
   });
 
   // CLIENT KILL of one subscriber socket is a one-server mechanism; on a Cluster a node leaving the
-  // pool is the same moment (lease-release-listener.ts), covered by cluster-failover.spec.ts.
+  // pool is the same moment (namespace-subscriber.ts), covered by cluster-failover.spec.ts.
   standaloneOnly('kills one subscriber connection (CLIENT KILL ID)')(
     'an app whose subscription dropped re-reads the markers before serving',
     async () => {

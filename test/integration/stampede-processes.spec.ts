@@ -60,7 +60,7 @@ const HANDSHAKE = new Set(['hello', 'client|setname', 'client|setinfo', 'select'
 
 /**
  * Commands sent, but for PUBLISH (each app publishes its subscription's heartbeat every second,
- * lease-release-listener.ts: a cost of the time the run takes, not of waiting) and handshakes.
+ * namespace-subscriber.ts: a cost of the time the run takes, not of waiting) and handshakes.
  */
 const total = (commands: Record<string, number>) =>
   Object.entries(commands).reduce((sum, [name, n]) => sum + (name === 'publish' || HANDSHAKE.has(name) ? 0 : n), 0);

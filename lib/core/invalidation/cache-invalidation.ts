@@ -1,5 +1,5 @@
 import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
-import type { Announcement, CacheStore, LeaseListener } from '../../store/cache-store.js';
+import type { Announcement, CacheStore, NamespaceSubscription } from '../../store/cache-store.js';
 import { CommandTimeoutError } from '../../store/redis-cache.store.js';
 import type { BookkeepingKeys } from '../bookkeeping-keys.js';
 import type { Removal } from '../cache-engine.types.js';
@@ -16,7 +16,7 @@ export interface InvalidationTargets {
   store: CacheStore;
   /** Where a failed invalidation is counted and answered (fail-open-store.ts). */
   failOpen: FailOpenStore;
-  leases: LeaseListener;
+  leases: NamespaceSubscription;
   pending: PendingInvalidations;
   tags: CacheTags;
   prefixes: PrefixGenerations;

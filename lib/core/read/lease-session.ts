@@ -1,4 +1,4 @@
-import type { LeaseListener } from '../../store/cache-store.js';
+import type { NamespaceSubscription } from '../../store/cache-store.js';
 import type { LeaseWake } from '../../store/lease-waiters.js';
 import type { PreparedEntry } from '../cache-engine.types.js';
 import type { FailOpenStore, LeaseOutcome } from '../fail-open-store.js';
@@ -6,7 +6,7 @@ import type { FailOpenStore, LeaseOutcome } from '../fail-open-store.js';
 /** What a lease session needs of the running cache. */
 export interface LeaseSessionParts {
   store: FailOpenStore;
-  listener: LeaseListener;
+  listener: NamespaceSubscription;
 }
 
 /**

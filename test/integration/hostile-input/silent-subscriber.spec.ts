@@ -9,7 +9,7 @@ import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { Cacheable, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
-import { HEARTBEAT_MS, SILENCE_DETECTED_WITHIN_MS } from '../../../lib/store/lease-release-listener.js';
+import { HEARTBEAT_MS, SILENCE_DETECTED_WITHIN_MS } from '../../../lib/store/namespace-subscriber.js';
 import { startLocalRedis, type LocalRedisServer } from '../../../tools/local-redis-server.mjs';
 import { CALL_BOUND_MS, COMMAND_TIMEOUT_MS, eventually, range, timed } from '../../support/fault-helpers.js';
 import { startFreezingProxy, type FreezingProxy } from '../../support/freezing-proxy.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import type { LeaseListener, SubscriptionFollower } from './cache-store.js';
+import type { NamespaceSubscription, SubscriptionFollower } from './cache-store.js';
 import { closeClient } from './close-client.js';
 import { LeaseWaiters, type LeaseWake } from './lease-waiters.js';
 import { isCluster } from './redis-cache.store.js';
@@ -10,7 +10,7 @@ export type { LeaseWake, WakeReason } from './lease-waiters.js';
 
 /** How long after a Cluster node left the subscriber is taken to be subscribed on another one. */
 const CLUSTER_RESUBSCRIBED_MS = 2_000;
-/** How often the subscription's own heartbeat is published (see `LeaseReleaseListener.beat`). */
+/** How often the subscription's own heartbeat is published (see `NamespaceSubscriber.beat`). */
 export const HEARTBEAT_MS = 1_000;
 /**
  * How many heartbeats may be on their way at a beat: one more not heard back means the subscription
@@ -24,12 +24,13 @@ const UNHEARD_BEATS = 2;
 export const SILENCE_DETECTED_WITHIN_MS = (UNHEARD_BEATS + 1) * HEARTBEAT_MS;
 
 /**
- * Wakes the callers waiting for another process's load: one subscriber connection per application
- * hears the lease releases of its namespace. A lost message costs time, never correctness (waiters
- * re-read, and a lease ends by its TTL); a subscription that went silent without closing is found by a
- * heartbeat and reconnected. docs/lease-protocol.md, "Release messages".
+ * The application's one subscriber connection to its namespace's channels: lease releases (it wakes
+ * the callers waiting for another process's load), and the channels of its followers (cleared
+ * prefixes, L1's invalidations). A lost message costs time, never correctness (waiters re-read, and a
+ * lease ends by its TTL); a subscription that went silent without closing is found by a heartbeat and
+ * reconnected. docs/lease-protocol.md, "Release messages".
  */
-export class LeaseReleaseListener implements LeaseListener {
+export class NamespaceSubscriber implements NamespaceSubscription {
   private readonly waiters: LeaseWaiters;
   private subscriber: Redis | Cluster | undefined;
   private subscribed = false;

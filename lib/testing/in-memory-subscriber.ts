@@ -1,13 +1,13 @@
-import type { LeaseListener, SubscriptionFollower } from '../store/cache-store.js';
+import type { NamespaceSubscription, SubscriptionFollower } from '../store/cache-store.js';
 import { LeaseWaiters, type LeaseWake } from '../store/lease-waiters.js';
 import type { InProcessBus } from './in-process-bus.js';
 
 /**
- * LeaseReleaseListener's part for RedisCacheTestingModule: the lease channel and its followers' (cleared
+ * NamespaceSubscriber's part for RedisCacheTestingModule: the lease channel and its followers' (cleared
  * prefixes, L1 invalidations) subscribed on the in-process bus instead of a Redis connection. Nothing
  * drops it, so there is no heartbeat; `renew` and `wakeAll` are what the test clock's `advance` uses.
  */
-export class InMemoryLeaseListener implements LeaseListener {
+export class InMemorySubscriber implements NamespaceSubscription {
   private readonly waiters: LeaseWaiters;
   private readonly followers = new Map<string, SubscriptionFollower>();
   private unsubscribes: Array<() => void> = [];
