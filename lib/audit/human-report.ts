@@ -1,4 +1,5 @@
 import type { KeyspaceAuditReport, PrefixReport, ServerFigures } from './audit-report.js';
+import { printable } from './printable.js';
 
 /** Rows of the prefix table in the human report; `--json` lists every prefix. */
 export const SHOWN_PREFIXES = 50;
@@ -68,7 +69,8 @@ export function formatHumanReport(report: KeyspaceAuditReport): string {
   lines.push(...serverSection(report));
   lines.push('');
   lines.push(...redFlagSection(report));
-  return `${lines.join('\n')}\n`;
+  // Red flags name prefixes too: nothing read from Redis reaches the terminal raw.
+  return `${lines.map(printable).join('\n')}\n`;
 }
 
 function prefixTable(report: KeyspaceAuditReport): string[] {
@@ -78,7 +80,7 @@ function prefixTable(report: KeyspaceAuditReport): string[] {
     const ttl = prefix.ttl;
     const mark = ttl?.sampled ? '~' : '';
     return [
-      prefix.prefix === '' ? '(empty)' : prefix.prefix,
+      prefix.prefix === '' ? '(empty)' : printable(prefix.prefix),
       formatCount(prefix.keys),
       formatBytes(prefix.bytes, prefix.bytesEstimated),
       formatCount(prefix.withoutTtl),

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { RedisCacheModuleOptions } from '../options/redis-cache-options.interface.js';
 import { isCluster } from '../store/guarded-commands.js';
 import { addressOf, escapeGlob, keyPrefixOf } from './audit-nodes.js';
+import { printable } from './printable.js';
 import { parseInfo } from './server-figures.js';
 
 /** Which checks run (every one unless switched off). */
@@ -144,7 +145,7 @@ export function startupWarnings(
 }
 
 function examples(keys: readonly string[]): string {
-  const shown = keys.slice(0, EXAMPLES).join(', ');
+  const shown = keys.slice(0, EXAMPLES).map(printable).join(', ');
   return keys.length > EXAMPLES ? `e.g. ${shown}` : shown;
 }
 

@@ -128,6 +128,17 @@ describe('formatHumanReport', () => {
     ]);
   });
 
+  it('shows key names read from Redis with their control characters escaped, never raw', () => {
+    const hostile = 'evil\x1b]0;owned\x07:\n[no-maxmemory] forged\u202e';
+    const prefixes = [{ ...report.prefixes[0]!, prefix: hostile }];
+    const redFlags = [{ ...report.redFlags[0]!, message: `keys without TTL: ${hostile}` }];
+    const text = formatHumanReport({ ...report, prefixes, redFlags });
+    // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
+    expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f\u202e]/);
+    expect(text).toContain('evil\\x1b]0;owned\\x07:\\x0a[no-maxmemory] forged\\u202e');
+    expect(text.split('\n').filter((line) => line.includes('[no-maxmemory] forged'))).toHaveLength(2);
+  });
+
   it('says so when nothing matched, no flag was raised, and figures are unknown', () => {
     const unknown: ServerFigures = {
       ...server,

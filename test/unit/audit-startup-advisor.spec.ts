@@ -27,6 +27,14 @@ describe('startupWarnings', () => {
     ]);
   });
 
+  it('names sampled keys with their control characters escaped: a key cannot forge a log line', () => {
+    const sample = { inspected: 1, withoutTtl: ['shop:a\nERROR forged\x1b[2J'] };
+    const [warning] = startupWarnings('shop', ALL, [server('allkeys-lru')], sample);
+    expect(warning).toContain('(shop:a\\x0aERROR forged\\x1b[2J)');
+    // eslint-disable-next-line no-control-regex -- no control character may reach the log
+    expect(warning).not.toMatch(/[\n\x1b]/);
+  });
+
   it('warns about keys without a TTL, with examples, and about volatile-* while they exist', () => {
     const sample = { inspected: 10, withoutTtl: ['shop:a', 'shop:b', 'shop:c', 'shop:d'] };
     const [volatile, keys] = startupWarnings('shop', ALL, [server('volatile-lru')], sample);
