@@ -21,7 +21,7 @@ import type { L1Slot } from './l1/l1-slot.js';
 import { OnceWarnings } from './once-warnings.js';
 import { EntryReader } from './read/entry-reader.js';
 import { FRESH_ONLY, freshnessOf } from './read/freshness.js';
-import { GetOrLoadHandler } from './read/get-or-load.js';
+import { GetOrLoadHandler, type RunningTier } from './read/get-or-load.js';
 import { LeaseSession } from './read/lease-session.js';
 import { ReadThrough, type RunningReads } from './read/read-through.js';
 import { RedisClock } from './redis-clock.js';
@@ -38,6 +38,8 @@ interface Started {
   leases: NamespaceSubscription;
   /** The read-through's view of this running cache. */
   reads: RunningReads;
+  /** The handler's view of it (made once: every read asks for it). */
+  running: RunningTier;
   writer: EntryWriter;
   pending: PendingInvalidations;
   epoch: InvalidationEpoch;
@@ -83,10 +85,7 @@ export class CacheEngine {
       warnOnce: (name, topic, message, err) => this.warnOnce(name, topic, message, err),
       running: () => this.started?.reads,
     });
-    this.reads = new GetOrLoadHandler(this.events, this.flights, this.readThrough, () => {
-      const started = this.started;
-      return started && { tier: started.tier, freezeShared: started.config.freezeShared };
-    });
+    this.reads = new GetOrLoadHandler(this.events, this.flights, this.readThrough, () => this.started?.running);
   }
 
   start(
@@ -151,6 +150,7 @@ export class CacheEngine {
       foreignKey: (redisKey, name) => this.foreignKey(redisKey, name),
     };
     this.started = {
+      running: { tier, freezeShared: config.freezeShared },
       writer,
       reads,
       reader,

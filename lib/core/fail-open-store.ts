@@ -32,11 +32,6 @@ export class FailOpenStore {
     private readonly followUps: FailureFollowUps,
   ) {}
 
-  /** GET `redisKey`: its bytes, null when absent, FAILED. */
-  get(redisKey: string, name: string): Promise<Buffer | null | Failed> {
-    return this.read(redisKey, name, (payload) => payload);
-  }
-
   /**
    * GET `redisKey` and hand its bytes (null when absent, FAILED) to `then`, in the one `.then` on the
    * command: every hit's path, where a second promise step costs measurably at high concurrency.
