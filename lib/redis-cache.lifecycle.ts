@@ -192,6 +192,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.health?.close();
     this.advisor?.disconnect();
     // Loads still running will not store their values: let other processes' waiters go now.
     await this.engine.releaseLeases();

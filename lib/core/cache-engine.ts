@@ -34,6 +34,7 @@ interface Started {
   config: ResolvedCacheConfig;
   keys: BookkeepingKeys;
   store: CacheStore;
+  failOpen: FailOpenStore;
   isDown: () => boolean;
   leases: NamespaceSubscription;
   /** The read-through's view of this running cache. */
@@ -157,6 +158,7 @@ export class CacheEngine {
       config,
       keys,
       store,
+      failOpen,
       isDown,
       leases,
       pending,
@@ -179,6 +181,7 @@ export class CacheEngine {
   }
 
   stop(): void {
+    this.started?.failOpen.stop();
     this.started?.pending.stop();
     this.started?.prefixes.stop();
     this.started?.presence.stop();

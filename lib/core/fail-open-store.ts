@@ -26,6 +26,9 @@ export interface FailureFollowUps {
  * write that deletes the old value later) is the caller's, named at each use.
  */
 export class FailOpenStore {
+  /** Set when the cache stops: commands still in flight fail on a closing connection, which is no error of Redis. */
+  private stopped = false;
+
   constructor(
     readonly store: CacheStore,
     private readonly events: CacheEventPublisher,
@@ -116,8 +119,13 @@ export class FailOpenStore {
       .catch(() => this.followUps.releaseLater(redisKey, token));
   }
 
+  /** The cache stopped: what fails from now on is answered as before, uncounted. */
+  stop(): void {
+    this.stopped = true;
+  }
+
   private failed(name: string, operation: CacheErrorOperation, redisKey: string | undefined, err: unknown): Failed {
-    this.events.failed(name, operation, redisKey, err);
+    if (!this.stopped) this.events.failed(name, operation, redisKey, err);
     return FAILED;
   }
 }

@@ -25,6 +25,8 @@ export class ConnectionHealth {
   private readonly down = new Set<string>();
   private downSince = 0;
   private failuresThisOutage = 0;
+  /** Set when the app closes: what fails after that is the connection being closed, not an outage. */
+  private closed = false;
   /** Called once when an outage ends (the cache replays what it could not invalidate). */
   onRecovered: (() => void) | undefined;
   /** Called once when an outage starts, with its reason as logged. */
@@ -42,6 +44,7 @@ export class ConnectionHealth {
   }
 
   failed(reason: unknown, node = ANYWHERE): void {
+    if (this.closed) return;
     this.failuresThisOutage++;
     const wasDown = this.isDown;
     this.down.add(node);
@@ -53,12 +56,20 @@ export class ConnectionHealth {
   }
 
   succeeded(node = ANYWHERE): void {
-    if (!this.isDown || node === SOME_NODE) return;
+    if (this.closed || !this.isDown || node === SOME_NODE) return;
     // An answer shows the client connected (ANYWHERE is over); on one server it ends the outage.
     if (node === ANYWHERE) this.down.clear();
     this.down.delete(node);
     this.down.delete(ANYWHERE);
     this.endIfUp();
+  }
+
+  /**
+   * The app is closing: commands still in flight fail against a connection the module is closing (or
+   * the user is ending), which says nothing about Redis. Nothing is logged or announced from now on.
+   */
+  close(): void {
+    this.closed = true;
   }
 
   /** Forgets the nodes not in `current` (a failover replaced them): their outage ended with them. */
