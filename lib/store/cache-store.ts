@@ -43,8 +43,6 @@ export interface CacheStore {
   get(key: string): Promise<Buffer | null>;
   /** Writes an entry unless a write or eviction landed after `startEpoch` (then a tombstone): WRITE_ENTRY. */
   write(key: string, entry: Buffer, ttlMs: number, startEpoch: number, announce?: Announcement): Promise<WriteOutcome>;
-  /** `SET key value PX ttl`, unconditionally: only for tests that show what the guarded writes prevent. */
-  setUnguarded(key: string, payload: Buffer, ttlMs: number): Promise<void>;
   /** Takes the lease of `key` on an absent key or on the stale entry whose stamp the caller read: ACQUIRE_LEASE. */
   acquireLease(key: string, token: Buffer, ttlMs: number, expectStamp: Buffer | ''): Promise<LeaseAttempt>;
   /** Replaces the key by `entry` (or gives the lease back) if it still carries `token`; publishes the release: COMPLETE_LEASE. */

@@ -98,12 +98,6 @@ export class RedisCacheStore implements CacheStore {
     return reply === WriteReply.TOMBSTONED ? 'tombstoned' : 'foreign';
   }
 
-  /** `SET key value PX ttl`, unconditionally: only for tests that show what the guarded writes prevent. */
-  async setUnguarded(key: string, payload: Buffer, ttlMs: number): Promise<void> {
-    const px = Math.max(1, Math.round(ttlMs));
-    await this.commands.run('SET', () => this.client.set(key, payload, 'PX', px), this.commands.nodeOf(key));
-  }
-
   /**
    * Takes the lease of `key` for `ttlMs`: on an absent key (`expectStamp` empty) by writing a lease
    * placeholder, on the stale entry whose stamp the caller read by marking its header. One script,

@@ -80,8 +80,8 @@ export class InMemoryEntryScripts {
     return outcome;
   }
 
-  /** `SET key value PX ttl`. */
-  setUnguarded(key: string, payload: Buffer, ttlMs: number): void {
+  /** `SET key value PX ttl`, as another client would. */
+  plainSet(key: string, payload: Buffer, ttlMs: number): void {
     if (this.retain) this.keyspace.set(key, this.onStoreClock(payload), { px: Math.max(1, Math.round(ttlMs)) });
   }
 

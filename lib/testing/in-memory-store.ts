@@ -50,8 +50,12 @@ export class InMemoryCacheStore implements CacheStore {
     return run(() => this.entries.write(key, entry, ttlMs, startEpoch, announce));
   }
 
-  setUnguarded(key: string, payload: Buffer, ttlMs: number): Promise<void> {
-    return run(() => this.entries.setUnguarded(key, payload, ttlMs));
+  /**
+   * What another client's plain `SET key payload PX ttlMs` leaves: for tests of keys the cache did not
+   * write (not part of CacheStore: the cache itself never writes without its guards).
+   */
+  plainSet(key: string, payload: Buffer, ttlMs: number): Promise<void> {
+    return run(() => this.entries.plainSet(key, payload, ttlMs));
   }
 
   acquireLease(key: string, token: Buffer, ttlMs: number, expectStamp: Buffer | ''): Promise<LeaseAttempt> {

@@ -21,6 +21,8 @@ export interface ContractStoreHandle {
   key(name: string): string;
   /** Collects what is published on `channel` from now on (in the order it arrives). */
   subscribe(channel: string): Promise<{ received: string[]; stop(): Promise<void> }>;
+  /** What another client's plain `SET key payload PX ttlMs` leaves (a key the cache did not write). */
+  plainSet(key: string, payload: Buffer, ttlMs: number): Promise<void>;
   /** Lets `ms` pass for the store: sleeps on Redis, moves the in-process store's clock. */
   wait(ms: number): Promise<void>;
   close(): Promise<void>;
@@ -34,9 +36,11 @@ export async function createContractStore(): Promise<ContractStoreHandle> {
   if (kind === 'in-memory') {
     const clock = new TestClock();
     const bus = new InProcessBus();
+    const store = new InMemoryCacheStore(clock, bus);
     return {
       kind,
-      store: new InMemoryCacheStore(clock, bus),
+      store,
+      plainSet: (name, payload, ttlMs) => store.plainSet(name, payload, ttlMs),
       keys,
       key,
       subscribe: async (channel) => {
@@ -62,5 +66,7 @@ export async function createContractStore(): Promise<ContractStoreHandle> {
     await subscriber.subscribe(channel);
     return { received, stop: async () => void (await subscriber.quit()) };
   };
-  return { kind, store, keys, key, subscribe, wait: delay, close: async () => void (await client.quit()) };
+  const plainSet = async (name: string, payload: Buffer, ttlMs: number) =>
+    void (await client.set(name, payload, 'PX', Math.max(1, Math.round(ttlMs))));
+  return { kind, store, keys, key, plainSet, subscribe, wait: delay, close: async () => void (await client.quit()) };
 }

@@ -145,7 +145,7 @@ describe('the cache store', () => {
 
     it('never overwrite a key that holds something else than an entry', async () => {
       const key = handle.key('foreign:1');
-      await store().setUnguarded(key, Buffer.from('another client’s string'), HOUR);
+      await handle.plainSet(key, Buffer.from('another client’s string'), HOUR);
       expect(await store().write(key, entryOf('ours'), HOUR, await begin())).toBe('foreign');
       expect(await store().acquireLease(key, newLeaseToken(), 10_000, '')).toEqual({ status: 'foreign' });
       expect(await store().evict([key], 60_000)).toBe(0);

@@ -134,12 +134,12 @@ function trace(engine: CacheEngine): void {
     if (record) Object.assign(record, { outcome, wroteAtUs: nowUs() });
     return outcome;
   };
-  const setUnguarded = store.setUnguarded.bind(store);
-  store.setUnguarded = async (...args: Parameters<typeof setUnguarded>) => {
-    await setUnguarded(...args);
-    const record = current.getStore();
-    if (record) Object.assign(record, { outcome: 'set', wroteAtUs: nowUs() });
-  };
+}
+
+/** Records a naive write's plain SET (writeUnguarded's `onSet`), as `trace` records a guarded one. */
+function tracePlainSet(): void {
+  const record = current.getStore();
+  if (record) Object.assign(record, { outcome: 'set', wroteAtUs: nowUs() });
 }
 
 /** How long a worker waits, after its calls, for the invalidations a failed cache command held back. */
@@ -179,7 +179,7 @@ runWorker<ParentMessage>(async () => {
   return {
     handle: async (message) => {
       restoreGuards?.();
-      restoreGuards = message.guard ? undefined : writeUnguarded(engine);
+      restoreGuards = message.guard ? undefined : writeUnguarded(engine, tracePlainSet);
       const errorsBefore = engine.metrics.stats().errors;
       const results = await run(items, engine, message);
       const cacheErrors = engine.metrics.stats().errors - errorsBefore;
