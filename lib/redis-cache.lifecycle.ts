@@ -86,7 +86,7 @@ export class RedisCacheLifecycle implements OnModuleInit, OnApplicationBootstrap
     // What an outage kept the cache from invalidating is deleted as soon as Redis answers again.
     health.onRecovered = () => {
       this.engine.events.connectionChanged('up');
-      void this.engine.replayInvalidations();
+      void this.engine.recovered();
     };
     health.onDown = (reason) => this.engine.events.connectionChanged('down', reason);
     // An 'error' listener is required (ioredis logs unhandled ones); the tracker logs once per outage.

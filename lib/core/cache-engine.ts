@@ -22,6 +22,7 @@ import { OnceWarnings } from './once-warnings.js';
 import { EntryReader } from './read/entry-reader.js';
 import { FRESH_ONLY, freshnessOf } from './read/freshness.js';
 import { GetOrLoadHandler, type RunningTier } from './read/get-or-load.js';
+import { LeaseReturns } from './read/lease-returns.js';
 import { LeaseSession } from './read/lease-session.js';
 import { ReadThrough, type RunningReads } from './read/read-through.js';
 import { RedisClock } from './redis-clock.js';
@@ -35,6 +36,7 @@ interface Started {
   keys: BookkeepingKeys;
   store: CacheStore;
   failOpen: FailOpenStore;
+  returns: LeaseReturns;
   isDown: () => boolean;
   leases: NamespaceSubscription;
   /** The read-through's view of this running cache. */
@@ -110,8 +112,10 @@ export class CacheEngine {
     const presence = new L1Presence(keys, store);
     const tags = new CacheTags(keys, store);
     // Failures of the pipeline's commands are answered in one place (fail-open-store.ts).
+    // Leases a failed command may hold go back by token once Redis answers (read/lease-returns.ts).
+    const returns = new LeaseReturns((key, token) => store.completeLease(key, token, undefined, 0, leases.channel));
     const failOpen = new FailOpenStore(store, this.events, {
-      releaseLater: (redisKey, token, failure) => invalidation.releaseLater(redisKey, token, failure),
+      releaseLater: (redisKey, token, failure) => returns.later(redisKey, token, failure),
     });
     const invalidation = new CacheInvalidation(
       { keys, store, failOpen, leases, pending, tags, prefixes, tier, presence },
@@ -159,6 +163,7 @@ export class CacheEngine {
       keys,
       store,
       failOpen,
+      returns,
       isDown,
       leases,
       pending,
@@ -183,6 +188,7 @@ export class CacheEngine {
   stop(): void {
     this.started?.failOpen.stop();
     this.started?.pending.stop();
+    this.started?.returns.stop();
     this.started?.prefixes.stop();
     this.started?.presence.stop();
     this.started?.tier.dropAll();
@@ -245,14 +251,14 @@ export class CacheEngine {
     this.started?.invalidation.later(redisKeys, failure);
   }
 
-  /** Remembers a lease a failed command may hold, to give it back (by its token) when Redis answers. */
-  releaseLater(redisKey: string, token: Buffer, failure?: unknown): void {
-    this.started?.invalidation.releaseLater(redisKey, token, failure);
-  }
-
   /** Replays the invalidations an outage held back; on recovery and on a retry timer. Never rejects. */
   async replayInvalidations(): Promise<void> {
     await this.started?.invalidation.replay();
+  }
+
+  /** Redis answers again: what the outage held back is replayed, and the leases it left are given back. Never rejects. */
+  async recovered(): Promise<void> {
+    await Promise.all([this.replayInvalidations(), this.started?.returns.flush()]);
   }
 
   /** How many invalidations wait for Redis to recover (tests and diagnostics). */

@@ -1,12 +1,11 @@
 import { jest } from '@jest/globals';
 import { MAX_PENDING, PendingInvalidations, type Replay } from '../../lib/core/invalidation/pending-invalidations.js';
 
-/** A replay that records what it was asked to delete, release or invalidate, and fails while `failing` is set. */
+/** A replay that records what it was asked to delete, clear or invalidate, and fails while `failing` is set. */
 function fakeStore() {
   const calls = {
     unlink: [] as string[][],
     cleared: [] as string[],
-    released: [] as string[],
     tags: [] as string[][],
     failing: false,
   };
@@ -17,10 +16,6 @@ function fakeStore() {
     deleteKeys: async (keys) => {
       fail();
       calls.unlink.push([...keys]);
-    },
-    releaseLease: async (key, token) => {
-      fail();
-      calls.released.push(`${key}/${token.toString('hex')}`);
     },
     invalidateTags: async (list) => {
       fail();
@@ -57,31 +52,15 @@ describe('PendingInvalidations', () => {
     pending.stop();
   });
 
-  it('replays keys, prefixes and leases once, then is empty', async () => {
+  it('replays keys and prefixes once, then is empty', async () => {
     const pending = new PendingInvalidations(noReplay);
     const { replay, calls } = fakeStore();
     pending.addKeys(['ns:a', 'ns:b', 'ns:a']);
     pending.addPrefix('posts:');
-    pending.addLease('ns:c', Buffer.from('0102', 'hex'));
-    expect(pending.size).toBe(4);
+    expect(pending.size).toBe(3);
     await pending.flush(replay);
     expect(calls.unlink).toEqual([['ns:a', 'ns:b']]);
     expect(calls.cleared).toEqual(['posts:']); // a new generation for the prefix, not a SCAN
-    // A lease is given back by its token, with no value: a value stored since stays.
-    expect(calls.released).toEqual(['ns:c/0102']);
-    expect(pending.size).toBe(0);
-    pending.stop();
-  });
-
-  it('gives back two leases of one key (two timed-out attempts) by their own tokens', async () => {
-    const pending = new PendingInvalidations(noReplay);
-    const { replay, calls } = fakeStore();
-    pending.addLease('ns:k', Buffer.from('0101010101010101', 'hex'));
-    pending.addLease('ns:k', Buffer.from('0202020202020202', 'hex'));
-    pending.addLease('ns:k', Buffer.from('0202020202020202', 'hex'));
-    expect(pending.size).toBe(2);
-    await pending.flush(replay);
-    expect(calls.released.sort()).toEqual(['ns:k/0101010101010101', 'ns:k/0202020202020202']);
     expect(pending.size).toBe(0);
     pending.stop();
   });
@@ -141,19 +120,16 @@ describe('PendingInvalidations', () => {
     expect(replay).not.toHaveBeenCalled();
   });
 
-  it('past MAX_PENDING keys, clears the whole namespace (a new generation) instead of remembering more; leases stay', async () => {
+  it('past MAX_PENDING keys, clears the whole namespace (a new generation) instead of remembering more', async () => {
     const pending = new PendingInvalidations(noReplay);
     const { replay, calls } = fakeStore();
     pending.addKeys(Array.from({ length: MAX_PENDING + 1 }, (_, i) => `ns:k${i}`));
     pending.addKeys(['ns:later']);
     pending.addPrefix('p:');
-    pending.addLease('ns:l', Buffer.from('01', 'hex'));
-    expect(pending.size).toBe(2);
+    expect(pending.size).toBe(1);
     await pending.flush(replay);
     expect(calls.unlink).toEqual([]);
     expect(calls.cleared).toEqual(['']);
-    // A lease is still given back: the clear does not delete its placeholder.
-    expect(calls.released).toEqual(['ns:l/01']);
     pending.stop();
   });
 

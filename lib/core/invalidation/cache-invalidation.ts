@@ -55,25 +55,14 @@ export class CacheInvalidation {
     else pending.addKeys(redisKeys);
   }
 
-  /**
-   * Remembers a lease a failed command may hold, to give it back (by its token) when Redis answers;
-   * after the command itself is done with, if it timed out (see `later`).
-   */
-  releaseLater(redisKey: string, token: Buffer, failure?: unknown): void {
-    const { pending } = this.targets;
-    if (failure instanceof CommandTimeoutError) pending.after(failure.settled, () => pending.addLease(redisKey, token));
-    else pending.addLease(redisKey, token);
-  }
-
   /** Replays what an outage held back; on recovery and on a retry timer. Never rejects. */
   async replay(): Promise<void> {
-    const { pending, store, leases, prefixes } = this.targets;
+    const { pending, prefixes } = this.targets;
     await pending
       .flush({
         deleteKeys: (keys) => this.announced(keys, (announce) => this.evict(keys, announce)),
         invalidateTags: (tags) => this.invalidated(tags),
         clearPrefix: (prefix) => prefixes.clear(prefix),
-        releaseLease: (key, token) => store.completeLease(key, token, undefined, 0, leases.channel),
       })
       .catch(() => undefined);
   }

@@ -1,5 +1,7 @@
+import { RetryTimer } from '../retry-timer.js';
+
 /**
- * How many keys, prefixes, tags, leases and timed-out commands are remembered, each; past it the
+ * How many keys, prefixes, tags and timed-out commands are remembered, each; past it the
  * replay clears the whole namespace instead (in O(1)), which covers every entry they could concern.
  */
 export const MAX_PENDING = 10_000;
@@ -13,20 +15,16 @@ export interface Replay {
   invalidateTags(tags: readonly string[]): Promise<unknown>;
   /** Clears a prefix relative to the namespace (`''`: all of it). */
   clearPrefix(prefix: string): Promise<unknown>;
-  /** Gives a lease back by its token. */
-  releaseLease(key: string, token: Buffer): Promise<unknown>;
 }
 
 /**
  * Invalidations the cache could not carry out because Redis failed: evictions and writes (the old
- * value stays behind a write that did not land), prefix clears, tag invalidations, and leases a
- * timed-out command may have left behind. They are replayed as soon as Redis answers again (`flush`,
+ * value stays behind a write that did not land), prefix clears and tag invalidations. They are replayed as soon as Redis answers again (`flush`,
  * on recovery), and retried every second while any remain, so an outage costs misses afterwards,
  * never stale values for a whole TTL. Memory is bounded: past MAX_PENDING keys, prefixes, tags or
  * timed-out commands the replay clears the whole namespace instead (in O(1), a new generation, which
  * invalidates every entry loaded before it, tagged ones included): more misses, still nothing stale.
- * A lease is given back by its token, so the replay never deletes a value someone stored since; past
- * MAX_PENDING leases the rest end by their TTL (waiters wait longer, nothing is stale).
+ * (Leases a failed command may hold are no invalidation: read/lease-returns.ts gives them back.)
  */
 export class PendingInvalidations {
   private keys = new Set<string>();
@@ -34,29 +32,22 @@ export class PendingInvalidations {
   private prefixes = new Set<string>();
   /** Tags whose invalidation failed: invalidated again (with a new epoch) by the replay. */
   private tags = new Set<string>();
-  /** By key and token: two leases of one key (two timed-out attempts) are both given back. */
-  private leases = new Map<string, { key: string; token: Buffer }>();
   private overflowed = false;
   private flushing = false;
-  /** Keys, prefixes and leases taken by the flush running now: still pending until it is done. */
+  /** Keys, prefixes and tags taken by the flush running now: still pending until it is done. */
   private inFlight = 0;
-  private retry: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private readonly retry: RetryTimer;
   /** Invalidations waiting for a timed-out command to be done with (see `after`). */
   private awaiting = 0;
 
   /** `replay`: flushes through the store (the engine's, while it runs). */
-  constructor(private readonly replay: () => void) {}
+  constructor(replay: () => void) {
+    this.retry = new RetryTimer(replay, RETRY_MS);
+  }
 
   get size(): number {
     return (
-      this.keys.size +
-      this.prefixes.size +
-      this.tags.size +
-      this.leases.size +
-      (this.overflowed ? 1 : 0) +
-      this.inFlight +
-      this.awaiting
+      this.keys.size + this.prefixes.size + this.tags.size + (this.overflowed ? 1 : 0) + this.inFlight + this.awaiting
     );
   }
 
@@ -110,34 +101,22 @@ export class PendingInvalidations {
     this.scheduleRetry();
   }
 
-  /** A lease a timed-out command may hold: given back (if it still carries `token`) by the replay. */
-  addLease(key: string, token: Buffer): void {
-    // Past the bound a lease is left to end by its TTL (lockTtl): waiters are delayed, nothing is stale.
-    if (this.leases.size < MAX_PENDING) this.leases.set(`${key}\0${token.toString('hex')}`, { key, token });
-    this.scheduleRetry();
-  }
-
   /** Replays everything pending; what fails again stays pending. One flush at a time. */
   async flush(replay: Replay): Promise<void> {
     if (this.flushing || this.size === 0) return;
     this.flushing = true;
     const keys = [...this.keys];
     const prefixes = this.overflowed ? [''] : [...this.prefixes];
-    const leases = [...this.leases.values()];
     const tags = [...this.tags];
     this.keys = new Set();
     this.prefixes = new Set();
-    this.leases = new Map();
     this.tags = new Set();
     this.overflowed = false;
-    this.inFlight = keys.length + prefixes.length + leases.length + tags.length;
+    this.inFlight = keys.length + prefixes.length + tags.length;
     try {
       if (tags.length > 0) await replay.invalidateTags(tags).catch(() => this.addTags(tags));
       if (keys.length > 0) await replay.deleteKeys(keys).catch(() => this.addKeys(keys));
       for (const prefix of prefixes) await replay.clearPrefix(prefix).catch(() => this.addPrefix(prefix));
-      await Promise.all(
-        leases.map(({ key, token }) => replay.releaseLease(key, token).catch(() => this.addLease(key, token))),
-      );
     } finally {
       this.flushing = false;
       this.inFlight = 0;
@@ -148,18 +127,11 @@ export class PendingInvalidations {
 
   /** No more retries (the application is closing). */
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.retry);
-    this.retry = undefined;
+    this.retry.stop();
   }
 
   private scheduleRetry(): void {
-    if (this.stopped || this.retry || this.size === 0) return;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      this.replay();
-    }, RETRY_MS);
-    this.retry.unref();
+    if (this.size > 0) this.retry.schedule();
   }
 
   private overflow(): void {
