@@ -1,15 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheEngine } from './core/cache-engine.js';
+import { checkPrefix } from './core/invalidation/prefix-generations.js';
+import { RunningOperations, type ManualOperations } from './core/manual-operations.js';
+import { NOT_RUNNING } from './core/not-running.js';
 import type { CacheEventPublisher } from './events/cache-event-publisher.js';
-import { normalizeTags } from './core/invalidation/cache-tags.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
 import type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
-import { L1_MISS, type L1Slot } from './core/l1/l1-slot.js';
-import { checkPrefix } from './core/invalidation/prefix-generations.js';
-import { resolveL1Choice } from './options/resolve-l1-options.js';
-import { resolveLoadPolicy, resolveRetention } from './options/resolve-load-options.js';
-import { resolveTtl } from './options/resolve-options.js';
 import type { DurationString } from './options/duration.js';
 import type { TtlOption } from './options/redis-cache-options.interface.js';
 
@@ -34,14 +31,13 @@ export interface CacheGetOrSetOptions<T = unknown> extends Omit<CacheSetOptions,
   l1?: boolean | { ttl?: number | DurationString };
 }
 
-const SERVICE = 'CacheService';
-
 /**
  * Manual cache access for what decorators don't cover: invalidation from an admin endpoint or an
  * event handler, computed entries, stats. Keys are logical keys (the namespace is added for you).
  * Like the decorators it fails open: a Redis failure makes `get` return `undefined`, `set` do
  * nothing, `del`/`clear` return 0, and is counted in `stats().errors`. It never throws for a cache
- * failure; only a programming error (an unknown TTL profile) throws.
+ * failure; only a programming error (an unknown TTL profile) throws. Before `app.init()` and after
+ * `app.close()` it answers the same way, uncounted (core/not-running.ts).
  *
  * @example
  * constructor(private readonly cache: CacheService) {}
@@ -52,10 +48,16 @@ const SERVICE = 'CacheService';
  */
 @Injectable()
 export class CacheService {
-  /** getOrSet's memory per `l1` option seen (the shared one, kept a given time). */
-  private readonly l1Slots = new Map<string, L1Slot | undefined>();
+  private readonly running: RunningOperations;
 
-  constructor(private readonly engine: CacheEngine) {}
+  constructor(private readonly engine: CacheEngine) {
+    this.running = new RunningOperations(engine);
+  }
+
+  /** Who answers now: the running cache, or the stand-in while it is not running (core/not-running.ts). */
+  private get operations(): ManualOperations {
+    return this.engine.isStarted ? this.running : NOT_RUNNING;
+  }
 
   /** The raw ioredis client, for native Redis types. Available from `app.init()` on. */
   get client(): Redis | Cluster {
@@ -66,25 +68,13 @@ export class CacheService {
    * The cached value, or `undefined` when absent, past its TTL (a value kept for stale readers is
    * not returned here), being loaded, or when the cache failed.
    */
-  async get<T>(key: string): Promise<T | undefined> {
-    if (!this.engine.isStarted) return undefined;
-    const cached = await this.engine.read(this.engine.userKey(key), SERVICE);
-    return cached.found ? (cached.value as T) : undefined;
+  get<T>(key: string): Promise<T | undefined> {
+    return this.operations.get<T>(key);
   }
 
   /** Stores `value` with a TTL (always; jittered). Resolves when the write is done. */
-  async set<T>(key: string, value: T, options: CacheSetOptions = {}): Promise<void> {
-    if (!this.engine.isStarted) return;
-    const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.set');
-    const retention = resolveRetention(options, 'CacheService.set');
-    const retainMs = Math.max(retention.staleWhileRevalidateMs, retention.graceMs);
-    const { tags } = options;
-    if (tags !== undefined) normalizeTags(tags, 'CacheService.set'); // the caller's error, before anything is read
-    const redisKey = this.engine.userKey(key);
-    const policy = { ttlMs, retainMs, tagsOf: tags === undefined ? undefined : () => tags };
-    // When the write began: it orders this write against others of the key (docs/lease-protocol.md, "Writes, evictions and the horizon").
-    const epoch = await this.engine.readEpoch();
-    await this.engine.write(redisKey, value, policy, SERVICE, 0, epoch);
+  set<T>(key: string, value: T, options: CacheSetOptions = {}): Promise<void> {
+    return this.operations.set(key, value, options);
   }
 
   /**
@@ -94,20 +84,13 @@ export class CacheService {
    * @example
    * await this.cache.invalidateTags([`author:${post.authorId}`, 'posts:latest']);
    */
-  async invalidateTags(tags: string | readonly string[]): Promise<void> {
-    if (!this.engine.isStarted) return;
-    await this.engine.invalidateTags(tags, SERVICE);
+  invalidateTags(tags: string | readonly string[]): Promise<void> {
+    return this.operations.invalidateTags(tags);
   }
 
   /** Deletes entries; resolves to how many existed. */
-  async del(...keys: string[]): Promise<number> {
-    if (!this.engine.isStarted) return 0;
-    return (
-      await this.engine.delete(
-        keys.map((key) => this.engine.userKey(key)),
-        SERVICE,
-      )
-    ).removed;
+  del(...keys: string[]): Promise<number> {
+    return this.operations.del(keys);
   }
 
   /**
@@ -117,22 +100,8 @@ export class CacheService {
    * this process (unless a value within `grace` answers instead), and waiters in other processes run
    * their own loader. Takes the same load options as `@Cacheable`.
    */
-  async getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions<T> = {}): Promise<T> {
-    if (!this.engine.isStarted) return loader();
-    const name = options.name ?? 'CacheService.getOrSet';
-    const l1 = this.l1Slot(options.l1);
-    const redisKey = this.engine.userKey(key);
-    const { reads } = this.engine;
-    if (l1) {
-      const kept = reads.fromL1({ name, l1 }, redisKey);
-      if (kept !== L1_MISS) return kept as T;
-    }
-    const load = resolveLoadPolicy(options, this.engine.config, 'CacheService.getOrSet');
-    const site = { name, load, l1 };
-    const ttlMs = resolveTtl(options.ttl, this.engine.config, 'CacheService.getOrSet');
-    const retainMs = Math.max(load.staleWhileRevalidateMs, load.graceMs);
-    const write = { ttlMs, retainMs, tagsOf: tagsOf(options.tags, name) };
-    return (await reads.load(site, redisKey, () => Promise.resolve().then(loader), write)).value;
+  getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions<T> = {}): Promise<T> {
+    return this.operations.getOrSet(key, loader, options);
   }
 
   /**
@@ -148,8 +117,7 @@ export class CacheService {
    */
   async clear(prefix = ''): Promise<number> {
     checkPrefix(prefix, 'CacheService.clear');
-    if (!this.engine.isStarted) return 0;
-    return (await this.engine.clear(prefix, SERVICE)).failed ? 0 : 1;
+    return this.operations.clear(prefix);
   }
 
   /**
@@ -159,21 +127,7 @@ export class CacheService {
    */
   async reclaim(prefix = ''): Promise<number> {
     checkPrefix(prefix, 'CacheService.reclaim');
-    if (!this.engine.isStarted) return 0;
-    return (await this.engine.reclaim(prefix, SERVICE)).removed;
-  }
-
-  /** The module's in-process memory for a getOrSet `l1` option; throws for one it cannot serve. */
-  private l1Slot(option: CacheGetOrSetOptions['l1']): L1Slot | undefined {
-    const id =
-      typeof option === 'object' && option !== null
-        ? `ttl:${String(option.ttl)} max:${String((option as { max?: unknown }).max)}`
-        : String(option);
-    if (this.l1Slots.has(id)) return this.l1Slots.get(id);
-    const choice = resolveL1Choice(option, this.engine.config.l1, 'CacheService.getOrSet', { ownAllowed: false });
-    const slot = this.engine.l1Slot(choice);
-    this.l1Slots.set(id, slot);
-    return slot;
+    return this.operations.reclaim(prefix);
   }
 
   /**
@@ -188,12 +142,4 @@ export class CacheService {
   stats(): CacheStats {
     return this.engine.metrics.stats();
   }
-}
-
-/** `getOrSet`'s tags as a write policy takes them; static tags are checked at once. */
-function tagsOf<T>(tags: CacheGetOrSetOptions<T>['tags'], where: string): ((value: unknown) => unknown) | undefined {
-  if (tags === undefined) return undefined;
-  if (typeof tags === 'function') return (value) => tags(value as T);
-  normalizeTags(tags, where);
-  return () => tags;
 }

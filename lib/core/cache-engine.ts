@@ -9,6 +9,7 @@ import type { CacheStore, NamespaceSubscription } from '../store/cache-store.js'
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { LoadResult, Removal, WritePolicy } from './cache-engine.types.js';
 import { FailOpenStore } from './fail-open-store.js';
+import { STOPPED_ANSWERS } from './not-running.js';
 import { CacheInvalidation } from './invalidation/cache-invalidation.js';
 import { CacheTags, normalizeTags } from './invalidation/cache-tags.js';
 import { InvalidationEpoch } from './invalidation/invalidation-epoch.js';
@@ -53,8 +54,6 @@ interface Started {
   invalidation: CacheInvalidation;
   reader: EntryReader;
 }
-
-const NOTHING_REMOVED: Removal = Object.freeze({ removed: 0, failed: false });
 
 /**
  * One application's cache, and the composition root of its parts: `start()` wires the read pipeline
@@ -268,7 +267,7 @@ export class CacheEngine {
 
   /** True during an outage (reads fail at once): no point taking leases or writing. */
   isDown(): boolean {
-    return this.started?.isDown() ?? true;
+    return this.started?.isDown() ?? STOPPED_ANSWERS.isDown;
   }
 
   /** The Redis key of a key the cache built itself (already safe): `${namespace}:${key}`. */
@@ -284,7 +283,7 @@ export class CacheEngine {
   /** The fresh value of `redisKey` (`found`); stale, absent, leased or failed reads are `found: false`. */
   async read(redisKey: string, name: string): Promise<{ found: boolean; value?: unknown; failed: boolean }> {
     const reader = this.started?.reader;
-    if (!reader) return { found: false, failed: false };
+    if (!reader) return STOPPED_ANSWERS.read;
     const { entry, failed } = await reader.read(redisKey, name);
     if (freshnessOf(entry, FRESH_ONLY) === 'fresh') return { found: true, value: entry!.value, failed };
     return { found: false, failed };
@@ -297,7 +296,7 @@ export class CacheEngine {
 
   /** The invalidation epoch now (read before a write's method runs); undefined when Redis failed or the cache is stopped. */
   readEpoch(): Promise<number | undefined> {
-    return this.started?.writer.readEpoch() ?? Promise.resolve(undefined);
+    return this.started?.writer.readEpoch() ?? Promise.resolve(STOPPED_ANSWERS.epoch);
   }
 
   /**
@@ -308,7 +307,7 @@ export class CacheEngine {
   async invalidateTags(rawTags: unknown, name: string): Promise<{ failed: boolean }> {
     const tags = normalizeTags(rawTags, name);
     const started = this.started;
-    if (!started || tags.length === 0) return { failed: false };
+    if (!started || tags.length === 0) return STOPPED_ANSWERS.invalidation;
     this.flights.supersedeTagged();
     return started.invalidation.invalidateTags(tags, name);
   }
@@ -338,13 +337,16 @@ export class CacheEngine {
     epoch?: number,
   ): Promise<boolean> {
     this.flights.supersede(redisKey);
-    return this.started?.writer.write(redisKey, value, policy, name, loadMs, epoch) ?? Promise.resolve(true);
+    return (
+      this.started?.writer.write(redisKey, value, policy, name, loadMs, epoch) ??
+      Promise.resolve(STOPPED_ANSWERS.written)
+    );
   }
 
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
   async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
     for (const key of redisKeys) this.flights.supersede(key);
-    return (await this.started?.invalidation.delete(redisKeys, name)) ?? NOTHING_REMOVED;
+    return (await this.started?.invalidation.delete(redisKeys, name)) ?? STOPPED_ANSWERS.removal;
   }
 
   /**
@@ -354,14 +356,14 @@ export class CacheEngine {
    */
   async clear(prefix: string, name: string): Promise<{ failed: boolean }> {
     this.flights.supersedePrefix(this.redisKey(prefix));
-    return (await this.started?.invalidation.clear(prefix, name)) ?? { failed: false };
+    return (await this.started?.invalidation.clear(prefix, name)) ?? STOPPED_ANSWERS.invalidation;
   }
 
   /** Deletes every key under `${namespace}:${prefix}` with SCAN + pipelined UNLINK (memory reclamation). */
   async reclaim(prefix: string, name: string): Promise<Removal> {
     const literalPrefix = this.redisKey(prefix);
     this.flights.supersedePrefix(literalPrefix);
-    return (await this.started?.invalidation.reclaim(literalPrefix, name)) ?? NOTHING_REMOVED;
+    return (await this.started?.invalidation.reclaim(literalPrefix, name)) ?? STOPPED_ANSWERS.removal;
   }
 
   private require(): Started {

@@ -16,6 +16,7 @@ import {
   type ReturnMode,
 } from './cache-method-plan.js';
 import { normalizeTags } from './invalidation/cache-tags.js';
+import { callUncached } from './not-running.js';
 
 type Condition = ((...args: unknown[]) => boolean) | undefined;
 type Unless = ((result: unknown, ...args: unknown[]) => boolean) | undefined;
@@ -193,7 +194,7 @@ export class CacheOperationExecutor {
     original: (...args: unknown[]) => unknown,
     args: unknown[],
   ): unknown {
-    if (!this.engine.isStarted) return original.apply(instance, args);
+    if (!this.engine.isStarted) return callUncached(instance, original, args);
     const compiled = this.compile(plan, instance.constructor);
     const { mode } = plan;
     if (mode === 'promise' && compiled.cacheableOnly) {

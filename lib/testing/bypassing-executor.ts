@@ -2,6 +2,7 @@ import { defer, finalize, isObservable, type Observable } from 'rxjs';
 import type { CacheEngine } from '../core/cache-engine.js';
 import type { CacheMethodPlan } from '../core/cache-method-plan.js';
 import { CacheOperationExecutor } from '../core/cache-operation-executor.js';
+import { callUncached } from '../core/not-running.js';
 
 /**
  * The executor of RedisCacheTestingModule's `disabled` switch: every decorated call runs its method as
@@ -19,7 +20,7 @@ export class BypassingExecutor extends CacheOperationExecutor {
     original: (...args: unknown[]) => unknown,
     args: unknown[],
   ): unknown {
-    if (!this.cache.isStarted) return original.apply(instance, args);
+    if (!this.cache.isStarted) return callUncached(instance, original, args);
     const { name } = this.compile(plan, instance.constructor);
     const { metrics } = this.cache;
     const started = performance.now();
