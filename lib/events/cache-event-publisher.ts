@@ -119,17 +119,33 @@ export class CacheEventPublisher {
   }
 
   /** Whether anyone listens for loads: the caller then times the method. */
-  get loadsObserved(): boolean {
-    return loadStarts.hasSubscribers || loadEnds.hasSubscribers;
+  /**
+   * Runs `loader` (the method, for the cache) and announces it: `load:start` before, `load:end` after,
+   * only while someone listens; otherwise it is the loader's own promise, nothing added.
+   */
+  load<T>(name: string, key: string, background: boolean, loader: () => Promise<T>): Promise<T> {
+    if (!loadStarts.hasSubscribers && !loadEnds.hasSubscribers) return loader();
+    const started = performance.now();
+    this.loadStarted(name, key, background);
+    return loader().then(
+      (value) => {
+        this.loadEnded(name, key, background, performance.now() - started, false);
+        return value;
+      },
+      (err: unknown) => {
+        this.loadEnded(name, key, background, performance.now() - started, true);
+        throw err;
+      },
+    );
   }
 
-  loadStarted(name: string, key: string, background: boolean): void {
+  private loadStarted(name: string, key: string, background: boolean): void {
     if (!loadStarts.hasSubscribers) return;
     const { cache, namespace } = this.source;
     loadStarts.publish({ cache, namespace, name, key, background } satisfies CacheLoadStartEvent);
   }
 
-  loadEnded(name: string, key: string, background: boolean, durationMs: number, failed: boolean): void {
+  private loadEnded(name: string, key: string, background: boolean, durationMs: number, failed: boolean): void {
     if (!loadEnds.hasSubscribers) return;
     const { cache, namespace } = this.source;
     loadEnds.publish({ cache, namespace, name, key, background, durationMs, failed } satisfies CacheLoadEndEvent);

@@ -89,7 +89,7 @@ class Fakes {
       foreignKey: (key) => this.foreign.push(key),
     };
     const events = {
-      loadsObserved: false,
+      load: (_name: string, _key: string, _background: boolean, loader: () => Promise<unknown>) => loader(),
       refreshed: (_name: string, failed = false) => this.refreshes.push(failed),
       leaseWaited: (_name: string, _key: string, _ms: number, result: string) => this.waits.push(result),
     } as unknown as CacheEventPublisher;

@@ -7,6 +7,7 @@ import type { Flight } from '../single-flight.js';
 import type { EntryReader } from './entry-reader.js';
 import { freshnessOf } from './freshness.js';
 import type { LeaseSession } from './lease-session.js';
+import { fromGrace, LoadRunner, NO_DEADLINE, type MissOutcome, type ReadCall } from './load-runner.js';
 
 /** What a read-through needs of the running cache. */
 export interface RunningReads {
@@ -39,30 +40,19 @@ export interface ReadThroughParts {
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
 const POLL_WITHOUT_SUBSCRIBER_MS = 50;
 
-type MissOutcome = 'miss' | 'error';
-
-/** One read-through call: its key, its method and its options. */
-interface Call {
-  key: string;
-  loader: () => Promise<unknown>;
-  write: WritePolicy;
-  load: LoadPolicy;
-  name: string;
-}
-
 /**
  * The read-through of `@Cacheable` and `getOrSet` across every process that shares the Redis: a fresh
  * value answers (XFetch may refresh it early), one within `staleWhileRevalidate` answers while one
  * caller refreshes it, and otherwise one caller across all processes loads under the key's lease while
- * the others wait for its value (docs/lease-protocol.md). A value within `grace` answers when the method
- * throws or passes `timeout`. Cache failures go to the source (fail open); the method's own errors
- * reach the caller unless a grace value answers instead.
+ * the others wait for its value (docs/lease-protocol.md). It decides who loads; the load runner
+ * (load-runner.ts) runs the method, with `grace` and `timeout`. Cache failures go to the source (fail
+ * open); the method's own errors reach the caller unless a grace value answers instead.
  */
 export class ReadThrough {
-  /** Keys this process is refreshing in the background: one refresh per key at a time. */
-  private readonly refreshing = new Set<string>();
-
-  constructor(private readonly parts: ReadThroughParts) {}
+  constructor(
+    private readonly parts: ReadThroughParts,
+    private readonly loads = new LoadRunner(parts),
+  ) {}
 
   run(
     key: string,
@@ -104,9 +94,9 @@ export class ReadThrough {
     flight: Flight<LoadResult<unknown>>,
   ): LoadResult<unknown> | Promise<LoadResult<unknown>> {
     // During an outage the read already failed (and was counted): straight to the source, no lease.
-    const call: Call = { key, loader, write, load, name };
+    const call: ReadCall = { key, loader, write, load, name };
     if (seen.failed && this.parts.running()?.isDown() !== false) {
-      return this.runLoader(call, false).then((value) => ({ value, outcome: 'error' as const }));
+      return this.loads.run(call, false).then((value) => ({ value, outcome: 'error' as const }));
     }
     return (
       this.serve(call, seen.entry, true) ?? this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss')
@@ -117,15 +107,15 @@ export class ReadThrough {
    * The answer an entry gives without loading: fresh (a hit), or within `staleWhileRevalidate` (stale,
    * with a background refresh when `refresh`). Undefined when the caller must load.
    */
-  private serve(call: Call, entry: CachedValue | undefined, refresh: boolean): LoadResult<unknown> | undefined {
+  private serve(call: ReadCall, entry: CachedValue | undefined, refresh: boolean): LoadResult<unknown> | undefined {
     switch (freshnessOf(entry, call.load)) {
       case 'refresh':
-        if (refresh) this.refreshInBackground(call, entry!);
+        if (refresh) this.loads.refreshInBackground(call, entry!);
         return { value: entry!.value, outcome: 'hit', fresh: entry };
       case 'fresh':
         return { value: entry!.value, outcome: 'hit', fresh: entry };
       case 'stale':
-        if (refresh) this.refreshInBackground(call, entry!);
+        if (refresh) this.loads.refreshInBackground(call, entry!);
         return { value: entry!.value, outcome: 'stale' };
       default:
         return undefined;
@@ -137,7 +127,7 @@ export class ReadThrough {
    * (expired, or undefined): the lease is taken only on that version of the key.
    */
   private async loadWithLease(
-    call: Call,
+    call: ReadCall,
     flight: Flight<LoadResult<unknown>>,
     entry: CachedValue | undefined,
     outcome: MissOutcome,
@@ -145,41 +135,41 @@ export class ReadThrough {
     const { key, load, name } = call;
     // Stopped while the read ran (the app is closing): no lease, no write.
     const running = this.parts.running();
-    if (!running) return this.loadWithoutWriting(call, undefined, Infinity, outcome);
+    if (!running) return this.loads.withoutWriting(call, undefined, NO_DEADLINE, outcome);
     const { leases, reader } = running;
     const started = performance.now();
     const lockDeadline = started + load.lockWaitMs;
     let fallback = this.withinGrace(call, entry);
     // `timeout` counts from the call's start, once a grace value is known (it may appear on a re-read).
-    const graceDeadlineOf = () => (fallback && load.timeoutMs !== undefined ? started + load.timeoutMs : Infinity);
+    const graceDeadlineOf = () => (fallback && load.timeoutMs !== undefined ? started + load.timeoutMs : NO_DEADLINE);
     let graceDeadline = graceDeadlineOf();
     for (;;) {
       // Closed while waiting (the client may be the application's own and still answer): no lease, no write.
-      if (!this.parts.running()) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
+      if (!this.parts.running()) return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
       const token = newLeaseToken();
       // Listening before the attempt: a release between a 'held' answer and the wait is not missed.
       const wake = leases.listen(key);
       const attempt = await leases.acquire(key, token, load.lockTtlMs, entry?.stamp ?? '', name);
       if (attempt.status === 'failed') {
         wake.cancel();
-        return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
+        return this.loads.withoutWriting(call, fallback, graceDeadline, 'error');
       }
       if (attempt.status === 'foreign') {
         wake.cancel();
         // Counted once per call: a read that already failed on it (an error reply) was counted.
         if (outcome !== 'error') running.foreignKey(key, name);
-        return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
+        return this.loads.withoutWriting(call, fallback, graceDeadline, 'error');
       }
       if (attempt.status === 'acquired') {
         wake.cancel();
         // Taken while the app closes, after its leases were given back: it went back too.
-        if (!(await leases.hold(key, token))) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
-        return this.loadAsHolder(running, call, token, flight, fallback, graceDeadline, outcome);
+        if (!(await leases.hold(key, token))) return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
+        return this.loads.asHolder(running, call, token, flight, fallback, graceDeadline, outcome);
       }
       if (attempt.status === 'held') {
         if (!load.lock) {
           wake.cancel();
-          return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
+          return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
         }
         const waitStarted = performance.now();
         const left = Math.min(lockDeadline, graceDeadline) - waitStarted;
@@ -196,12 +186,12 @@ export class ReadThrough {
         );
         // The holder stored nothing (its method threw, or `unless`/`cacheNull` kept the result out):
         // every waiter runs the method now, rather than one process after another taking the lease.
-        if (woken === 'empty') return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
+        if (woken === 'empty') return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
       } else {
         wake.cancel();
       }
       const again = await reader.read(key, name);
-      if (again.failed && running.isDown()) return this.loadWithoutWriting(call, fallback, graceDeadline, 'error');
+      if (again.failed && running.isDown()) return this.loads.withoutWriting(call, fallback, graceDeadline, 'error');
       // The holder's value (a hit: the method did not run for this caller), or a stale one being refreshed.
       const served = this.serve(call, again.entry, attempt.status === 'changed');
       if (served) return served;
@@ -210,180 +200,12 @@ export class ReadThrough {
       graceDeadline = graceDeadlineOf();
       const now = performance.now();
       if (now >= graceDeadline && fallback) return fromGrace(fallback);
-      if (now >= lockDeadline) return this.loadWithoutWriting(call, fallback, graceDeadline, outcome);
+      if (now >= lockDeadline) return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
     }
-  }
-
-  /**
-   * The lease holder's load: runs the method, writes its value if the lease still holds, releases
-   * and wakes the waiters. With a grace value and `timeout`, answers with that value when the method
-   * is too slow and lets the load finish in the background.
-   */
-  private loadAsHolder(
-    running: RunningReads,
-    call: Call,
-    token: Buffer,
-    flight: Flight<LoadResult<unknown>>,
-    fallback: CachedValue | undefined,
-    graceDeadline: number,
-    outcome: MissOutcome,
-  ): Promise<LoadResult<unknown>> {
-    // Past the deadline the load goes on as a background refresh: its value is still stored.
-    return this.valueOrFallback(
-      call,
-      this.loadAndComplete(running, call, token, flight),
-      fallback,
-      graceDeadline,
-      outcome,
-      true,
-    );
-  }
-
-  /**
-   * The method's value; or, when a grace value exists, that value if the method throws or is still
-   * running at `graceDeadline` (a `performance.now()` time; Infinity for none). A load left running
-   * never rejects unhandled: as the holder's it counts as a refresh (and a failed one if it throws).
-   */
-  private async valueOrFallback(
-    call: Call,
-    loading: Promise<unknown>,
-    fallback: CachedValue | undefined,
-    graceDeadline: number,
-    outcome: MissOutcome,
-    holder: boolean,
-  ): Promise<LoadResult<unknown>> {
-    try {
-      if (!fallback || graceDeadline === Infinity) return { value: await loading, outcome };
-      const raced = await beforeTimeout(loading, Math.max(0, graceDeadline - performance.now()));
-      if (raced !== TIMED_OUT) return { value: raced, outcome };
-      if (holder) this.parts.events.refreshed(call.name);
-      loading.catch((err: unknown) => holder && this.refreshFailed(call, err));
-      return fromGrace(fallback);
-    } catch (err) {
-      if (fallback) return fromGrace(fallback);
-      throw err;
-    }
-  }
-
-  /** Runs the method as the lease holder; resolves once its value is written (or dropped) and the lease released. */
-  private async loadAndComplete(
-    running: RunningReads,
-    call: Call,
-    token: Buffer,
-    flight: Flight<LoadResult<unknown>>,
-    background = false,
-  ): Promise<unknown> {
-    const { leases } = running;
-    // Taken before the source is read: the value is stored with it (see EntryWriter.loadEpoch).
-    const epoch = await running.loadEpoch(call.key, call.write);
-    const started = performance.now();
-    let value: unknown;
-    try {
-      value = await this.runLoader(call, background);
-    } catch (err) {
-      await leases.complete(call.key, token, undefined, call.name);
-      throw err;
-    }
-    let prepared;
-    try {
-      // A write or eviction of this key in this process while the method ran: its value may predate it.
-      prepared = flight.superseded
-        ? 'skip'
-        : await running.prepare(value, call.write, call.name, performance.now() - started, epoch);
-    } catch (err) {
-      // Never expected (prepare fails open), but a lease must not outlive a failure: give it back now.
-      await leases.complete(call.key, token, undefined, call.name);
-      throw err;
-    }
-    await leases.complete(call.key, token, typeof prepared === 'string' ? undefined : prepared, call.name);
-    return value;
-  }
-
-  /** Runs the method without a lease (lock off and held, the wait ran out, or the cache failed): nothing is written. */
-  private loadWithoutWriting(
-    call: Call,
-    fallback: CachedValue | undefined,
-    graceDeadline: number,
-    outcome: MissOutcome,
-  ): Promise<LoadResult<unknown>> {
-    return this.valueOrFallback(call, this.runLoader(call, false), fallback, graceDeadline, outcome, false);
-  }
-
-  /**
-   * Refreshes a value that is still served (stale-while-revalidate, early refresh): at most one
-   * refresh per key in this process, and only the caller that takes the lease across processes runs
-   * the method. Never rejects; a failing method is counted in `refreshFailures` and logged once.
-   */
-  private refreshInBackground(call: Call, entry: CachedValue): void {
-    if (this.refreshing.has(call.key)) return;
-    this.refreshing.add(call.key);
-    void this.refresh(call, entry).finally(() => this.refreshing.delete(call.key));
-  }
-
-  private async refresh(call: Call, entry: CachedValue): Promise<void> {
-    const running = this.parts.running();
-    if (!running) return;
-    const { leases } = running;
-    const token = newLeaseToken();
-    const attempt = await leases.acquire(call.key, token, call.load.lockTtlMs, entry.stamp, call.name);
-    if (attempt.status !== 'acquired' || !(await leases.hold(call.key, token))) return;
-    this.parts.events.refreshed(call.name);
-    try {
-      await this.loadAndComplete(running, call, token, { promise: undefined, superseded: false }, true);
-    } catch (err) {
-      this.refreshFailed(call, err);
-    }
-  }
-
-  /** A load that went on in the background failed: counted in `refreshFailures`, logged once per name. */
-  private refreshFailed(call: Call, err: unknown): void {
-    this.parts.events.refreshed(call.name, true);
-    this.parts.warnOnce(call.name, 'refresh', `${call.name}: a background refresh failed; the old value stays`, err);
-  }
-
-  /**
-   * Runs the method (or loader) for the cache: every load goes through here, so it is announced
-   * (`load:start` / `load:end`) only while someone listens, and otherwise costs nothing more.
-   */
-  private runLoader(call: Call, background: boolean): Promise<unknown> {
-    const { events } = this.parts;
-    if (!events.loadsObserved) return call.loader();
-    const started = performance.now();
-    events.loadStarted(call.name, call.key, background);
-    return call.loader().then(
-      (value) => {
-        events.loadEnded(call.name, call.key, background, performance.now() - started, false);
-        return value;
-      },
-      (err: unknown) => {
-        events.loadEnded(call.name, call.key, background, performance.now() - started, true);
-        throw err;
-      },
-    );
   }
 
   /** The fallback `entry` gives when the load fails or is too slow (an entry not served: see `serve`). */
-  private withinGrace(call: Call, entry: CachedValue | undefined): CachedValue | undefined {
+  private withinGrace(call: ReadCall, entry: CachedValue | undefined): CachedValue | undefined {
     return freshnessOf(entry, call.load) === 'grace' ? entry : undefined;
-  }
-}
-
-/** A caller answered by a grace value (counted per caller in `fallbacks`). */
-function fromGrace(fallback: CachedValue): LoadResult<unknown> {
-  return { value: fallback.value, outcome: 'stale', fallback: true };
-}
-
-const TIMED_OUT: unique symbol = Symbol('timed-out');
-
-/** `promise`'s value, or TIMED_OUT after `ms` (the promise keeps running; its rejection is the caller's to handle). */
-async function beforeTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
