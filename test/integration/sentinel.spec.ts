@@ -278,14 +278,26 @@ describe('Redis Sentinel (primary, replica, three sentinels)', () => {
       FAILOVER_WAIT_MS,
     );
 
-    const hitsBefore = outcomes(second.cache, 'SlowReport.build').hits + outcomes(first.cache, 'SlowReport.build').hits;
+    /** Each app's hits and misses of SlowReport.build so far: [first, second]. */
+    const counted = () =>
+      [first, second]
+        .map(({ cache }) => outcomes(cache, 'SlowReport.build'))
+        .map(({ hits, misses }) => ({ hits, misses }));
+    const countedBefore = counted();
     const after = await stampede(2);
     expect(after.loads).toBe(1);
     expect(new Set(after.values.map((value) => JSON.stringify(value))).size).toBe(1);
     expect(after.values[0].id).toBe(2);
-    // The app that did not load got the other's value through Redis (a hit), not by joining a load of its own.
-    const hitsAfter = outcomes(second.cache, 'SlowReport.build').hits + outcomes(first.cache, 'SlowReport.build').hits;
-    expect(hitsAfter - hitsBefore).toBeGreaterThanOrEqual(1);
+    // Each app's 25 callers share one read (in-process single-flight), so all get its outcome: the app
+    // that loaded, 25 misses; the other got that value through Redis, 25 hits, not a load of its own.
+    const deltas = counted().map(({ hits, misses }, i) => ({
+      hits: hits - countedBefore[i].hits,
+      misses: misses - countedBefore[i].misses,
+    }));
+    expect(deltas.sort((a, b) => a.hits - b.hits)).toEqual([
+      { hits: 0, misses: 25 },
+      { hits: 25, misses: 0 },
+    ]);
     expect(await promoted.pttl(`${namespace}:report:2`)).toBeGreaterThan(55_000);
   }, 90_000);
 

@@ -228,8 +228,9 @@ describe('stampede across processes (4 processes x 250 calls, one Redis)', () =>
       }
       expect(report.lastEnd - startAt).toBeLessThan(IMPATIENT_LOCK_WAIT_MS + methodMs + SLACK_MS);
     }
-    expect(gaveUp).toBeGreaterThan(0);
-    expect(executions).toBe(1 + gaveUp);
+    // Every process but the holder's waits lockWait (300 ms) for a method that takes 1500 ms: all give up.
+    expect(gaveUp).toBe(PROCESSES - 1);
+    expect(executions).toBe(PROCESSES);
     // The callers that gave up did not write: the cache holds the lease holder's value.
     expect(await cached('impatient', key)).toMatchObject({ pid: holder.pid, execution: 1 });
   }, 20_000);

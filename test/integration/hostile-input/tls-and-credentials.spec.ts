@@ -18,6 +18,7 @@ import { Test } from '@nestjs/testing';
 import { Redis, type RedisOptions } from 'ioredis';
 import { CacheService, RedisCacheModule, type RedisConnectionOption } from 'nestjs-redis-cache';
 import { freePort, startLocalRedis, type LocalRedisServer } from '../../../tools/local-redis-server.mjs';
+import { scanEntryKeys, scanKeys } from '../../support/redis-keys.js';
 import { initError, uniqueNamespace } from '../../support/test-app.js';
 import { startTlsRedis, type TlsRedis } from '../../support/tls-redis.js';
 import type { TlsUrlWorkerReport } from '../../support/tls-url-worker.js';
@@ -91,10 +92,14 @@ describe('TLS and credentials at bootstrap', () => {
     jest.restoreAllMocks();
   });
 
+  /** The namespace of the app `build` made last. */
+  let namespace: string;
+
   /** The app, not initialised yet, on `redis`, logging to `logs`. */
   async function build(redis: RedisConnectionOption): Promise<INestApplication> {
+    namespace = uniqueNamespace('tls');
     const moduleRef = await Test.createTestingModule({
-      imports: [RedisCacheModule.forRoot({ redis, namespace: uniqueNamespace('tls') })],
+      imports: [RedisCacheModule.forRoot({ redis, namespace })],
       providers: [Reports],
     }).compile();
     return moduleRef.createNestApplication({ logger: logs });
@@ -348,7 +353,9 @@ describe('TLS and credentials at bootstrap', () => {
       await expectCaching(app);
       const db3 = new Redis(`${plain.url}/3`);
       try {
-        expect(await db3.dbsize()).toBeGreaterThan(0);
+        // The one entry the two calls stored, and nothing outside the app's namespace (its own keys besides).
+        expect(await scanEntryKeys(db3, '*')).toEqual([`${namespace}:daily`]);
+        expect((await scanKeys(db3, '*')).filter((key) => !key.startsWith(`${namespace}:`))).toEqual([]);
       } finally {
         db3.disconnect();
       }
