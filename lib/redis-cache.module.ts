@@ -9,7 +9,8 @@ import { CacheMetrics } from './metrics/cache-metrics.js';
 import { CacheMetricsInterceptor } from './metrics/cache-metrics.interceptor.js';
 import type { RedisCacheModuleOptions } from './options/redis-cache-options.interface.js';
 import type { RedisCacheModuleAsyncOptions, RedisCacheOptionsFactory } from './redis-cache.module-definition.js';
-import { RedisCacheLifecycle, type CacheBackend } from './redis-cache.lifecycle.js';
+import { RedisCacheLifecycle } from './redis-cache.lifecycle.js';
+import type { CacheBackend } from './store/cache-backend.js';
 import { createDefaultCodec } from './serialization/cache-codec.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { BookkeepingKeys } from '../core/bookkeeping-keys.js';
-import type { CacheBackend, CacheBackendSession } from '../redis-cache.lifecycle.js';
+import { BookkeepingKeys } from '../core/bookkeeping-keys.js';
+import type { BackendEvents, CacheBackend, CacheBackendSession } from '../store/cache-backend.js';
 import { InMemorySubscriber } from './in-memory-subscriber.js';
 import { InMemoryCacheStore } from './in-memory-store.js';
 import { InProcessBus } from './in-process-bus.js';
@@ -20,13 +20,24 @@ export class InMemoryBackend implements CacheBackend {
     this.store = new InMemoryCacheStore(this.clock, this.bus, retain);
   }
 
-  open(keys: BookkeepingKeys, rejected: () => void): CacheBackendSession {
-    const leases = new InMemorySubscriber(keys.leaseChannel, this.bus, (key) => keys.isEntryKey(key), rejected);
+  readonly where = ', in-process store';
+
+  /** Nothing connects: no outage, no connection to announce, nothing to close but the subscription. */
+  open(namespace: string, events: BackendEvents): CacheBackendSession {
+    const keys = new BookkeepingKeys(namespace, { keyPrefix: '', db: 0 });
+    const leases = new InMemorySubscriber(keys.leaseChannel, this.bus, (key) => keys.isEntryKey(key), events.rejected);
     this.opened = { keys, leases };
     return {
+      keys,
       store: this.store,
       leases,
-      subscribe: () => leases.start(),
+      isDown: () => false,
+      up: false,
+      connect: async (preflight) => {
+        await leases.start();
+        await preflight();
+      },
+      closing: () => undefined,
       close: () => leases.stop(),
     };
   }

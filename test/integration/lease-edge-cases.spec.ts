@@ -5,7 +5,7 @@
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { Cacheable } from 'nestjs-redis-cache';
+import { Cacheable, CacheService } from 'nestjs-redis-cache';
 import { randomBytes } from 'node:crypto';
 import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
 import { leasePlaceholder, redisNow, timed, waitFor } from '../support/load-helpers.js';
@@ -145,9 +145,12 @@ describe('leases at the edges', () => {
       const waiterApp = await appOn(url, namespace, { lockWait: 4_000 });
       lateServer = await startLocalRedis({ port });
       admin = new Redis(url);
+      // The subscriber and the command connection reconnect on their own schedules: both must be back,
+      // or the waiter's read fails and it rightly goes to the source.
       await waitFor(
-        'the late subscriber is subscribed',
+        'the late subscriber is subscribed and the command connection ready',
         async () =>
+          waiterApp.get(CacheService).client.status === 'ready' &&
           Number(
             ((await admin!.call('PUBSUB', 'NUMSUB', bookkeeping(namespace).leaseChannel)) as [string, number])[1],
           ) === 1,
