@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { CacheEngine } from './core/cache-engine.js';
+import type { CacheStatus } from './core/cache-status.js';
 import { checkPrefix } from './core/invalidation/prefix-generations.js';
 import { RunningOperations, type ManualOperations } from './core/manual-operations.js';
 import { NOT_RUNNING } from './core/not-running.js';
@@ -136,6 +137,18 @@ export class CacheService {
    */
   get events(): CacheEventPublisher {
     return this.engine.events;
+  }
+
+  /**
+   * How the cache stands now: running, Redis up or down in its own view, its subscription live, the
+   * in-process tier serving, invalidations held back by an outage. For readiness probes, and for
+   * tests that wait for the cache rather than sleep.
+   *
+   * @example
+   * await waitUntil(() => cache.status().l1 === 'serving');
+   */
+  status(): CacheStatus {
+    return this.engine.status();
   }
 
   /** Hits, misses, hit rate, errors and latency, overall, per cache name and per HTTP route. */

@@ -6,6 +6,7 @@ export {
   type RedisCacheModuleAsyncOptions,
 } from './redis-cache.module-definition.js';
 export { CacheService, type CacheSetOptions, type CacheGetOrSetOptions } from './cache.service.js';
+export type { CacheStatus } from './core/cache-status.js';
 export { InjectCache, getCacheToken } from './inject-cache.decorator.js';
 export { Cacheable } from './decorators/cacheable.decorator.js';
 export { CachePut } from './decorators/cache-put.decorator.js';

@@ -7,6 +7,7 @@ import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { CacheStore, NamespaceSubscription } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
+import { NOT_RUNNING_STATUS, type CacheStatus } from './cache-status.js';
 import type { LoadResult, Removal, WritePolicy } from './cache-engine.types.js';
 import { FailOpenStore } from './fail-open-store.js';
 import { STOPPED_ANSWERS } from './not-running.js';
@@ -221,9 +222,18 @@ export class CacheEngine {
     return choice.kind === 'own' ? tier.ownSlot(choice.settings) : tier.sharedSlot(choice.ttlMs);
   }
 
-  /** True while the in-process tier may serve values (subscribed to the other instances' invalidations). */
-  get l1Serving(): boolean {
-    return this.started?.tier.serving ?? false;
+  /** How the cache stands now (CacheService.status()). */
+  status(): CacheStatus {
+    const started = this.started;
+    if (!started) return NOT_RUNNING_STATUS;
+    const { tier, leases, pending } = started;
+    return {
+      running: true,
+      redis: started.isDown() ? 'down' : 'up',
+      subscribed: leases.listening,
+      l1: !tier.wanted ? 'off' : tier.serving ? 'serving' : 'waiting',
+      pendingInvalidations: pending.size,
+    };
   }
 
   get isStarted(): boolean {
@@ -258,11 +268,6 @@ export class CacheEngine {
   /** Redis answers again: what the outage held back is replayed, and the leases it left are given back. Never rejects. */
   async recovered(): Promise<void> {
     await Promise.all([this.replayInvalidations(), this.started?.returns.flush()]);
-  }
-
-  /** How many invalidations wait for Redis to recover (tests and diagnostics). */
-  get pendingInvalidations(): number {
-    return this.started?.pending.size ?? 0;
   }
 
   /** True during an outage (reads fail at once): no point taking leases or writing. */

@@ -8,7 +8,6 @@ import { jest } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { Cacheable, CachePut, CacheService, RedisCacheConfigError } from 'nestjs-redis-cache';
-import { engineOf } from '../support/engine-of.js';
 import { MAX_PREFIX_MARKERS } from '../../lib/core/invalidation/prefix-generations.js';
 import { bookkeeping, scanEntryKeys } from '../support/redis-keys.js';
 import { delay } from '../support/timing.js';
@@ -61,7 +60,7 @@ describe('the module as a Redis user holding only aclRulesFor(namespace)', () =>
       cache: { namespace, ...(l1 ? { l1: { max: 100, ttl: 60 } } : {}) },
     });
     apps.push(app);
-    if (l1) await waitFor('L1 to serve', () => engineOf(app).l1Serving, 5_000);
+    if (l1) await waitFor('L1 to serve', () => app.get(CacheService).status().l1 === 'serving', 5_000);
     const cache = app.get(CacheService);
     const user = (cache.client as Redis).options.username!;
     return { app, articles: app.get(Articles), cache, user };

@@ -2,8 +2,6 @@ import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { CacheEvict, CachePut } from 'nestjs-redis-cache';
-import type { CacheEngine } from '../../lib/core/cache-engine.js';
-import { engineOf } from '../support/engine-of.js';
 import { startLocalRedis, type LocalRedisServer } from '../../tools/local-redis-server.mjs';
 import { adminClient, createFaultApp, eventually, type FaultApp } from '../support/fault-helpers.js';
 import { holdsValue } from '../support/redis-keys.js';
@@ -30,13 +28,11 @@ describe('invalidations held back by an outage are replayed when Redis recovers'
   let server: LocalRedisServer;
   let fault: FaultApp;
   let admin: Redis;
-  let engine: CacheEngine;
 
   beforeAll(async () => {
     server = await startLocalRedis();
     fault = await createFaultApp(server.url, { providers: [CatalogWriter] });
     admin = adminClient(server.url);
-    engine = engineOf(fault.app);
   });
   afterAll(async () => {
     await fault.app.close();
@@ -67,7 +63,7 @@ describe('invalidations held back by an outage are replayed when Redis recovers'
     // While the next read probes Redis, other commands are not sent at all: the write below is lost.
     const probe = source.find(id + 2);
     await write(writer, id);
-    expect(engine.pendingInvalidations).toBe(1);
+    expect(fault.cache.status().pendingInvalidations).toBe(1);
     await probe;
 
     await new Promise((resolve) => setTimeout(resolve, pausedAt + PAUSE_MS + 50 - Date.now()));
@@ -75,7 +71,7 @@ describe('invalidations held back by an outage are replayed when Redis recovers'
     // The first command that succeeds ends the outage, and the replay deletes the key.
     await eventually('the held-back invalidation is replayed', async () => {
       await source.find(id + 3);
-      return engine.pendingInvalidations === 0 && !(await holdsValue(admin, fault.itemKey(id)));
+      return fault.cache.status().pendingInvalidations === 0 && !(await holdsValue(admin, fault.itemKey(id)));
     });
     const after = await source.find(id);
     expect(after.load).toBeGreaterThan(first.load); // a miss: the source answered again

@@ -82,6 +82,8 @@ describe('fail open when Redis dies', () => {
     expect(logs.outages(logMark)).toHaveLength(1);
     expect(logs.cacheLines('warn', logMark)).toHaveLength(1);
     expect(logs.recoveries(logMark)).toHaveLength(0);
+    // The cache's own view, as a readiness probe reads it.
+    expect(cache.status()).toMatchObject({ running: true, redis: 'down', subscribed: false });
 
     // The same port again: the client reconnects on its own and the next read is the one that recovers.
     server = await startLocalRedis({ port });
@@ -98,6 +100,7 @@ describe('fail open when Redis dies', () => {
     expect(after.errors).toBe(after.failed - 99);
     expect(logs.cacheLines('warn', logMark)).toHaveLength(1);
     expect(logs.recoveries(logMark)).toEqual([expect.stringMatching(/^Redis cache recovered after \d+\.\ds/)]);
+    expect(cache.status()).toMatchObject({ running: true, redis: 'up' });
   });
 
   it('boots while Redis is down, serves the source, and starts caching once Redis comes up', async () => {

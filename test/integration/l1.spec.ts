@@ -8,7 +8,6 @@ import 'reflect-metadata';
 import { jest } from '@jest/globals';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheEvict, CachePut, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
-import { engineOf } from '../support/engine-of.js';
 import { withNewSubscriber } from '../support/redis-clients.js';
 import { waitFor } from '../support/load-helpers.js';
 import { newTestClient, standaloneOnly } from '../support/redis-topology.js';
@@ -75,10 +74,10 @@ describe('in-process tier (L1)', () => {
   async function start(cache: RedisCacheModuleOptions = { l1: { max: 1_000, ttl: 60 } }) {
     const app = await createTestApp({ providers: [ProductService], cache: { namespace, ...cache } });
     apps.push(app);
-    const engine = engineOf(app);
+    const service = app.get(CacheService);
     // Served from memory only once the subscription is confirmed.
-    await waitFor('L1 to serve', () => engine.l1Serving, 5_000);
-    return { app, products: app.get(ProductService), cache: app.get(CacheService), engine };
+    await waitFor('L1 to serve', () => service.status().l1 === 'serving', 5_000);
+    return { app, products: app.get(ProductService), cache: service };
   }
 
   /**
@@ -276,11 +275,11 @@ describe('in-process tier (L1)', () => {
       // Cut B's subscriber connection, and change the value in Redis without a message: what a
       // message published while B was not subscribed amounts to.
       await redis.client('KILL', 'ID', b.subscriberId);
-      await waitFor("B's subscription to drop", () => !b.engine.leases.listening, 2_000, 1);
-      expect(b.engine.l1Serving).toBe(false);
+      await waitFor("B's subscription to drop", () => !b.cache.status().subscribed, 2_000, 1);
+      expect(b.cache.status().l1).toBe('waiting');
       await redis.set(key('product:1'), newBytes!, 'PX', 60_000);
       expect(await b.products.product(1)).toBe('product 3 v9'); // not from memory while unsubscribed
-      await waitFor('B to subscribe again', () => b.engine.l1Serving, 5_000);
+      await waitFor('B to subscribe again', () => b.cache.status().l1 === 'serving', 5_000);
       expect(await b.products.product(1)).toBe('product 3 v9');
       expect(b.products.loads).toBe(1);
     },

@@ -308,7 +308,7 @@ describe('no stale sets: a load never overwrites a newer put or eviction (3 apps
       let settled = true;
       for (const node of [a, b, c]) {
         await node.cache.get('user:1');
-        if (node.engine.pendingInvalidations > 0) settled = false;
+        if (node.cache.status().pendingInvalidations > 0) settled = false;
       }
       if (settled) return;
       if (Date.now() > deadline) throw new Error('the cache did not recover within 10 s');

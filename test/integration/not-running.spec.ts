@@ -67,8 +67,17 @@ describe('a cache that is not running', () => {
 
     expect(await exercise(cache, books)).toEqual(uncached);
     expect(cache.stats()).toMatchObject({ hits: 0, misses: 0, errors: 0 });
+    const notRunning = { running: false, redis: 'down', subscribed: false, l1: 'off', pendingInvalidations: 0 };
+    expect(cache.status()).toEqual(notRunning);
 
     await app.init();
+    expect(cache.status()).toEqual({
+      running: true,
+      redis: 'up',
+      subscribed: true,
+      l1: 'off',
+      pendingInvalidations: 0,
+    });
     // Running, the same calls cache (the control: the answers above are the stand-in's, not the calls').
     books.runs = 0;
     expect(await books.find(3)).toEqual({ id: 3, run: 1 });
@@ -80,6 +89,7 @@ describe('a cache that is not running', () => {
     const written = (await scanKeys(redis, `${namespace}:*`)).sort();
 
     books.runs = 0;
+    expect(cache.status()).toEqual(notRunning);
     expect(await exercise(cache, books)).toEqual(uncached);
     expect(cache.stats()).toEqual(stats);
     expect((await scanKeys(redis, `${namespace}:*`)).sort()).toEqual(written);

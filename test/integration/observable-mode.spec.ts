@@ -19,7 +19,6 @@ import {
 import { isObservable, lastValueFrom, of, toArray, type Observable } from 'rxjs';
 import request from 'supertest';
 import { Cacheable, CacheMetricsInterceptor, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
-import { engineOf } from '../support/engine-of.js';
 import { decodeEntry } from '../../lib/core/cache-entry.js';
 import { createDefaultCodec } from '../../lib/serialization/cache-codec.js';
 import { waitFor } from '../support/load-helpers.js';
@@ -224,8 +223,7 @@ describe('methods whose return type is not recorded', () => {
     async function startWithL1(namespace: string) {
       const started = await start(define, namespace, l1);
       // L1 serves once its subscription is confirmed and the other instances announce their writes.
-      const engine = engineOf(started.app);
-      await waitFor('L1 to serve', () => engine.l1Serving, 5_000);
+      await waitFor('L1 to serve', () => started.cache.status().l1 === 'serving', 5_000);
       return started;
     }
 

@@ -9,7 +9,6 @@ import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { engineOf } from './engine-of.js';
 import { Cacheable, CachePut, CacheService, RedisCacheModule } from '../../lib/index.js';
 import {
   DOC_METHOD,
@@ -153,11 +152,10 @@ runWorker<ParentMessage>(async () => {
   const app = await NestFactory.createApplicationContext(WorkerModule, { logger: false, abortOnError: false });
   const documents = app.get(Documents);
   const cache = app.get(CacheService);
-  const engine = engineOf(app);
   // L1 serves (and keeps) nothing until the subscription to the other instances' invalidations is
   // confirmed: a worker reporting ready before that would have the parent measure Redis reads.
   const deadline = performance.now() + L1_SERVING_TIMEOUT_MS;
-  while (!engine.l1Serving) {
+  while (cache.status().l1 !== 'serving') {
     if (performance.now() > deadline) throw new Error(`L1 not serving after ${L1_SERVING_TIMEOUT_MS} ms`);
     await sleep(10);
   }

@@ -166,7 +166,7 @@ async function run(
   // Quiescence: a write that failed left its key to be deleted once Redis answers (fail open);
   // the parent compares the cache with the database only after that.
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  while (engine.pendingInvalidations > 0 && Date.now() < deadline) await sleep(25);
+  while (engine.status().pendingInvalidations > 0 && Date.now() < deadline) await sleep(25);
   return results;
 }
 
