@@ -1,4 +1,12 @@
-import { context, SpanKind, SpanStatusCode, type Attributes, type Tracer } from '@opentelemetry/api';
+import {
+  context,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Tracer,
+} from '@opentelemetry/api';
 import type {
   CacheCallEvent,
   CacheErrorEvent,
@@ -9,18 +17,23 @@ import type {
 import type { BoundedNames } from './bounded-names.js';
 import { CACHE_ATTRIBUTES as ATTR } from './cache-attributes.js';
 import type { CacheListeners } from './cache-subscriptions.js';
+import { PendingChildren, type PendingChild } from './pending-children.js';
 import { PendingErrors, type PendingError } from './pending-errors.js';
 
 /**
  * Turns the cache's messages into spans. Every span is back-dated: a message is published the moment
  * the work is over, so a span ends at `Date.now()` and begins `durationMs` before. (Not at the
  * message's `startTime`: the cache mostly reads it off `performance.now()`, a clock that drifts from
- * the wall clock the SDK's own spans start on as the process ages.) Its parent is the context active when
- * the message is published, which is the caller's (publication is synchronous, in the call's own
- * async flow), so a cache span sits under the request span that made the call.
+ * the wall clock the SDK's own spans start on as the process ages.) A call's span has for parent the
+ * context active when its message is published, which is the caller's (publication is synchronous, in
+ * the call's own async flow), so it sits under the request span that made the call. A load or lease
+ * wait happens inside a call and is published before it: it is held until its call's message, and
+ * becomes a child of the call's span (pending-children.ts); a background refresh, which outlives the
+ * call that started it, sits under the context it finished in.
  */
 export class CacheSpans {
   private readonly pending = new PendingErrors();
+  private readonly children = new PendingChildren((child) => this.child(child, child.context));
 
   constructor(
     private readonly tracer: Tracer,
@@ -31,16 +44,33 @@ export class CacheSpans {
   listeners(): CacheListeners {
     return {
       call: (event) => this.call(event),
-      loadEnd: (event) => this.load(event),
-      leaseWait: (event) => this.leaseWait(event),
+      loadEnd: (event) => this.held('load', event),
+      leaseWait: (event) => this.held('leaseWait', event),
       error: (event) => this.pending.add(event, performance.now()),
     };
   }
 
-  /** `cache.read UsersService.find`: one call, with the failures published inside it as exception events. */
+  /** Exports what still waits for its call (the instrumentation stops). */
+  flush(): void {
+    this.children.flush();
+  }
+
+  /** A load or lease wait: held for its call, but for a background refresh (no call is waiting for it). */
+  private held(kind: PendingChild['kind'], event: CacheLoadEndEvent | CacheLeaseWaitEvent): void {
+    const child: PendingChild = { kind, event, end: Date.now(), at: performance.now(), context: context.active() };
+    if (kind === 'load' && (event as CacheLoadEndEvent).background) this.child(child, child.context);
+    else this.children.add(child);
+  }
+
+  /**
+   * `cache.read UsersService.find`: one call, with the failures published inside it as exception
+   * events, and its loads and lease waits as child spans.
+   */
   private call(event: CacheCallEvent): void {
     const [end, now] = [Date.now(), performance.now()];
-    const failures = this.pending.take(event, now - event.durationMs);
+    const began = now - event.durationMs;
+    const failures = this.pending.take(event, began);
+    const children = this.children.take(event, began);
     const span = this.tracer.startSpan(
       `cache.${event.operation} ${this.names.bound(event.name)}`,
       {
@@ -62,12 +92,20 @@ export class CacheSpans {
     if (failures.length > 0 || event.outcome === 'error') {
       span.setStatus({ code: SpanStatusCode.ERROR, message: failures[0] && statusMessage(failures[0]) });
     }
+    if (children.length > 0) {
+      const within = trace.setSpan(context.active(), span);
+      for (const child of children) this.child(child, within);
+    }
     span.end(end);
   }
 
-  /** `cache.load UsersService.find`: the method (or loader) running for the cache. */
-  private load(event: CacheLoadEndEvent): void {
-    const end = Date.now();
+  private child(child: PendingChild, parent: Context): void {
+    if (child.kind === 'load') this.load(child.event as CacheLoadEndEvent, child.end, parent);
+    else this.leaseWait(child.event as CacheLeaseWaitEvent, child.end, parent);
+  }
+
+  /** `cache.load UsersService.find`: the method (or loader) running for the cache, ended at `end`. */
+  private load(event: CacheLoadEndEvent, end: number, parent: Context): void {
     const span = this.tracer.startSpan(
       `cache.load ${this.names.bound(event.name)}`,
       {
@@ -79,16 +117,15 @@ export class CacheSpans {
           [ATTR.loadFailed]: event.failed,
         },
       },
-      context.active(),
+      parent,
     );
     // The method's error went to the caller; the message only says that it threw.
     if (event.failed) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end(end);
   }
 
-  /** `cache.lease_wait UsersService.find`: waiting for another caller's load of the key. */
-  private leaseWait(event: CacheLeaseWaitEvent): void {
-    const end = Date.now();
+  /** `cache.lease_wait UsersService.find`: waiting for another caller's load of the key, ended at `end`. */
+  private leaseWait(event: CacheLeaseWaitEvent, end: number, parent: Context): void {
     const span = this.tracer.startSpan(
       `cache.lease_wait ${this.names.bound(event.name)}`,
       {
@@ -96,7 +133,7 @@ export class CacheSpans {
         startTime: end - event.durationMs,
         attributes: { ...this.common(event, event.name, event.key), [ATTR.leaseResult]: event.result },
       },
-      context.active(),
+      parent,
     );
     span.end(end);
   }

@@ -17,8 +17,8 @@ export interface RedisCacheInstrumentation {
 
 /**
  * Records every cache in the process as OpenTelemetry spans and metrics, from the messages the cache
- * publishes on `node:diagnostics_channel` (CACHE_CHANNELS): a span per cached call, load and lease
- * wait, under the caller's active span; counters and histograms through the meter. Call it once per
+ * publishes on `node:diagnostics_channel` (CACHE_CHANNELS): a span per cached call under the caller's
+ * active span, with its loads and lease waits as child spans; counters and histograms through the meter. Call it once per
  * process (a second instrumentation records everything twice); in a Nest application,
  * `RedisCacheOpenTelemetryModule` calls it for you.
  *
@@ -44,5 +44,10 @@ export function instrumentRedisCache(options: RedisCacheInstrumentationOptions =
     subscribeCacheListeners(spans.listeners(), 'a span'),
     subscribeCacheListeners(instruments.listeners(), 'metrics'),
   ];
-  return { disable: () => unsubscribe.forEach((stop) => stop()) };
+  return {
+    disable: () => {
+      unsubscribe.forEach((stop) => stop());
+      spans.flush();
+    },
+  };
 }

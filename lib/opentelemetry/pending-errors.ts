@@ -45,6 +45,7 @@ export class PendingErrors {
   }
 }
 
-function callId(cache: string, namespace: string, name: string, key: string | undefined): string {
+/** What identifies a call among the messages: its cache, namespace, name and key. */
+export function callId(cache: string, namespace: string, name: string, key: string | undefined): string {
   return `${cache}\0${namespace}\0${name}\0${key ?? ''}`;
 }

@@ -1,6 +1,7 @@
 // RedisCacheOpenTelemetryModule in a real application on real Redis: the spans (through the SDK's
 // in-memory exporter) and metrics (through a MeterProvider the test collects) that @Cacheable calls
-// produce — a miss then a hit under a request span, an L1 hit, and a Redis outage.
+// produce — a miss then a hit under a request span (the load under the miss), a lease wait under the
+// waiting call, a background refresh under the request that started it, an L1 hit, and a Redis outage.
 import 'reflect-metadata';
 import { channel } from 'node:diagnostics_channel';
 import { Injectable, type INestApplication } from '@nestjs/common';
@@ -42,6 +43,20 @@ class CatalogService {
     this.runs++;
     await new Promise((resolve) => setTimeout(resolve, 20));
     return { id };
+  }
+
+  /** Slow enough for a second app's caller to wait for its lease. */
+  @Cacheable({ key: 'slow:{0}' })
+  async slow(id: number): Promise<{ id: number }> {
+    this.runs++;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return { id };
+  }
+
+  /** Fresh for 1 s, then served stale while one caller refreshes it. */
+  @Cacheable({ key: 'brief:{0}', ttl: 1, staleWhileRevalidate: 60 })
+  async brief(id: number): Promise<{ id: number; run: number }> {
+    return { id, run: ++this.runs };
   }
 
   @Cacheable({ key: 'kept:{0}', l1: true })
@@ -136,7 +151,7 @@ describe('OpenTelemetry on a real application', () => {
     expect(ms(inner.endTime)).toBeLessThanOrEqual(ms(outer.endTime) + 2);
   };
 
-  it('a miss then a hit: a load and two read spans under the request span, and their metrics', async () => {
+  it('a miss then a hit: two read spans under the request span, the load under the miss, and their metrics', async () => {
     const namespace = uniqueNamespace('otel');
     const catalog = await start({ namespace });
     let request!: Span;
@@ -162,10 +177,12 @@ describe('OpenTelemetry on a real application', () => {
     const [load, miss, hit, parent] = spans as [ReadableSpan, ReadableSpan, ReadableSpan, ReadableSpan];
     for (const span of [load, miss, hit]) {
       expect(span.kind).toBe(SpanKind.INTERNAL);
-      expect(span.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
       expect(span.spanContext().traceId).toBe(request.spanContext().traceId);
       within(span, parent);
     }
+    for (const span of [miss, hit]) expect(span.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+    // The method ran for the call that missed: its span is the load's parent.
+    expect(load.parentSpanContext?.spanId).toBe(miss.spanContext().spanId);
     const common = {
       'cache.registration': 'default',
       'cache.namespace': namespace,
@@ -204,6 +221,80 @@ describe('OpenTelemetry on a real application', () => {
       [{ ...of, 'cache.load.background': false, 'cache.load.failed': false }, 1],
     ]);
     expect(await points('cache.errors')).toEqual([]);
+  });
+
+  it("a lease wait is a child of the waiting call's span; the load a child of the holder's", async () => {
+    const namespace = uniqueNamespace('otel-lease');
+    const waiterCatalog = await start({ namespace });
+    // A second application on the same Redis and namespace: another process, as far as leases go. The
+    // instrumentation hears every cache of the process, so its spans are recorded too.
+    const holder = await Test.createTestingModule({
+      imports: [
+        RedisCacheModule.forRoot({
+          redis: testRedisConnection(),
+          namespace,
+          l1: { max: 100, ttl: 60 },
+          startupAdvisor: false,
+        }),
+      ],
+      providers: [CatalogService],
+    }).compile();
+    const holderApp = await holder.createNestApplication({ logger: false }).init();
+    try {
+      const holding = tracer.startActiveSpan('holder', (span) =>
+        holderApp
+          .get(CatalogService)
+          .slow(1)
+          .finally(() => span.end()),
+      );
+      await waitFor('the holder to run the method', () => holderApp.get(CatalogService).runs === 1);
+      await tracer.startActiveSpan('waiter', (span) => waiterCatalog.slow(1).finally(() => span.end()));
+      await holding;
+    } finally {
+      await holderApp.close();
+    }
+    expect(waiterCatalog.runs).toBe(0);
+
+    const spans = exporter.getFinishedSpans();
+    const named = (name: string) => spans.filter((span) => span.name === name);
+    const [holderSpan] = named('holder');
+    const [waiterSpan] = named('waiter');
+    const reads = named('cache.read CatalogService.slow');
+    expect(reads).toHaveLength(2);
+    const childOf = (span: ReadableSpan) =>
+      reads.find((read) => read.parentSpanContext?.spanId === span.spanContext().spanId)!;
+    const [holderRead, waiterRead] = [childOf(holderSpan!), childOf(waiterSpan!)];
+    expect([holderRead.attributes['cache.outcome'], waiterRead.attributes['cache.outcome']]).toEqual(['miss', 'hit']);
+    const [load] = named('cache.load CatalogService.slow');
+    const [wait] = named('cache.lease_wait CatalogService.slow');
+    expect(load!.parentSpanContext?.spanId).toBe(holderRead.spanContext().spanId);
+    expect(wait!.parentSpanContext?.spanId).toBe(waiterRead.spanContext().spanId);
+    expect(wait!.attributes['cache.lease.result']).toBe('value');
+    within(wait!, waiterRead);
+  });
+
+  it('a background refresh is a load span under the request that served the stale value', async () => {
+    const namespace = uniqueNamespace('otel-refresh');
+    const catalog = await start({ namespace });
+    expect(await catalog.brief(1)).toEqual({ id: 1, run: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // past its 1 s TTL, within staleWhileRevalidate
+    exporter.reset();
+    let request!: Span;
+    await tracer.startActiveSpan('GET /brief/1', async (span) => {
+      request = span;
+      expect(await catalog.brief(1)).toEqual({ id: 1, run: 1 }); // stale, while it is refreshed
+      span.end();
+    });
+    await waitFor('the refresh to finish', () =>
+      exporter.getFinishedSpans().some((span) => span.name.startsWith('cache.load')),
+    );
+    const spans = exporter.getFinishedSpans();
+    const [read] = spans.filter((span) => span.name === 'cache.read CatalogService.brief');
+    const [load] = spans.filter((span) => span.name === 'cache.load CatalogService.brief');
+    expect(read!.attributes['cache.outcome']).toBe('stale');
+    expect(load!.attributes['cache.load.background']).toBe(true);
+    expect(read!.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+    expect(load!.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
   });
 
   it('an L1 hit is a zero-length span of tier l1, counted but not timed', async () => {

@@ -229,7 +229,7 @@ describe('OpenTelemetry spans', () => {
     expect(spans()[0]!.status).toEqual({ code: SpanStatusCode.UNSET });
   });
 
-  it('loads and lease waits are spans ending now, back-dated by their duration', () => {
+  it("loads and lease waits are spans ending when they did, back-dated, under their call's span", () => {
     instrument({ recordKeys: true });
     const before = Date.now();
     publish.loadEnd({
@@ -250,13 +250,20 @@ describe('OpenTelemetry spans', () => {
     });
     publish.leaseWait({ ...source, name: 'UsersService.find', key: 'app:user:1', durationMs: 25, result: 'value' });
     const after = Date.now();
+    // The background refresh is exported at once; the others wait for their call.
+    expect(spans().map((span) => span.name)).toEqual(['cache.load UsersService.find']);
+    publish.call(callEvent({ durationMs: 100 }));
 
-    const [load, refresh, wait] = spans();
+    const [refresh, load, wait, read] = spans();
     expect(spans().map((span) => span.name)).toEqual([
       'cache.load UsersService.find',
       'cache.load UsersService.find',
       'cache.lease_wait UsersService.find',
+      'cache.read UsersService.find',
     ]);
+    expect(load!.parentSpanContext?.spanId).toBe(read!.spanContext().spanId);
+    expect(wait!.parentSpanContext?.spanId).toBe(read!.spanContext().spanId);
+    expect(refresh!.parentSpanContext).toBeUndefined();
     const common = {
       'cache.registration': 'default',
       'cache.namespace': 'app',
