@@ -2,11 +2,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CacheOutcome } from './cache-outcome.js';
 import { CacheCounters, hitRate } from './cache-counters.js';
 import type { CacheNameStats, CacheStats } from './cache-stats.interface.js';
+import { OTHER_NAME } from './bounded-names.js';
 
 /** How many cache names (and routes) get counters of their own. */
 export const MAX_NAMES = 1_000;
 /** Where the names past MAX_NAMES are counted. */
-export const OTHER_NAME = '(other)';
+export { OTHER_NAME };
 
 /** What the HTTP interceptor learns from the cached calls made while it handles one request. */
 export interface RequestCacheTrace {

@@ -34,4 +34,4 @@ export const CACHE_METRICS = Object.freeze({
 } as const);
 
 /** What a name beyond `maxNames` is reported as. */
-export const OTHER_NAME = '(other)';
+export { OTHER_NAME } from '../metrics/bounded-names.js';

@@ -7,7 +7,7 @@ import type {
   CacheLeaseWaitEvent,
   CacheLoadEndEvent,
 } from '../events/cache-events.js';
-import type { BoundedNames } from './bounded-names.js';
+import type { BoundedNames } from '../metrics/bounded-names.js';
 import { CACHE_ATTRIBUTES as ATTR, CACHE_METRICS } from './cache-attributes.js';
 import type { CacheListeners } from './cache-subscriptions.js';
 

@@ -1,6 +1,6 @@
 import { metrics, trace } from '@opentelemetry/api';
 import { RedisCacheConfigError } from '../errors.js';
-import { BoundedNames } from './bounded-names.js';
+import { BoundedNames } from '../metrics/bounded-names.js';
 import { CacheInstruments } from './cache-instruments.js';
 import { CacheSpans } from './cache-spans.js';
 import { subscribeCacheListeners } from './cache-subscriptions.js';

@@ -11,7 +11,7 @@ import {
   type CacheRouteEvent,
 } from '../events/cache-events.js';
 import type { CacheMetricSet } from './cache-metric-set.js';
-import { LabelBound } from './label-bound.js';
+import { BoundedNames } from '../metrics/bounded-names.js';
 
 /** Records one message of a channel into the metrics. */
 export type CacheEventRecorder = (message: unknown) => void;
@@ -25,13 +25,13 @@ export function cacheEventRecorders(
   metrics: CacheMetricSet,
   maxLabelValues: number,
 ): ReadonlyMap<CacheChannel, CacheEventRecorder> {
-  const caches = new LabelBound(maxLabelValues);
-  const names = new LabelBound(maxLabelValues);
-  const routes = new LabelBound(maxLabelValues);
-  const cacheOf = (event: { cache: string }) => caches.fold(String(event.cache));
+  const caches = new BoundedNames(maxLabelValues);
+  const names = new BoundedNames(maxLabelValues);
+  const routes = new BoundedNames(maxLabelValues);
+  const cacheOf = (event: { cache: string }) => caches.bound(String(event.cache));
   const source = (event: { cache: string; name: string }) => ({
     cache: cacheOf(event),
-    name: names.fold(String(event.name)),
+    name: names.bound(String(event.name)),
   });
 
   return new Map([
@@ -62,7 +62,7 @@ export function cacheEventRecorders(
       metrics.redisUp.set({ cache: cacheOf(event) }, event.state === 'up' ? 1 : 0);
     }),
     on<CacheRouteEvent>(CACHE_CHANNELS.route, (event) => {
-      const route = routes.fold(String(event.route));
+      const route = routes.bound(String(event.route));
       metrics.routeRequests.inc({ route, outcome: event.outcome });
       metrics.routeDuration.observe({ route }, seconds(event.durationMs));
     }),
