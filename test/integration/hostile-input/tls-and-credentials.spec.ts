@@ -22,12 +22,11 @@ import { scanEntryKeys, scanKeys } from '../../support/redis-keys.js';
 import { initError, uniqueNamespace } from '../../support/test-app.js';
 import { startTlsRedis, type TlsRedis } from '../../support/tls-redis.js';
 import type { TlsUrlWorkerReport } from '../../support/tls-url-worker.js';
+import { CONNECT_WAIT_MS } from '../../../lib/redis-backend.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const WORKER_JS = join(ROOT, '.tmp/tls-url-worker/test/support/tls-url-worker.js');
 
-/** How long app.init() waits for a first connection (lib/redis-cache.lifecycle.ts, CONNECT_WAIT_MS). */
-const CONNECT_WAIT_MS = 2_000;
 /** "Promptly": well within the connect wait, on a loaded machine. */
 const PROMPT_MS = 1_500;
 /** TLS to a plain-text port: the connect wait, then a probe of the port (at most 500 ms), and margin. */
