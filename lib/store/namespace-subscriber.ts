@@ -34,7 +34,6 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   private readonly waiters: LeaseWaiters;
   private subscriber: Redis | Cluster | undefined;
   private subscribed = false;
-  private subscribing: Promise<void> | undefined;
   private readonly followers = new Map<string, SubscriptionFollower>();
   /** Why the last SUBSCRIBE was refused (NOPERM: the user lacks the channels), if it was. */
   refusal: Error | undefined;
@@ -86,12 +85,14 @@ export class NamespaceSubscriber implements NamespaceSubscription {
       if (channel !== this.channel) return this.followers.get(channel)?.received(message);
       this.waiters.released(message);
     });
+    let firstSubscribed!: () => void;
+    const firstSubscription = new Promise<void>((resolve) => (firstSubscribed = resolve));
     // Subscribes on every connection, the first included: ioredis only resubscribes channels that
     // were subscribed before, which a connection that failed at boot never was.
     subscriber.on('ready', () => {
       const followers = [...this.followers.values()];
       const channels = [this.channel, this.heartbeatChannel, ...followers.map((follower) => follower.channel)];
-      this.subscribing = subscriber.subscribe(...channels).then(
+      const subscribing = subscriber.subscribe(...channels).then(
         async () => {
           if (this.subscriber !== subscriber) return;
           this.refusal = undefined;
@@ -103,6 +104,7 @@ export class NamespaceSubscriber implements NamespaceSubscription {
           if (err instanceof Error) this.refusal = err;
         },
       );
+      void subscribing.then(firstSubscribed);
     });
     subscriber.on('close', () => this.dropped());
     if (isCluster(subscriber)) {
@@ -128,7 +130,9 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     }
     try {
       await subscriber.connect();
-      await this.subscribing;
+      // The first 'ready' subscription, not connect() alone: a Cluster resolves connect() before it
+      // emits 'ready' (on a later tick), when the subscription has not begun yet.
+      await firstSubscription;
     } catch {
       // Down at boot: ioredis keeps reconnecting, and 'ready' subscribes then.
     }
