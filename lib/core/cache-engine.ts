@@ -7,10 +7,10 @@ import type { ResolvedCacheConfig } from '../options/resolve-options.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { CacheStore, NamespaceSubscription } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
-import { NOT_RUNNING_STATUS, type CacheStatus } from './cache-status.js';
+import type { CacheStatus } from './cache-status.js';
 import type { LoadResult, Removal, WritePolicy } from './cache-engine.types.js';
 import { FailOpenStore } from './fail-open-store.js';
-import { STOPPED_ANSWERS } from './not-running.js';
+import { NOT_RUNNING_STATUS, STOPPED_ANSWERS } from './not-running.js';
 import { CacheInvalidation } from './invalidation/cache-invalidation.js';
 import { CacheTags, normalizeTags } from './invalidation/cache-tags.js';
 import { InvalidationEpoch } from './invalidation/invalidation-epoch.js';
@@ -261,7 +261,7 @@ export class CacheEngine {
   }
 
   /** Replays the invalidations an outage held back; on recovery and on a retry timer. Never rejects. */
-  async replayInvalidations(): Promise<void> {
+  private async replayInvalidations(): Promise<void> {
     await this.started?.invalidation.replay();
   }
 

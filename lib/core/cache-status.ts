@@ -23,12 +23,3 @@ export interface CacheStatus {
   /** Invalidations an outage held back: replayed (keys deleted, tags and prefixes invalidated) once Redis answers. */
   readonly pendingInvalidations: number;
 }
-
-/** The status of a cache that is not running. */
-export const NOT_RUNNING_STATUS: CacheStatus = Object.freeze({
-  running: false,
-  redis: 'down',
-  subscribed: false,
-  l1: 'off',
-  pendingInvalidations: 0,
-});

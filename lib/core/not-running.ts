@@ -1,4 +1,5 @@
 import type { Removal } from './cache-engine.types.js';
+import type { CacheStatus } from './cache-status.js';
 import type { ManualOperations } from './manual-operations.js';
 
 /**
@@ -17,6 +18,15 @@ export const NOT_RUNNING: ManualOperations = Object.freeze({
   invalidateTags: () => Promise.resolve(),
   clear: () => Promise.resolve(0),
   reclaim: () => Promise.resolve(0),
+});
+
+/** `CacheService.status()` while the cache is not running. */
+export const NOT_RUNNING_STATUS: CacheStatus = Object.freeze({
+  running: false,
+  redis: 'down',
+  subscribed: false,
+  l1: 'off',
+  pendingInvalidations: 0,
 });
 
 /** A decorated method's call while the cache is not running: the method itself, uncached and uncounted. */

@@ -118,7 +118,6 @@ export class CacheEventPublisher {
     this.metrics.recordRefresh(name, failed);
   }
 
-  /** Whether anyone listens for loads: the caller then times the method. */
   /**
    * Runs `loader` (the method, for the cache) and announces it: `load:start` before, `load:end` after,
    * only while someone listens; otherwise it is the loader's own promise, nothing added.

@@ -19,9 +19,9 @@ export interface Replay {
 
 /**
  * Invalidations the cache could not carry out because Redis failed: evictions and writes (the old
- * value stays behind a write that did not land), prefix clears and tag invalidations. They are replayed as soon as Redis answers again (`flush`,
- * on recovery), and retried every second while any remain, so an outage costs misses afterwards,
- * never stale values for a whole TTL. Memory is bounded: past MAX_PENDING keys, prefixes, tags or
+ * value stays behind a write that did not land), prefix clears and tag invalidations. They are
+ * replayed as soon as Redis answers again (`flush`, on recovery), and retried every second while any
+ * remain, so an outage costs misses afterwards, never stale values for a whole TTL. Memory is bounded: past MAX_PENDING keys, prefixes, tags or
  * timed-out commands the replay clears the whole namespace instead (in O(1), a new generation, which
  * invalidates every entry loaded before it, tagged ones included): more misses, still nothing stale.
  * (Leases a failed command may hold are no invalidation: read/lease-returns.ts gives them back.)
