@@ -25,6 +25,8 @@ export class BookkeepingKeys {
   readonly prefixChannel: string;
   /** What the in-process tiers must drop (in-process-tier.ts). */
   readonly l1Channel: string;
+  /** Tag invalidations, announced to every instance's tag epochs (tag-epochs.ts). */
+  readonly tagChannel: string;
   private readonly base: string;
 
   constructor(
@@ -43,6 +45,7 @@ export class BookkeepingKeys {
     this.leaseChannel = `${channels}lease`;
     this.prefixChannel = `${channels}prefixes`;
     this.l1Channel = `${channels}l1`;
+    this.tagChannel = `${channels}tags`;
   }
 
   /** The key of a tag (already normalised by `normalizeTags`). */

@@ -16,6 +16,7 @@ import { CacheTags, normalizeTags } from './invalidation/cache-tags.js';
 import { InvalidationEpoch } from './invalidation/invalidation-epoch.js';
 import { PendingInvalidations } from './invalidation/pending-invalidations.js';
 import { PrefixGenerations } from './invalidation/prefix-generations.js';
+import { TagEpochs } from './invalidation/tag-epochs.js';
 import { safeKey } from './key-hash.js';
 import { InProcessTier } from './l1/in-process-tier.js';
 import { L1Presence } from './l1/l1-presence.js';
@@ -110,7 +111,10 @@ export class CacheEngine {
     const tier = new InProcessTier(keys, prefixes, config.l1, clock, rejected);
     tier.onDrop = (reason, count) => this.events.l1Dropped(reason, count);
     const presence = new L1Presence(keys, store);
-    const tags = new CacheTags(keys, store);
+    const tagEpochs = new TagEpochs(keys, clock, rejected);
+    // Tag invalidations are announced like cleared prefixes: a tagged hit checks its tags in memory.
+    leases.follow(tagEpochs);
+    const tags = new CacheTags(keys, store, tagEpochs);
     // Failures of the pipeline's commands are answered in one place (fail-open-store.ts).
     // Leases a failed command may hold go back by token once Redis answers (read/lease-returns.ts).
     const returns = new LeaseReturns((key, token) => store.completeLease(key, token, undefined, 0, leases.channel));

@@ -55,12 +55,12 @@ export interface CacheStore {
   ): Promise<boolean>;
   /** The invalidation epoch a load starts in: READ_EPOCH. */
   readEpoch(epochKey: string): Promise<number>;
-  /** Invalidates `tagKeys` at a new epoch, announcing `head epoch tail` on `channel`; resolves to the epoch: INVALIDATE_TAGS. */
+  /** Invalidates `tagKeys` at a new epoch, announcing `head epoch tail` on each announcement's `channel`; resolves to the epoch: INVALIDATE_TAGS. */
   invalidateTags(
     epochKey: string,
     tagKeys: readonly string[],
     markerTtlMs: number,
-    announce?: { channel: string; head: string; tail: string },
+    announcements?: ReadonlyArray<{ channel: string; head: string; tail: string }>,
   ): Promise<number>;
   /** Keeps the tag keys alive `ttlMs` and answers whether none was invalidated after `loadEpoch`: ADMIT_TAGS. */
   admitTags(epochKey: string, tagKeys: readonly string[], ttlMs: number, loadEpoch: number): Promise<boolean>;

@@ -76,7 +76,7 @@ return digits(math.max(tonumber(stored) or 0, clock))
 
 /**
  * KEYS[1] the epoch key, KEYS[2..] the tag keys; ARGV: the epoch key's PX, the least PX of a tag key,
- * a channel ('' for none) and the head and tail of the message announcing the new epoch
+ * then for each announcement a channel and the head and tail of the message announcing the new epoch
  * (`head epoch tail`). Takes a new epoch and raises every tag's "invalid before" epoch to it,
  * keeping each tag key at least as long as asked (longer if its entries made it live longer).
  * Returns the epoch.
@@ -89,7 +89,7 @@ local least = tonumber(ARGV[2])
 for i = 2, #KEYS do
   redis.call('SET', KEYS[i], epoch, 'PX', math.max(redis.call('PTTL', KEYS[i]), least))
 end
-if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. epoch .. ' ' .. ARGV[5]) end
+for i = 3, #ARGV, 3 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1] .. ' ' .. epoch .. ' ' .. ARGV[i + 2]) end
 return epoch
 `,
   EPOCHS,

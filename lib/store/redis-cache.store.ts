@@ -151,21 +151,22 @@ export class RedisCacheStore implements CacheStore {
 
   /**
    * Invalidates `tagKeys` (in the epoch key's slot) at a new epoch, publishing `head epoch tail` on
-   * `channel` when given; resolves to the epoch. Each tag key is kept at least `markerTtlMs`.
+   * each announcement's `channel`; resolves to the epoch. Each tag key is kept at least `markerTtlMs`.
    */
   async invalidateTags(
     epochKey: string,
     tagKeys: readonly string[],
     markerTtlMs: number,
-    announce?: { channel: string; head: string; tail: string },
+    announcements: ReadonlyArray<{ channel: string; head: string; tail: string }> = [],
   ): Promise<number> {
+    const announced = announcements.flatMap(({ channel, head, tail }) => [channel, head, tail]);
     const reply = await this.commands.run(
       'INVALIDATE_TAGS',
       () =>
         INVALIDATE_TAGS.runOn(
           this.client,
           [epochKey, ...tagKeys],
-          [EPOCH_PX_MS, Math.round(markerTtlMs), announce?.channel ?? '', announce?.head ?? '', announce?.tail ?? ''],
+          [EPOCH_PX_MS, Math.round(markerTtlMs), ...announced],
         ),
       this.commands.nodeOf(epochKey),
     );

@@ -32,15 +32,14 @@ export class InMemoryInvalidationScripts {
     epochKey: string,
     tagKeys: readonly string[],
     markerTtlMs: number,
-    announce?: { channel: string; head: string; tail: string },
+    announcements: ReadonlyArray<{ channel: string; head: string; tail: string }> = [],
   ): number {
     const epoch = digits(this.bump(epochKey));
     const least = Math.round(markerTtlMs);
     for (const tagKey of tagKeys) {
       this.keyspace.set(tagKey, epoch, { px: Math.max(this.keyspace.pttl(tagKey), least) });
     }
-    if (announce && announce.channel !== '')
-      this.bus.publish(announce.channel, `${announce.head} ${epoch} ${announce.tail}`);
+    for (const { channel, head, tail } of announcements) this.bus.publish(channel, `${head} ${epoch} ${tail}`);
     return Number(epoch);
   }
 

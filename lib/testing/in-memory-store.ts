@@ -80,9 +80,9 @@ export class InMemoryCacheStore implements CacheStore {
     epochKey: string,
     tagKeys: readonly string[],
     markerTtlMs: number,
-    announce?: { channel: string; head: string; tail: string },
+    announcements?: ReadonlyArray<{ channel: string; head: string; tail: string }>,
   ): Promise<number> {
-    return run(() => this.invalidations.invalidateTags(epochKey, tagKeys, markerTtlMs, announce));
+    return run(() => this.invalidations.invalidateTags(epochKey, tagKeys, markerTtlMs, announcements));
   }
 
   admitTags(epochKey: string, tagKeys: readonly string[], ttlMs: number, loadEpoch: number): Promise<boolean> {

@@ -219,7 +219,7 @@ describe('the cache store', () => {
         await store().write(key, entryOf('put'), HOUR, await begin(), { channel, message: 'written' });
         await store().evict([key], 60_000, { channel, message: 'evicted' });
         await store().unlink([key], { channel, message: 'unlinked' });
-        await store().invalidateTags(keys.epoch, [keys.tag('t')], 600_000, { channel, head: 'head', tail: 't' });
+        await store().invalidateTags(keys.epoch, [keys.tag('t')], 600_000, [{ channel, head: 'head', tail: 't' }]);
         await store().publish(channel, 'routed', key);
         await store().publishPlain(channel, 'plain');
         const marked = await store().markPrefix(keys.epoch, keys.prefixes, 'p:', {

@@ -3,6 +3,7 @@ import type { CacheStore } from '../../store/cache-store.js';
 import { MAX_TAGS, NO_TAGS, type DecodedEntry } from '../cache-entry.js';
 import type { BookkeepingKeys } from '../bookkeeping-keys.js';
 import { safeKey } from '../key-hash.js';
+import type { TagEpochs } from './tag-epochs.js';
 
 /**
  * How long a tag's invalidation marker is kept at least (longer when entries of the tag live
@@ -26,10 +27,13 @@ export interface TagAnnouncement {
  *
  * An invalidation does not touch the entries: it takes a new epoch and stores it in each tag's key,
  * meaning "entries of this tag loaded before this epoch are invalid" (one script: the tag keys and
- * the epoch key share a slot, bookkeeping-keys.ts). A tagged entry carries the epoch read *before*
- * its value was loaded and its tags; each read checks the tags' keys (one MGET) and treats the entry
- * as absent — for hits, stale serving and grace alike — if any tag was invalidated after the load
- * began, or if a tag key is missing or garbled (its bookkeeping was evicted or overwritten).
+ * the epoch key share a slot, bookkeeping-keys.ts), and announces it. A tagged entry carries the
+ * epoch read *before* its value was loaded and its tags; each read checks the tags' epochs and
+ * treats the entry as absent — for hits, stale serving and grace alike — if any tag was invalidated
+ * after the load began, or if a tag key is missing or garbled (its bookkeeping was evicted or
+ * overwritten). The epochs are known in memory while the subscription hears every announcement
+ * (tag-epochs.ts), so a tagged hit costs no more round trips than an untagged one; otherwise the
+ * tag keys are read (one MGET).
  *
  * Before a tagged entry is written, each tag key is kept alive at least as long as the entry (so an
  * invalidation marker can never expire under a live entry) and checked: a tag invalidated while the
@@ -41,11 +45,22 @@ export class CacheTags {
   constructor(
     private readonly keys: BookkeepingKeys,
     private readonly store: CacheStore,
+    private readonly epochs: TagEpochs,
   ) {}
+
+  /**
+   * True when no tag of `entry` was invalidated after its load began, false when one was, undefined
+   * when that is not known in memory (then ask `isValid`).
+   */
+  knownValid(entry: DecodedEntry): boolean | undefined {
+    return this.epochs.valid(entry.tags, entry.epoch);
+  }
 
   /** True when no tag of `entry` was invalidated after its load began. Rejects when Redis fails. */
   async isValid(entry: DecodedEntry): Promise<boolean> {
-    const markers = await this.store.readTags(entry.tags.map((tag) => this.keys.tag(tag)));
+    const markers = await this.epochs.learn(entry.tags, () =>
+      this.store.readTags(entry.tags.map((tag) => this.keys.tag(tag))),
+    );
     return markers.every((marker) => marker !== undefined && marker <= entry.epoch);
   }
 
@@ -64,16 +79,21 @@ export class CacheTags {
   }
 
   /**
-   * Invalidates every entry of `tags` loaded before now; with `announce`, tells the in-process tiers
-   * in the same script. Resolves to the invalidation's epoch. Rejects when Redis fails.
+   * Invalidates every entry of `tags` loaded before now, announcing it to every instance's tag epochs
+   * and, with `l1`, to the in-process tiers, in the same script. Resolves to the invalidation's epoch.
+   * Rejects when Redis fails.
    */
-  invalidate(tags: readonly string[], announce?: TagAnnouncement): Promise<number> {
-    return this.store.invalidateTags(
+  async invalidate(tags: readonly string[], l1?: TagAnnouncement): Promise<number> {
+    const announcements = [this.epochs.announcement(tags)];
+    if (l1) announcements.push(l1);
+    const epoch = await this.store.invalidateTags(
       this.keys.epoch,
       tags.map((tag) => this.keys.tag(tag)),
       MARKER_TTL_MS,
-      announce,
+      announcements,
     );
+    this.epochs.invalidated(tags, epoch);
+    return epoch;
   }
 }
 

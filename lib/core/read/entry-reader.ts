@@ -56,7 +56,15 @@ export class EntryReader {
       if (!prefixes.fresh) return this.checkPrefixesLater(stored, redisKey, name);
       if (prefixes.invalidates(redisKey, stored.epoch)) stored.invalidated = true;
     }
-    return stored.tags.length === 0 || stored.invalidated ? stored : this.checkTags(stored, redisKey, name);
+    return stored.tags.length === 0 || stored.invalidated ? stored : this.withTags(stored, redisKey, name);
+  }
+
+  /** A tagged entry, checked in memory when its tags' epochs are known there, else against Redis. */
+  private withTags(entry: DecodedEntry, redisKey: string, name: string): DecodedEntry | Promise<EntryRead> {
+    const valid = this.parts.tags.knownValid(entry);
+    if (valid === undefined) return this.checkTags(entry, redisKey, name);
+    entry.invalidated = !valid;
+    return entry;
   }
 
   /** The subscription is down: the cleared prefixes are re-read before the entry is trusted. */
@@ -68,7 +76,8 @@ export class EntryReader {
         if (refreshed === FAILED) return untrusted(entry);
         if (prefixes.invalidates(redisKey, entry.epoch)) entry.invalidated = true;
         if (entry.tags.length === 0 || entry.invalidated) return { entry, leased: false, failed: false };
-        return this.checkTags(entry, redisKey, name);
+        const checked = this.withTags(entry, redisKey, name);
+        return checked instanceof DecodedEntry ? { entry: checked, leased: false, failed: false } : checked;
       });
   }
 
