@@ -12,6 +12,7 @@ import {
   READ_PREFIXES,
 } from './invalidation-scripts.js';
 import type { Announcement, CacheStore, LeaseAttempt, WriteOutcome } from './cache-store.js';
+import { TickWrites } from './tick-writes.js';
 
 export { CommandTimeoutError, isCluster } from './guarded-commands.js';
 export type { Announcement, LeaseAttempt, WriteOutcome } from './cache-store.js';
@@ -34,6 +35,7 @@ const SCAN_BATCH = 500;
  */
 export class RedisCacheStore implements CacheStore {
   private readonly commands: GuardedCommands;
+  private readonly tickWrites: TickWrites;
 
   constructor(
     readonly client: Redis | Cluster,
@@ -41,6 +43,7 @@ export class RedisCacheStore implements CacheStore {
     health: ConnectionHealth,
   ) {
     this.commands = new GuardedCommands(client, commandTimeoutMs, health);
+    this.tickWrites = new TickWrites(client);
   }
 
   /** Resolves once the client is ready (at once when it is): true, or false when it ended first. */
@@ -63,6 +66,7 @@ export class RedisCacheStore implements CacheStore {
 
   /** The stored bytes, or `null` when the key is absent. */
   get(key: string): Promise<Buffer | null> {
+    this.tickWrites.coalesce();
     return this.commands.run('GET', () => this.client.getBuffer(key), this.commands.nodeOf(key));
   }
 
