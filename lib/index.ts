@@ -39,6 +39,7 @@ export type {
   RedisClusterConnection,
   L1Options,
   TtlOption,
+  CompressionOptions,
 } from './options/redis-cache-options.interface.js';
 export type {
   CacheableOptions,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CacheSerializationError } from '../errors.js';
 import type { CacheCodec } from '../serialization/cache-codec.js';
 import { PAYLOAD_MAGIC } from '../serialization/payload-header.js';
+import { compressPayload, decompressPayload, type CompressionSettings } from '../serialization/payload-compression.js';
 import type { ReturnMode } from './cache-method-plan.js';
 
 /**
@@ -21,17 +22,20 @@ import type { ReturnMode } from './cache-method-plan.js';
  *   bytes 38-45  the key's horizon: when the entry (or the write or eviction a tombstone stands for)
  *                landed, Redis TIME in microseconds, written by the script that stored it (float64
  *                BE); a later write of the key compares when it began with it
- *   byte 46      flags: what the method that loaded the value returned, when its return type was
- *                not recorded (RETURNED_FLAGS): 0 unknown (not a load of such a method, or an entry
- *                written before this byte existed), 1 a Promise, 2 an Observable. Any other value
- *                is a later format's: refused (read as undecodable), never misread
+ *   byte 46      flags. Bits 0-1: what the method that loaded the value returned, when its return
+ *                type was not recorded (RETURNED_FLAGS): 0 unknown (not a load of such a method, or
+ *                an entry written before this byte existed), 1 a Promise, 2 an Observable. Bits
+ *                2-3: how the payload is compressed (COMPRESSION_SHIFT): 0 not, 1 gzip, 2 brotli,
+ *                3 zstd (serialization/payload-compression.ts). Bits 4-7, and returned-mode 3, are
+ *                a later format's: refused (read as undecodable), never misread
  *   byte 47      the number of tags (at most MAX_TAGS), then each tag: length (uint16 BE) and UTF-8
  *                bytes
- *   then         the codec's payload (ENTRY)
+ *   then         the codec's payload (ENTRY), compressed when bits 2-3 say so
  *
  * Bytes 46-47 were one uint16 tag count, which never exceeded MAX_TAGS: every entry written before
  * the flags byte reads as flags 0. A release without it reads a flagged entry as undecodable (a
- * miss, deleted and counted), so flags are written only where a reader needs them.
+ * miss, deleted and counted), so flags are written only where a reader needs them. The same holds
+ * for a compressed entry read by a release before compression.
  *
  * The lease lives in the entry's own key, so a write or an eviction (which leaves a tombstone)
  * revokes the lease of a load in flight: docs/lease-protocol.md. The Lua scripts in
@@ -64,6 +68,12 @@ export const RETURNED_FLAGS: Readonly<Record<ReturnMode, number>> = Object.freez
 const RETURNED_BY_FLAGS = new Map<number, ReturnMode>(
   Object.entries(RETURNED_FLAGS).map(([mode, flag]) => [flag, mode as ReturnMode]),
 );
+/** Bits 0-1 of the flags byte: the returned mode. */
+const RETURNED_MASK = 0x03;
+/** Where the compression code (payload-compression.ts) sits in the flags byte: bits 2-3. */
+export const COMPRESSION_SHIFT = 2;
+/** The flags this format knows; an entry with any other bit set is a later format's. */
+const KNOWN_FLAGS = 0x0f;
 
 /** The tags of an entry that has none. */
 export const NO_TAGS: readonly string[] = Object.freeze([]);
@@ -126,7 +136,9 @@ const PREVIOUS = Object.freeze({ kind: 'previous' as const });
  * Encodes a value with its freshness metadata and no lease. `epoch`: no later than the invalidation
  * epoch its load began in (0: unknown, which every clear and tag invalidation predates). `returned`:
  * what the method that produced it returned, for readers that cannot tell (see RETURNED_FLAGS). The
- * landing time is left 0: the script that stores the entry writes it. Throws `CacheSerializationError`.
+ * landing time is left 0: the script that stores the entry writes it. `compression`: the module's,
+ * applied to the codec's payload (not the header or tags) when it is large enough and gets smaller.
+ * Throws `CacheSerializationError`.
  */
 export function encodeEntry(
   codec: CacheCodec,
@@ -136,11 +148,12 @@ export function encodeEntry(
   epoch = 0,
   tags: readonly string[] = NO_TAGS,
   returned?: ReturnMode,
+  compression?: CompressionSettings,
 ): Buffer {
   if (tags.length > MAX_TAGS) {
     throw new CacheSerializationError(`at most ${MAX_TAGS} tags per entry, got ${tags.length}`, 'encode');
   }
-  const payload = codec.encode(value);
+  const { bytes: payload, code } = compressPayload(codec.encode(value), compression);
   const tagBytes = tags.map((tag) => Buffer.from(tag, 'utf8'));
   const headerLength = ENTRY_HEADER_LENGTH + tagBytes.reduce((sum, tag) => sum + 2 + tag.length, 0);
   const entry = Buffer.allocUnsafe(headerLength + payload.length);
@@ -151,7 +164,7 @@ export function encodeEntry(
   entry.writeFloatBE(Math.min(loadMs, 3.4e38), LOAD_MS_OFFSET);
   entry.writeDoubleBE(epoch, EPOCH_OFFSET);
   entry.writeDoubleBE(0, LANDED_OFFSET);
-  entry[FLAGS_OFFSET] = returned === undefined ? 0 : RETURNED_FLAGS[returned];
+  entry[FLAGS_OFFSET] = (returned === undefined ? 0 : RETURNED_FLAGS[returned]) | (code << COMPRESSION_SHIFT);
   entry[TAG_COUNT_OFFSET] = tagBytes.length;
   let at = ENTRY_HEADER_LENGTH;
   for (const tag of tagBytes) {
@@ -177,8 +190,9 @@ export function decodeEntry(codec: CacheCodec, stored: Buffer): StoredEntry {
 
 function decodeValue(codec: CacheCodec, stored: Buffer): DecodedEntry {
   const flags = stored[FLAGS_OFFSET];
-  const returned = flags === 0 ? undefined : RETURNED_BY_FLAGS.get(flags);
-  if (flags !== 0 && returned === undefined) throw notAnEntry(stored);
+  const returnedFlag = flags & RETURNED_MASK;
+  const returned = returnedFlag === 0 ? undefined : RETURNED_BY_FLAGS.get(returnedFlag);
+  if ((flags & ~KNOWN_FLAGS) !== 0 || (returnedFlag !== 0 && returned === undefined)) throw notAnEntry(stored);
   const count = stored[TAG_COUNT_OFFSET];
   let tags: readonly string[] = NO_TAGS;
   let at = ENTRY_HEADER_LENGTH;
@@ -194,8 +208,17 @@ function decodeValue(codec: CacheCodec, stored: Buffer): DecodedEntry {
     }
     tags = read;
   }
+  const code = flags >> COMPRESSION_SHIFT;
+  let payload = stored.subarray(at);
+  if (code !== 0) {
+    try {
+      payload = decompressPayload(payload, code);
+    } catch (err) {
+      throw notAnEntry(stored, err);
+    }
+  }
   return new DecodedEntry(
-    codec.decode(stored.subarray(at)),
+    codec.decode(payload),
     stored.readDoubleBE(FRESH_UNTIL_OFFSET),
     stored.readFloatBE(LOAD_MS_OFFSET),
     stored,
@@ -205,10 +228,12 @@ function decodeValue(codec: CacheCodec, stored: Buffer): DecodedEntry {
   );
 }
 
-function notAnEntry(stored: Buffer): CacheSerializationError {
+function notAnEntry(stored: Buffer, cause?: unknown): CacheSerializationError {
+  const why = cause instanceof Error ? `: ${cause.message}` : '';
   return new CacheSerializationError(
-    `not a cache entry of this package (${stored.length} bytes, starting 0x${stored.subarray(0, 2).toString('hex')})`,
+    `not a cache entry of this package (${stored.length} bytes, starting 0x${stored.subarray(0, 2).toString('hex')})${why}`,
     'decode',
+    cause === undefined ? undefined : { cause },
   );
 }
 

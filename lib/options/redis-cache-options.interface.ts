@@ -22,6 +22,32 @@ export interface L1Options {
   ttl: number | DurationString;
 }
 
+/**
+ * How large values are compressed (`node:zlib`) before they are stored; see the module's
+ * `compression` option. Every instance reads every algorithm its Node has, whatever its own setting.
+ *
+ * @example
+ * compression: { algorithm: 'gzip', threshold: 16_384 } // values of 16 KiB or more, encoded
+ */
+export interface CompressionOptions {
+  /**
+   * `'gzip'`, `'brotli'`, or `'zstd'` where the running Node's `node:zlib` has it (Node 22.15+ or
+   * 23.8+, experimental there); a Node without it is a bootstrap error. Default `'gzip'`.
+   */
+  algorithm?: 'gzip' | 'brotli' | 'zstd';
+  /**
+   * Values whose encoded form (MessagePack) is at least this many bytes are compressed; smaller ones
+   * are stored as they are. Default `16384` (16 KiB).
+   */
+  threshold?: number;
+  /**
+   * The algorithm's level: gzip 1-9 (default 4: half the time of zlib's default 6 for about one point
+   * of size), brotli quality 0-11 (default 5: brotli's own default, 11, is about 50x slower, far too
+   * slow for a cache), zstd 1-19 (default 3, zstd's own).
+   */
+  level?: number;
+}
+
 /** Connect to a Redis Cluster: the seed nodes and ioredis cluster options. */
 export interface RedisClusterConnection {
   cluster: { nodes: ClusterNode[]; options?: ClusterOptions };
@@ -91,6 +117,16 @@ export interface RedisCacheModuleOptions {
    * miss. Plain objects and arrays are frozen; Maps, Sets, Dates and bytes cannot be. Default `false`.
    */
   freezeShared?: boolean;
+  /**
+   * Compress large values before they are stored, marked in the entry so every reader knows; read
+   * back transparently. `true` uses the defaults of `CompressionOptions`. A compressed value is kept
+   * only when it is smaller. An instance of an earlier release reads a compressed entry as a miss, so
+   * turn it on once every instance sharing the namespace runs a release that has it. Default `false`.
+   *
+   * @example
+   * compression: { algorithm: 'brotli', threshold: 16_384, level: 5 }
+   */
+  compression?: boolean | CompressionOptions;
   /** Register the providers globally so decorated classes in every module reach the cache. Default `true`. */
   isGlobal?: boolean;
   /**

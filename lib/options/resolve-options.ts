@@ -3,6 +3,8 @@ import { CACHE_DEFAULTS } from './cache-defaults.js';
 import type { L1Settings } from '../core/l1/l1-slot.js';
 import { isDurationString, toMilliseconds, toPositiveMilliseconds } from './duration.js';
 import { redactSecrets } from '../store/connection-problems.js';
+import type { CompressionSettings } from '../serialization/payload-compression.js';
+import { resolveCompression } from './resolve-compression-options.js';
 import { resolveModuleL1 } from './resolve-l1-options.js';
 import type { RedisCacheModuleOptions, RedisConnectionOption, TtlOption } from './redis-cache-options.interface.js';
 
@@ -22,6 +24,8 @@ export interface ResolvedCacheConfig {
   readonly l1: L1Settings | undefined;
   /** Deep-freeze values handed to several callers (see the option). */
   readonly freezeShared: boolean;
+  /** How large payloads are compressed; undefined when off. */
+  readonly compression: CompressionSettings | undefined;
 }
 
 /**
@@ -98,6 +102,8 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     problems.push(`freezeShared must be true or false (got ${show(options.freezeShared)})`);
   }
 
+  const compression = resolveCompression(options.compression, problems);
+
   const advisorProblem = checkStartupAdvisor(options.startupAdvisor);
   if (advisorProblem) problems.push(advisorProblem);
 
@@ -126,6 +132,7 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     lockWaitMs,
     l1,
     freezeShared: options.freezeShared === true,
+    compression,
   };
 }
 

@@ -5,7 +5,7 @@ import { LuaScript } from './lua-script.js';
 //   1: 0xC1 (193) | 2: kind, 18 = entry, 19 = lease placeholder, 20 = tombstone (2-4: the previous
 //   format) | 3-10: token | 11-18: lease deadline (float64, Redis ms) | 19-26: the entry's stamp (its
 //   fresh-until) | 27-30: load time | 31-38: epoch | 39-46: the key's horizon (float64, Redis µs) |
-//   47: flags (what the loading method returned) | 48: tag count | then tags and payload.
+//   47: flags (returned mode, compression; copied as they are) | 48: tag count | then tags and payload.
 //
 // Times come from Redis's own clock (TIME), so every process agrees on when a lease ends and on the
 // order of writes. None of them overwrites a key that holds anything else than an entry of this

@@ -96,7 +96,7 @@ describe('cache entries', () => {
     expect(MAX_TAGS).toBeLessThan(256); // so the earlier uint16's high byte, now the flags, was always 0
   });
 
-  it.each([0x03, 0x04, 0x80, 0xff])('refuses a flags byte it does not know (%d): a later format', (flags) => {
+  it.each([0x03, 0x10, 0x80, 0xff])('refuses a flags byte it does not know (%d): a later format', (flags) => {
     const bytes = encodeEntry(codec, 1, FRESH_UNTIL, 1);
     bytes[FLAGS_OFFSET] = flags;
     expect(decodeError(bytes).message).toMatch(/not a cache entry of this package/);

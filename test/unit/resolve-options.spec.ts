@@ -1,6 +1,7 @@
 // Module options: defaults, unit conversion and validation with messages that name the option.
 import { configError } from '../support/config-error.js';
 import { resolveCacheOptions, resolveTtl } from '../../lib/options/resolve-options.js';
+import { isCompressionAvailable } from '../../lib/serialization/payload-compression.js';
 
 describe('resolveCacheOptions', () => {
   const savedUrl = process.env.REDIS_URL;
@@ -24,6 +25,7 @@ describe('resolveCacheOptions', () => {
       lockWaitMs: 5_000,
       l1: undefined,
       freezeShared: false,
+      compression: undefined,
     });
   });
 
@@ -102,6 +104,88 @@ describe('resolveCacheOptions', () => {
     expect(configError(() => resolveCacheOptions({ redis: 'http://localhost:6379' })).message).toMatch(
       /redis URL must start with redis:\/\//,
     );
+  });
+
+  describe('compression', () => {
+    const hasZstd = isCompressionAvailable('zstd');
+
+    it.each([undefined, false])('is off for %p', (compression) => {
+      expect(resolveCacheOptions({ compression }).compression).toBeUndefined();
+    });
+
+    it('takes true for gzip from 16 KiB at level 4', () => {
+      expect(resolveCacheOptions({ compression: true }).compression).toEqual({
+        algorithm: 'gzip',
+        threshold: 16_384,
+        level: 4,
+      });
+      expect(resolveCacheOptions({ compression: {} }).compression).toEqual(
+        resolveCacheOptions({ compression: true }).compression,
+      );
+    });
+
+    it('gives each algorithm its own default level, and keeps what is given', () => {
+      expect(resolveCacheOptions({ compression: { algorithm: 'brotli' } }).compression).toEqual({
+        algorithm: 'brotli',
+        threshold: 16_384,
+        level: 5,
+      });
+      expect(resolveCacheOptions({ compression: { algorithm: 'gzip', threshold: 0, level: 1 } }).compression).toEqual({
+        algorithm: 'gzip',
+        threshold: 0,
+        level: 1,
+      });
+      expect(resolveCacheOptions({ compression: { algorithm: 'brotli', level: 11 } }).compression?.level).toBe(11);
+    });
+
+    it.each([
+      ['a string', 'gzip', /compression must be true, false or \{ algorithm\?, threshold\?, level\? \} \(got 'gzip'\)/],
+      ['a number', 1, /compression must be true, false or .* \(got 1\)/],
+      ['null', null, /compression must be true, false or .* \(got null\)/],
+      ['an array', ['gzip'], /compression must be true, false or .* \(got \['gzip'\]\)/],
+      ['an unknown field', { algo: 'gzip' }, /compression has no option 'algo' \(it has algorithm, threshold, level\)/],
+      [
+        'an unknown algorithm',
+        { algorithm: 'lz4' },
+        /compression.algorithm must be 'gzip', 'brotli', 'zstd' \(got 'lz4'\)/,
+      ],
+      [
+        'a negative threshold',
+        { threshold: -1 },
+        /compression.threshold must be a whole number of bytes >= 0, e.g. 16384 for 16 KiB \(got -1\)/,
+      ],
+      ['a fractional threshold', { threshold: 1.5 }, /compression.threshold must be a whole number of bytes >= 0/],
+      ['a threshold with a unit', { threshold: '16kb' }, /compression.threshold must be .* \(got '16kb'\)/],
+      ['an infinite threshold', { threshold: Infinity }, /compression.threshold must be .* \(got Infinity\)/],
+      ['gzip level 0', { level: 0 }, /compression.level must be an integer from 1 to 9 for gzip \(got 0\)/],
+      ['gzip level 10', { level: 10 }, /compression.level must be an integer from 1 to 9 for gzip \(got 10\)/],
+      ['brotli quality 12', { algorithm: 'brotli', level: 12 }, /from 0 to 11 for brotli \(got 12\)/],
+      ['a fractional level', { algorithm: 'brotli', level: 4.5 }, /from 0 to 11 for brotli \(got 4.5\)/],
+    ])('rejects %s at bootstrap, naming the option', (_, compression, message) => {
+      expect(configError(() => resolveCacheOptions({ compression: compression as never })).message).toMatch(message);
+    });
+
+    it('lists every problem of the option at once', () => {
+      const err = configError(() => resolveCacheOptions({ compression: { threshold: -5, level: 99 } }));
+      expect(err.message).toMatch(/compression.threshold must be/);
+      expect(err.message).toMatch(/compression.level must be/);
+    });
+
+    (hasZstd ? it.skip : it)("rejects 'zstd' on a Node whose node:zlib lacks it, saying what to use", () => {
+      const err = configError(() => resolveCacheOptions({ compression: { algorithm: 'zstd' } }));
+      expect(err.message).toContain(
+        `compression.algorithm 'zstd' needs a Node.js whose node:zlib has it (22.15+ or 23.8+), and this is ` +
+          `${process.version}: use 'brotli' or 'gzip', or upgrade Node`,
+      );
+    });
+
+    (hasZstd ? it : it.skip)("takes 'zstd' where node:zlib has it, at level 3", () => {
+      expect(resolveCacheOptions({ compression: { algorithm: 'zstd' } }).compression).toEqual({
+        algorithm: 'zstd',
+        threshold: 16_384,
+        level: 3,
+      });
+    });
   });
 
   it('lists every problem in one error', () => {

@@ -81,7 +81,16 @@ export async function prepareEntry(
   }
   try {
     return {
-      bytes: encodeEntry(codec, value, Date.now() + ttlMs, loadMs, epoch ?? 0, tags, policy.returned?.()),
+      bytes: encodeEntry(
+        codec,
+        value,
+        Date.now() + ttlMs,
+        loadMs,
+        epoch ?? 0,
+        tags,
+        policy.returned?.(),
+        config.compression,
+      ),
       pxMs,
     };
   } catch (err) {
