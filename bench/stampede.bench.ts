@@ -1,17 +1,26 @@
 /**
- * Stampede protection across processes. Four Node processes (test/support/stampede-worker.ts, the
- * worker of test/integration/stampede-processes.spec.ts too), each a Nest application context with
- * `RedisCacheModule.forRoot` on one throwaway redis-server (started here, stopped at the end), call a
- * `@Cacheable` method that takes 100 ms and counts its runs in Redis. Each round, one PUBLISH releases all four at once; each fires 250 concurrent calls on the
- * same cold key (a fresh key per round). Per round and in aggregate it prints how many times the
- * method ran across the processes (goal with the cross-process lock: exactly 1), how many callers
- * were served, caller latency p50/p99/max, and p99 minus the method's own duration (goal: < 5 ms).
- * The `lock: false` variant, interleaved round by round, is the contrast: in-process single-flight
- * only, so up to one run per process.
+ * Stampede protection, and what waiting costs against a floor. Four Node processes
+ * (test/support/stampede-worker.ts, the worker of test/integration/stampede-processes.spec.ts too),
+ * each a Nest application context with `RedisCacheModule.forRoot` on one throwaway redis-server
+ * (started here, stopped at the end), call a method that takes 50 ms and counts its runs in Redis.
+ * Each round, 1,000 concurrent calls hit one cold key (a fresh key per round), in one of two
+ * topologies: one process firing all 1,000 (the processes take turns), or all four firing 250 each,
+ * released at once by one PUBLISH. Variants, interleaved round by round in the same processes:
+ *
+ * - `lock`: the module's `@Cacheable` with its default lease (goal: exactly one run per round across
+ *   the processes);
+ * - `floor`: the same method behind an in-process lru-cache `fetch`, which coalesces the calls of its
+ *   own process and knows nothing of the others (one run per process): what waiting costs at best;
+ * - `no-lock` (four processes only; in one it is `lock`): `lock: false`, in-process single-flight only.
+ *
+ * Per round and in aggregate it prints the method's runs, the callers served, caller latency
+ * p50/p99/max and p99 minus the method's own duration; then, per topology, the module's p99 − method
+ * against the floor's and the gap between them (median of the rounds' differences; goal ≤ 3 ms).
  *
  * Run: npm run bench:stampede
- * Knobs: BENCH_ROUNDS (default 20 per variant), BENCH_WORKERS (4), BENCH_CALLS (250 per worker),
- * BENCH_METHOD_MS (100), BENCH_VARIANTS (lock,no-lock), BENCH_DEADLINE_S (90).
+ * Knobs: BENCH_ROUNDS (default 20 per variant and topology), BENCH_WORKERS (4), BENCH_CALLERS (1,000
+ * per round, split among the processes), BENCH_METHOD_MS (50), BENCH_VARIANTS (lock,floor,no-lock),
+ * BENCH_DEADLINE_S (150).
  */
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -32,27 +41,38 @@ import { spawnWorker, stopWorkers, type WorkerHandle } from '../test/support/wor
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
-const CALLS = Number(process.env.BENCH_CALLS ?? 250);
-const METHOD_MS = Number(process.env.BENCH_METHOD_MS ?? 100);
-const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 90);
-const VARIANTS = (process.env.BENCH_VARIANTS ?? 'lock,no-lock').split(',').map((v) => v.trim()) as StampedeVariant[];
+const CALLERS = Number(process.env.BENCH_CALLERS ?? 1_000);
+const METHOD_MS = Number(process.env.BENCH_METHOD_MS ?? 50);
+const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 150);
+const VARIANTS = (process.env.BENCH_VARIANTS ?? 'lock,floor,no-lock').split(',').map((v) => v.trim()) as Variant[];
 const WARMUP_ROUNDS = 1;
 const ROUND_TIMEOUT_MS = 20_000;
-const P99_OVERHEAD_GOAL_MS = 5;
-if (!VARIANTS.every((v) => v === 'lock' || v === 'no-lock')) throw new Error('BENCH_VARIANTS: lock,no-lock');
+/** Issue 11, item 7: the module's p99 − method within this much of the floor's, in the same run. */
+const GAP_GOAL_MS = 3;
+if (!VARIANTS.every((v) => v === 'lock' || v === 'floor' || v === 'no-lock')) {
+  throw new Error('BENCH_VARIANTS: lock,floor,no-lock');
+}
+if (CALLERS % WORKERS !== 0) throw new Error('BENCH_CALLERS must split evenly among BENCH_WORKERS');
 /** One PUBLISH on it releases every worker at once (no clocks to agree on). */
 const START_CHANNEL = 'stampede-bench:start';
 const CACHE_NAMESPACE = 'stampede-bench';
 
-type StampedeVariant = 'lock' | 'no-lock';
-/** The worker's method of each variant: the module's lease options, or none. */
-const METHOD_OF: Record<StampedeVariant, StampedeMethod> = { lock: 'compute', 'no-lock': 'noLock' };
+type Variant = 'lock' | 'floor' | 'no-lock';
+/** The worker's method of each variant: the module's lease options, none, or lru-cache. */
+const METHOD_OF: Record<Variant, StampedeMethod> = { lock: 'compute', floor: 'lruFetch', 'no-lock': 'noLock' };
+/** How many processes fire the round's calls. */
+const TOPOLOGIES = [1, WORKERS];
 type DoneMessage = Extract<WorkerMessage, { type: 'done' }>;
 
+/** One kind of round: who calls, and what. */
+interface Slot {
+  processes: number;
+  variant: Variant;
+}
+
 interface RoundResult {
-  variant: StampedeVariant;
   executions: number;
-  /** Method runs per worker, e.g. [1, 0, 0, 0]. */
+  /** Method runs per calling process, e.g. [1, 0, 0, 0]. */
   perWorker: number[];
   served: number;
   failures: number;
@@ -77,16 +97,29 @@ interface RoundResult {
 
 const workers: Array<WorkerHandle<WorkerMessage, ParentMessage>> = [];
 
-async function runRound(publisher: Redis, variant: StampedeVariant, key: string): Promise<RoundResult> {
+const slotName = ({ processes, variant }: Slot) => `${variant} ${processes}p`;
+
+async function runRound(
+  publisher: Redis,
+  { processes, variant }: Slot,
+  key: string,
+  turn: number,
+): Promise<RoundResult> {
+  // One process: the workers take turns, so that every one of them is measured alike.
+  const callers = processes === WORKERS ? workers : [workers[turn % WORKERS]];
   const done = Promise.all(
-    workers.map((worker) =>
+    callers.map((worker) =>
       worker.next((m): m is DoneMessage => m.type === 'done' && m.key === key, ROUND_TIMEOUT_MS, `round ${key}`),
     ),
   );
   const method = METHOD_OF[variant];
-  const command: RunCommand = { method, key, methodMs: METHOD_MS, calls: CALLS };
-  const receivers = await publisher.publish(START_CHANNEL, JSON.stringify(command));
-  if (receivers !== WORKERS) throw new Error(`the start signal reached ${receivers} of ${WORKERS} workers`);
+  const command: RunCommand = { method, key, methodMs: METHOD_MS, calls: CALLERS / callers.length };
+  if (callers.length === 1) {
+    callers[0].send({ type: 'run', ...command, startAt: 0 });
+  } else {
+    const receivers = await publisher.publish(START_CHANNEL, JSON.stringify(command));
+    if (receivers !== WORKERS) throw new Error(`the start signal reached ${receivers} of ${WORKERS} workers`);
+  }
   const rounds: RunReport[] = (await done).map((message) => message.report);
   const executions = Number((await publisher.get(executionsKey(method, key))) ?? 0);
   const latencies = rounds.flatMap((r) => r.latencies).sort((a, b) => a - b);
@@ -94,7 +127,6 @@ async function runRound(publisher: Redis, variant: StampedeVariant, key: string)
   const releases = rounds.map((r) => r.releasedAt);
   const firstBodyEnd = Math.min(...rounds.flatMap((r) => r.executions.map((e) => e.endedAt)));
   return {
-    variant,
     executions,
     perWorker: rounds.map((r) => r.executions.length),
     served: latencies.length,
@@ -129,8 +161,10 @@ function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+const overheadOf = (r: RoundResult) => r.p99 - r.bodyMs;
+
 const COLUMNS: Array<[string, number]> = [
-  ['round', 16],
+  ['round', 18],
   ['runs', 5],
   ['per process', 12],
   ['served', 7],
@@ -146,8 +180,8 @@ const COLUMNS: Array<[string, number]> = [
   ['other', 6],
 ];
 
-function row(cells: string[]): string {
-  return cells.map((cell, i) => (i ? cell.padStart(COLUMNS[i][1]) : cell.padEnd(COLUMNS[i][1]))).join(' ');
+function row(cells: string[], columns = COLUMNS): string {
+  return cells.map((cell, i) => (i ? cell.padStart(columns[i][1]) : cell.padEnd(columns[i][1]))).join(' ');
 }
 
 function printRound(label: string, r: RoundResult): void {
@@ -162,7 +196,7 @@ function printRound(label: string, r: RoundResult): void {
       r.p99.toFixed(1),
       r.max.toFixed(1),
       r.bodyMs.toFixed(1),
-      (r.p99 - r.bodyMs).toFixed(1),
+      overheadOf(r).toFixed(1),
       `${r.releaseSpreadMs.toFixed(2)} ms`,
       r.toStartMs.toFixed(1),
       r.ownTailMs.toFixed(1),
@@ -171,19 +205,24 @@ function printRound(label: string, r: RoundResult): void {
   );
 }
 
-function summarize(variant: StampedeVariant, results: RoundResult[]): string[] {
+/** Method runs expected per round: one across the processes with the lease, else one per process. */
+function expectedRuns({ processes, variant }: Slot): number {
+  return variant === 'lock' ? 1 : processes;
+}
+
+function summarize(slot: Slot, results: RoundResult[]): string[] {
   const runs = results.map((r) => r.executions);
   const pooled = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
-  const overheads = results.map((r) => r.p99 - r.bodyMs);
-  const expectedCallers = results.length * WORKERS * CALLS;
+  const overheads = results.map(overheadOf);
+  const expectedCallers = results.length * CALLERS;
   const served = results.reduce((sum, r) => sum + r.served, 0);
   const failures = results.reduce((sum, r) => sum + r.failures, 0);
   const wrong = results.reduce((sum, r) => sum + r.wrongValues, 0);
-  const exactlyOne = runs.filter((n) => n === 1).length;
+  const asExpected = runs.filter((n) => n === expectedRuns(slot)).length;
   const otherTails = results.map((r) => r.otherTailMs).filter(Number.isFinite);
-  const lines = [
-    `${variant}: method runs per round ${runs.join(' ')} (total ${runs.reduce((a, b) => a + b, 0)} in ` +
-      `${results.length} rounds; exactly 1 in ${exactlyOne}/${results.length})`,
+  return [
+    `${slotName(slot)}: method runs per round ${runs.join(' ')} (total ${runs.reduce((a, b) => a + b, 0)} in ` +
+      `${results.length} rounds; exactly ${expectedRuns(slot)} in ${asExpected}/${results.length})`,
     `  callers served ${served}/${expectedCallers}${failures ? `, ${failures} failed` : ''}` +
       `${wrong ? `, ${wrong} got another key's value` : ''}; distinct values per round ` +
       `${results.map((r) => r.values).join(' ')}`,
@@ -191,18 +230,62 @@ function summarize(variant: StampedeVariant, results: RoundResult[]): string[] {
       `${percentile(pooled, 0.99).toFixed(1)} ms, max ${pooled[pooled.length - 1].toFixed(1)} ms; ` +
       `method ${median(results.map((r) => r.bodyMs)).toFixed(1)} ms (median of rounds)`,
     `  p99 minus the method's duration: median of rounds ${median(overheads).toFixed(1)} ms, worst round ` +
-      `${Math.max(...overheads).toFixed(1)} ms (goal < ${P99_OVERHEAD_GOAL_MS} ms)`,
+      `${Math.max(...overheads).toFixed(1)} ms`,
     `  start signal to the method's start ${median(results.map((r) => r.toStartMs)).toFixed(1)} ms; ` +
-      `method's end to the last caller served: in the process that ran it ` +
+      `method's end to the last caller served: in a process that ran it ` +
       `${median(results.map((r) => r.ownTailMs)).toFixed(1)} ms` +
       (otherTails.length ? `, in the processes that waited ${median(otherTails).toFixed(1)} ms` : '') +
       ' (medians of rounds)',
   ];
-  if (variant === 'lock') {
-    const ok = exactlyOne === results.length && served === expectedCallers && median(overheads) < P99_OVERHEAD_GOAL_MS;
-    lines.push(`  goals (1 run per round, everyone served, p99-method < 5 ms): ${ok ? 'met' : 'NOT met'}`);
+}
+
+const GAP_COLUMNS: Array<[string, number]> = [
+  ['topology', 20],
+  ['module p99-method', 18],
+  ['floor p99-method', 17],
+  ['gap', 7],
+  ['no-lock p99-method', 19],
+  ['runs per round (module)', 24],
+];
+
+/**
+ * Per topology: the module's p99 − method against the floor's, and the gap, the median of the
+ * rounds' differences (a round of each runs back to back, so a slow moment mostly hits both).
+ */
+function printGaps(results: Map<string, RoundResult[]>): boolean {
+  console.log(`\nwaiting against the floor (p99 minus the method, medians of rounds; goal: gap <= ${GAP_GOAL_MS} ms)`);
+  console.log(
+    row(
+      GAP_COLUMNS.map(([name]) => name),
+      GAP_COLUMNS,
+    ),
+  );
+  let met = true;
+  for (const processes of TOPOLOGIES) {
+    const of = (variant: Variant) => results.get(slotName({ processes, variant }));
+    const module = of('lock');
+    const floor = of('floor');
+    const noLock = of('no-lock');
+    const gaps = module && floor ? module.map((r, i) => overheadOf(r) - overheadOf(floor[i])) : [];
+    const gap = gaps.length ? median(gaps) : Number.NaN;
+    const exactlyOne = module?.filter((r) => r.executions === 1).length ?? 0;
+    if (!(gap <= GAP_GOAL_MS) || exactlyOne !== module?.length) met = false;
+    const ms = (rounds: RoundResult[] | undefined) => (rounds ? median(rounds.map(overheadOf)).toFixed(1) : '-');
+    console.log(
+      row(
+        [
+          processes === 1 ? `1 process x ${CALLERS}` : `${processes} processes x ${CALLERS / processes}`,
+          ms(module),
+          ms(floor),
+          Number.isFinite(gap) ? gap.toFixed(1) : '-',
+          ms(noLock),
+          module ? `exactly 1 in ${exactlyOne}/${module.length}` : '-',
+        ],
+        GAP_COLUMNS,
+      ),
+    );
   }
-  return lines;
+  return met;
 }
 
 async function main(server: LocalRedisServer): Promise<void> {
@@ -212,12 +295,13 @@ async function main(server: LocalRedisServer): Promise<void> {
     const redisVersion = /redis_version:(\S+)/.exec(await publisher.info('server'))?.[1];
     console.log(
       `node ${process.version}, @nestjs/core ${packageVersion('@nestjs/core')}, ioredis ` +
-        `${packageVersion('ioredis')}, redis-server ${redisVersion} on loopback; ${cpus().length} CPUs ` +
-        `(${cpus()[0]?.model.trim()}), load average ${loadavg()[0].toFixed(2)}`,
+        `${packageVersion('ioredis')}, lru-cache ${packageVersion('lru-cache')}, redis-server ${redisVersion} on ` +
+        `loopback; ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), load average ${loadavg()[0].toFixed(2)}`,
     );
     console.log(
-      `${WORKERS} processes x ${CALLS} concurrent calls on one cold key per round, method ${METHOD_MS} ms; ` +
-        `${ROUNDS} measured rounds per variant after ${WARMUP_ROUNDS} warm-up, variants interleaved\n`,
+      `${CALLERS} concurrent calls on one cold key per round (1 process x ${CALLERS}, ${WORKERS} processes x ` +
+        `${CALLERS / WORKERS}), method ${METHOD_MS} ms; ${ROUNDS} measured rounds per variant and topology ` +
+        `after ${WARMUP_ROUNDS} warm-up, all interleaved\n`,
     );
 
     // Compiled beside this file by bench/tsconfig.json (its `include` lists the worker).
@@ -230,32 +314,32 @@ async function main(server: LocalRedisServer): Promise<void> {
     for (let i = 0; i < WORKERS; i++) workers.push(spawnWorker(script, env, { name: `stampede worker ${i}` }));
     await Promise.all(workers.map((worker) => worker.ready));
 
+    // In one process `lock: false` is `lock` (nobody else holds the lease): measured across processes only.
+    const slots: Slot[] = TOPOLOGIES.flatMap((processes) =>
+      VARIANTS.filter((variant) => processes > 1 || variant !== 'no-lock').map((variant) => ({ processes, variant })),
+    );
     console.log(row(COLUMNS.map(([name]) => name)));
-    const results = new Map<StampedeVariant, RoundResult[]>(VARIANTS.map((v) => [v, []]));
+    const results = new Map<string, RoundResult[]>(slots.map((slot) => [slotName(slot), []]));
     for (let round = -WARMUP_ROUNDS; round < ROUNDS; round++) {
-      for (let step = 0; step < VARIANTS.length; step++) {
-        const variant = VARIANTS[(Math.max(round, 0) + step) % VARIANTS.length];
-        const key = `${variant}-${round < 0 ? `warmup${-round}` : round + 1}-${Date.now()}`;
-        const result = await runRound(publisher, variant, key);
-        printRound(`${variant} ${round < 0 ? 'warm-up' : `#${round + 1}`}`, result);
-        if (round >= 0) results.get(variant)!.push(result);
+      for (let step = 0; step < slots.length; step++) {
+        const slot = slots[(Math.max(round, 0) + step) % slots.length];
+        const label = `${slot.variant}-${slot.processes}p-${round < 0 ? `warmup${-round}` : round + 1}`;
+        const result = await runRound(publisher, slot, `${label}-${Date.now()}`, round + WARMUP_ROUNDS);
+        printRound(`${slotName(slot)} ${round < 0 ? 'warm-up' : `#${round + 1}`}`, result);
+        if (round >= 0) results.get(slotName(slot))!.push(result);
       }
     }
     console.log();
-    for (const variant of VARIANTS) {
-      for (const line of summarize(variant, results.get(variant)!)) console.log(line);
+    for (const slot of slots) {
+      for (const line of summarize(slot, results.get(slotName(slot))!)) console.log(line);
     }
-    if (VARIANTS.length === 2) {
-      // Without the lock every process runs the method itself, so its callers' p99 - method is what
-      // 4 busy processes on this machine cost anyway; the difference is what waiting on another
-      // process's load adds.
-      const overhead = (v: StampedeVariant) => median(results.get(v)!.map((r) => r.p99 - r.bodyMs));
-      console.log(
-        `lock vs no-lock, p99 minus the method's duration (medians of rounds): ` +
-          `${overhead('lock').toFixed(1)} ms vs ${overhead('no-lock').toFixed(1)} ms, ` +
-          `the lock adds ${(overhead('lock') - overhead('no-lock')).toFixed(1)} ms`,
-      );
-    }
+    const served = slots.every((slot) =>
+      results.get(slotName(slot))!.every((r) => r.served === CALLERS && r.wrongValues === 0),
+    );
+    const met = printGaps(results) && served;
+    console.log(
+      `goals (module: 1 run per round across processes, everyone served, gap <= ${GAP_GOAL_MS} ms): ${met ? 'met' : 'NOT met'}`,
+    );
   } finally {
     await stopWorkers(workers);
     await publisher.quit().catch(() => publisher.disconnect());

@@ -6,6 +6,13 @@ export interface Flight<T> {
   superseded: boolean;
   /** The work reads or loads a tagged value: a tag invalidation supersedes it (see `supersedeTagged`). */
   tagged?: boolean;
+  /** Set by the work to hear of each caller that joins it while it runs; cleared when it settles. */
+  joined?: () => void;
+  /**
+   * The work's note about the key for the next work on it (the holder is kept, see `run`): the
+   * `performance.now()` time from which the last value read is no longer fresh; 0 before any.
+   */
+  staleAt?: number;
 }
 
 /** Settled holders kept for reuse before a sweep removes them (see `run`). */
@@ -24,14 +31,17 @@ export class SingleFlight<T> {
 
   run(key: string, work: (flight: Flight<T>) => Promise<T>): Promise<T> {
     let flight = this.inFlight.get(key);
-    if (flight?.promise) return flight.promise;
+    if (flight?.promise) {
+      flight.joined?.();
+      return flight.promise;
+    }
     // A settled holder stays in the Map and is reused by the key's next call. Deleting at the call
     // rate costs twice: the Map is rehashed often, and V8 keeps obsolete tables that can reach the
     // old generation still pointing at settled promises — and so at their decoded values, which then
     // survive every scavenge. Measured in bench/README.md (the hit path).
     if (!flight) {
       if (this.inFlight.size >= this.sweepAt) this.sweep();
-      flight = { promise: undefined, superseded: false, tagged: false };
+      flight = { promise: undefined, superseded: false, tagged: false, joined: undefined, staleAt: 0 };
       this.inFlight.set(key, flight);
     }
     const holder = flight;
@@ -40,6 +50,7 @@ export class SingleFlight<T> {
     holder.promise = started;
     const forget = () => {
       holder.promise = undefined;
+      holder.joined = undefined;
     };
     // Both branches handled: a rejection reaches the callers through `started`, not through this chain.
     started.then(forget, forget);

@@ -4,10 +4,12 @@
 // sides; the worker's copy is compiled by tsc.
 
 /**
- * The decorated methods of the worker's `SlowSource`, each with its own key prefix and lease options:
- * `compute` takes the module's lease options, `noLock` has none (in-process single-flight only).
+ * The methods of the worker's `SlowSource`. The decorated ones have their own key prefix and lease
+ * options: `compute` takes the module's lease options, `noLock` has none (in-process single-flight
+ * only). `lruFetch` is no cache of this package: the same method behind an in-process lru-cache
+ * `fetch`, the floor the benchmark measures waiting against.
  */
-export type StampedeMethod = 'compute' | 'noLock' | 'impatient' | 'shortLease';
+export type StampedeMethod = 'compute' | 'noLock' | 'impatient' | 'shortLease' | 'lruFetch';
 
 /** `lockWait` of `SlowSource.impatient` (ms). */
 export const IMPATIENT_LOCK_WAIT_MS = 300;

@@ -2,7 +2,8 @@
 // and of bench/stampede.bench.ts. One Nest application context with the cache on the Redis and
 // namespace the parent gives (STAMPEDE_REDIS_URL, or the JSON list of a cluster's nodes in
 // STAMPEDE_REDIS_CLUSTER_NODES; STAMPEDE_NAMESPACE; STAMPEDE_COMMAND_TIMEOUT_MS if not the default),
-// and a service whose @Cacheable methods sleep and count their executions in Redis.
+// and a service whose @Cacheable methods sleep and count their executions in Redis (and, for the
+// bench's floor, the same method behind an in-process lru-cache `fetch`).
 //
 // A run fires that many concurrent calls and reports what they got (`done`). It starts either on an
 // IPC `run` message, at the time it names (the spec), or on a PUBLISH of the run on
@@ -14,6 +15,7 @@ import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { Cacheable, RedisCacheModule } from '../../lib/index.js';
 import {
   executionsKey,
@@ -72,6 +74,17 @@ class SlowSource {
   @Cacheable({ key: 'shortLease:{0}', ttl: 60, lockTtl: '1s' })
   shortLease(key: string, methodMs: number): Promise<StampedeValue> {
     return this.execute('shortLease', key, methodMs);
+  }
+
+  /** The floor of the benchmark: lru-cache's coalescing of concurrent fetches, in this process only. */
+  private readonly floor = new LRUCache<string, StampedeValue, number>({
+    max: 10_000,
+    fetchMethod: (key, _stale, { context }) => this.execute('lruFetch', key, context),
+  });
+
+  /** The same method behind an in-process lru-cache `fetch` (no Redis): every process runs it once. */
+  lruFetch(key: string, methodMs: number): Promise<StampedeValue> {
+    return this.floor.fetch(key, { context: methodMs }) as Promise<StampedeValue>;
   }
 
   private async execute(method: StampedeMethod, key: string, methodMs: number): Promise<StampedeValue> {

@@ -76,7 +76,7 @@ export class GetOrLoadHandler {
   ): Promise<R> {
     const started = performance.now();
     const { name } = site;
-    return this.shared(redisKey, loader, write, site.load, name, site.l1).then(
+    return this.shared(redisKey, loader, write, site.load, name, site.l1, started).then(
       (result) => {
         this.events.called(name, 'read', result.outcome, 'redis', started, redisKey, result.fallback);
         return answer(result);
@@ -101,6 +101,8 @@ export class GetOrLoadHandler {
     load: LoadPolicy,
     name: string,
     l1: L1Slot | undefined,
+    /** The call's start (`performance.now()`). */
+    now: number,
   ): Promise<LoadResult<T>> {
     const running = this.running();
     const freeze = running?.freezeShared === true;
@@ -108,7 +110,7 @@ export class GetOrLoadHandler {
     return this.flights.run(redisKey, (flight) => {
       // Taken before the read: an invalidation of the key heard meanwhile keeps its value out of L1.
       const seq = tier ? tier.seq : 0;
-      const loading = this.readThrough.run(redisKey, loader, write, load, name, flight);
+      const loading = this.readThrough.run(redisKey, loader, write, load, name, flight, now);
       if (!tier && !freeze) return loading;
       return loading.then((result) => {
         // `freezeShared`: the value every caller of one load receives, frozen (deep-freeze.ts).

@@ -1,5 +1,7 @@
 import type { NamespaceSubscription } from '../../store/cache-store.js';
 import type { LeaseWake } from '../../store/lease-waiters.js';
+import { CommandTimeoutError } from '../../store/redis-cache.store.js';
+import { newLeaseToken } from '../cache-entry.js';
 import type { PreparedEntry } from '../cache-engine.types.js';
 import type { FailOpenStore, LeaseOutcome } from '../fail-open-store.js';
 
@@ -37,6 +39,27 @@ export class LeaseSession {
   /** Takes the lease of `redisKey` on what the caller saw (`stamp`; '' for nothing). */
   acquire(redisKey: string, token: Buffer, ttlMs: number, stamp: Buffer | '', name: string): Promise<LeaseOutcome> {
     return this.parts.store.acquireLease(redisKey, token, ttlMs, stamp, name);
+  }
+
+  /**
+   * Sends the attempt a miss sends (nothing seen, so no stamp) before the read that decides whether
+   * one is needed has answered, listening first as every attempt does (ReadThrough.run). Uncounted:
+   * the caller falls back to `acquire` (which counts) if it fails, and a lease a timed-out attempt
+   * may still take is given back once the client is done with it.
+   */
+  attemptEarly(redisKey: string, ttlMs: number): EarlyAttempt {
+    const token = newLeaseToken();
+    const wake = this.listen(redisKey);
+    const { store } = this.parts.store;
+    // The executor turns a synchronous throw into a rejection: the joining caller never sees it.
+    const outcome = new Promise<LeaseOutcome>((resolve) =>
+      resolve(store.acquireLease(redisKey, token, ttlMs, '')),
+    ).catch((err: unknown) => {
+      // As FailOpenStore.acquireLease: only a command that timed out may still take the lease.
+      if (err instanceof CommandTimeoutError) void err.settled.then(() => this.giveBack(redisKey, token));
+      return EARLY_FAILED;
+    });
+    return new EarlyAttempt(this, redisKey, token, wake, outcome);
   }
 
   /**
@@ -78,5 +101,30 @@ export class LeaseSession {
         store.quietly(() => store.store.completeLease(key, token, undefined, 0, listener.channel)),
       ),
     );
+  }
+}
+
+const EARLY_FAILED: LeaseOutcome = Object.freeze({ status: 'failed' });
+
+/** A lease attempt sent before the caller knew it needed one (LeaseSession.attemptEarly): used, or dropped. */
+export class EarlyAttempt {
+  constructor(
+    private readonly session: LeaseSession,
+    private readonly redisKey: string,
+    readonly token: Buffer,
+    readonly wake: LeaseWake,
+    readonly outcome: Promise<LeaseOutcome>,
+  ) {}
+
+  /**
+   * Not needed after all (the read answered): stops listening, and gives back a lease it took. It
+   * can take one only when the value the read saw went in between (an attempt that saw nothing
+   * carries no stamp, so a value it finds answers 'changed').
+   */
+  drop(): void {
+    this.wake.cancel();
+    void this.outcome.then((attempt) => {
+      if (attempt.status === 'acquired') return this.session.giveBack(this.redisKey, this.token);
+    });
   }
 }

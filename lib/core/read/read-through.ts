@@ -1,12 +1,13 @@
 import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
+import type { LeaseWake } from '../../store/lease-waiters.js';
 import type { LoadPolicy } from '../../options/resolve-load-options.js';
 import { DecodedEntry, newLeaseToken, NOTHING, READ_FAILED, type EntryRead } from '../cache-entry.js';
-import { FAILED, type FailOpenStore } from '../fail-open-store.js';
+import { FAILED, type FailOpenStore, type LeaseOutcome } from '../fail-open-store.js';
 import type { CachedValue, LoadResult, NotStored, PreparedEntry, WritePolicy } from '../cache-engine.types.js';
 import type { Flight } from '../single-flight.js';
 import type { EntryReader } from './entry-reader.js';
 import { freshnessOf } from './freshness.js';
-import type { LeaseSession } from './lease-session.js';
+import type { EarlyAttempt, LeaseSession } from './lease-session.js';
 import { fromGrace, LoadRunner, NO_DEADLINE, type MissOutcome, type ReadCall } from './load-runner.js';
 
 /** What a read-through needs of the running cache. */
@@ -39,6 +40,15 @@ export interface ReadThroughParts {
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
 const POLL_WITHOUT_SUBSCRIBER_MS = 50;
+/** Read once: an entry's fresh-until (epoch ms) becomes a `performance.now()` time without a clock read per hit. */
+const TIME_ORIGIN = performance.timeOrigin;
+
+/** A lease attempt's answer, with the token it was made with and the wake-up registered before it. */
+interface Attempt {
+  token: Buffer;
+  wake: LeaseWake;
+  attempt: LeaseOutcome;
+}
 
 /**
  * The read-through of `@Cacheable` and `getOrSet` across every process that shares the Redis: a fresh
@@ -61,25 +71,49 @@ export class ReadThrough {
     load: LoadPolicy,
     name: string,
     flight: Flight<LoadResult<unknown>>,
+    /** The call's start (`performance.now()`). */
+    now = performance.now(),
   ): Promise<LoadResult<unknown>> {
     if (write.tagsOf) flight.tagged = true;
     const running = this.parts.running();
     if (!running) return Promise.resolve(this.answer(NOTHING, key, loader, write, load, name, flight));
+    const { reader, leases } = running;
+    // A second caller while the GET is out, on a key whose last value read here is no longer fresh
+    // (or that was never read here), is a stampede's sign: the lease attempt a miss needs goes out
+    // right behind the GET rather than a round trip after it (bench/README.md, stampede).
+    let early: EarlyAttempt | undefined;
+    if ((flight.staleAt ?? 0) <= now && !running.isDown()) {
+      flight.joined = () => {
+        flight.joined = undefined;
+        if (this.parts.running() === running) early = leases.attemptEarly(key, load.lockTtlMs);
+      };
+    }
     // One `.then` on the GET itself, no async frames, nothing allocated for a plain hit (bench/README.md).
-    const { reader } = running;
     return running.store.read(key, name, (payload) => {
-      if (payload === FAILED) return this.answer(READ_FAILED, key, loader, write, load, name, flight);
+      flight.joined = undefined;
+      if (payload === FAILED) return this.answer(READ_FAILED, key, loader, write, load, name, flight, early);
       const read = reader.decode(key, name, payload);
       if (read instanceof DecodedEntry) {
         // A plain hit, answered in this `.then` (no refresh to start: that is `answer`'s).
         if (load.earlyRefreshBeta === 0 && freshnessOf(read, load) === 'fresh') {
+          flight.staleAt = read.freshUntil - TIME_ORIGIN;
+          early?.drop();
           return { value: read.value, outcome: 'hit', fresh: read };
         }
-        return this.answer({ entry: read, leased: false, failed: false }, key, loader, write, load, name, flight);
+        return this.answer(
+          { entry: read, leased: false, failed: false },
+          key,
+          loader,
+          write,
+          load,
+          name,
+          flight,
+          early,
+        );
       }
       if (read instanceof Promise)
-        return read.then((seen) => this.answer(seen, key, loader, write, load, name, flight));
-      return this.answer(read, key, loader, write, load, name, flight);
+        return read.then((seen) => this.answer(seen, key, loader, write, load, name, flight, early));
+      return this.answer(read, key, loader, write, load, name, flight, early);
     });
   }
 
@@ -92,15 +126,22 @@ export class ReadThrough {
     load: LoadPolicy,
     name: string,
     flight: Flight<LoadResult<unknown>>,
+    early?: EarlyAttempt,
   ): LoadResult<unknown> | Promise<LoadResult<unknown>> {
     // During an outage the read already failed (and was counted): straight to the source, no lease.
     const call: ReadCall = { key, loader, write, load, name };
     if (seen.failed && this.parts.running()?.isDown() !== false) {
+      early?.drop();
       return this.loads.run(call, false).then((value) => ({ value, outcome: 'error' as const }));
     }
-    return (
-      this.serve(call, seen.entry, true) ?? this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss')
-    );
+    const served = this.serve(call, seen.entry, true);
+    if (served?.fresh) flight.staleAt = served.fresh.freshUntil - TIME_ORIGIN;
+    // The early attempt is the one a miss sends: of use only when the read saw nothing and did not fail.
+    if (early && (served || seen.entry || seen.failed)) {
+      early.drop();
+      early = undefined;
+    }
+    return served ?? this.loadWithLease(call, flight, seen.entry, seen.failed ? 'error' : 'miss', early);
   }
 
   /**
@@ -124,18 +165,23 @@ export class ReadThrough {
 
   /**
    * Takes the lease and loads, or waits for the holder's value. `entry` is what the caller last saw
-   * (expired, or undefined): the lease is taken only on that version of the key.
+   * (expired, or undefined): the lease is taken only on that version of the key. `early`: the first
+   * attempt, already sent (see `run`).
    */
   private async loadWithLease(
     call: ReadCall,
     flight: Flight<LoadResult<unknown>>,
     entry: CachedValue | undefined,
     outcome: MissOutcome,
+    early: EarlyAttempt | undefined,
   ): Promise<LoadResult<unknown>> {
     const { key, load, name } = call;
     // Stopped while the read ran (the app is closing): no lease, no write.
     const running = this.parts.running();
-    if (!running) return this.loads.withoutWriting(call, undefined, NO_DEADLINE, outcome);
+    if (!running) {
+      early?.drop();
+      return this.loads.withoutWriting(call, undefined, NO_DEADLINE, outcome);
+    }
     const { leases, reader } = running;
     const started = performance.now();
     const lockDeadline = started + load.lockWaitMs;
@@ -145,11 +191,12 @@ export class ReadThrough {
     let graceDeadline = graceDeadlineOf();
     for (;;) {
       // Closed while waiting (the client may be the application's own and still answer): no lease, no write.
-      if (!this.parts.running()) return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
-      const token = newLeaseToken();
-      // Listening before the attempt: a release between a 'held' answer and the wait is not missed.
-      const wake = leases.listen(key);
-      const attempt = await leases.acquire(key, token, load.lockTtlMs, entry?.stamp ?? '', name);
+      if (!this.parts.running()) {
+        early?.drop();
+        return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
+      }
+      const { token, wake, attempt } = await this.attempt(leases, call, entry, early);
+      early = undefined;
       if (attempt.status === 'failed') {
         wake.cancel();
         return this.loads.withoutWriting(call, fallback, graceDeadline, 'error');
@@ -202,6 +249,31 @@ export class ReadThrough {
       if (now >= graceDeadline && fallback) return fromGrace(fallback);
       if (now >= lockDeadline) return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
     }
+  }
+
+  /**
+   * An attempt at the key's lease on what the caller saw, listening first (a release between a
+   * 'held' answer and the wait is not missed): the early one when it got an answer, else one sent
+   * now (an early attempt that failed is retried here, where a failure is counted).
+   */
+  private async attempt(
+    leases: LeaseSession,
+    call: ReadCall,
+    entry: CachedValue | undefined,
+    early: EarlyAttempt | undefined,
+  ): Promise<Attempt> {
+    if (early) {
+      const attempt = await early.outcome;
+      if (attempt.status !== 'failed') return { token: early.token, wake: early.wake, attempt };
+      early.wake.cancel();
+    }
+    const token = newLeaseToken();
+    const wake = leases.listen(call.key);
+    return {
+      token,
+      wake,
+      attempt: await leases.acquire(call.key, token, call.load.lockTtlMs, entry?.stamp ?? '', call.name),
+    };
   }
 
   /** The fallback `entry` gives when the load fails or is too slow (an entry not served: see `serve`). */
