@@ -63,6 +63,8 @@ const ACL_SPECS = [
   'pipelining.spec.ts',
   'keys.spec.ts',
   'unstorable-writes.spec.ts',
+  'batch-reads.spec.ts',
+  'tag-epochs.spec.ts',
 ];
 
 // The integration suite: on one standalone redis-server (the global setup's), and on a 3-primary,

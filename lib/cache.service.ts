@@ -5,6 +5,7 @@ import type { CacheStatus } from './core/cache-status.js';
 import { checkPrefix } from './core/invalidation/prefix-generations.js';
 import { RunningOperations, type ManualOperations } from './core/manual-operations.js';
 import { NOT_RUNNING } from './core/not-running.js';
+import { RedisCacheConfigError } from './errors.js';
 import type { CacheEventPublisher } from './events/cache-event-publisher.js';
 import type { CacheStats } from './metrics/cache-stats.interface.js';
 import type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
@@ -71,6 +72,19 @@ export class CacheService {
    */
   get<T>(key: string): Promise<T | undefined> {
     return this.operations.get<T>(key);
+  }
+
+  /**
+   * `get` of many keys in one round trip: the values in the order of `keys` (duplicates allowed),
+   * `undefined` where `get` would answer it. One MGET (on a Cluster, one per hash slot, sent to
+   * every node at once); an empty list answers `[]` without asking Redis.
+   *
+   * @example
+   * const [alice, bob] = await this.cache.getMany<User>(['user:1', 'user:2']);
+   */
+  async getMany<T>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    checkKeyList(keys, 'CacheService.getMany');
+    return this.operations.getMany<T>(keys);
   }
 
   /** Stores `value` with a TTL (always; jittered). Resolves when the write is done. */
@@ -154,5 +168,12 @@ export class CacheService {
   /** Hits, misses, hit rate, errors and latency, overall, per cache name and per HTTP route. */
   stats(): CacheStats {
     return this.engine.metrics.stats();
+  }
+}
+
+/** Refuses what is not a list of keys: a programming error, thrown like an unknown TTL profile. */
+function checkKeyList(keys: unknown, where: string): void {
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) {
+    throw new RedisCacheConfigError(`${where}: keys must be an array of strings (logical keys)`);
   }
 }

@@ -49,6 +49,7 @@ export type {
   CacheTagsOption,
   CacheEvictTagsOption,
   KeyFromResult,
+  CacheBatchOptions,
 } from './options/cache-decorator-options.interface.js';
 export type { CacheLoadOptions, CacheRetentionOptions } from './options/cache-load-options.interface.js';
 export type { DurationString } from './options/duration.js';

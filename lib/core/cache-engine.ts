@@ -8,7 +8,7 @@ import type { CacheCodec } from '../serialization/cache-codec.js';
 import type { CacheStore, NamespaceSubscription } from '../store/cache-store.js';
 import type { BookkeepingKeys } from './bookkeeping-keys.js';
 import type { CacheStatus } from './cache-status.js';
-import type { LoadResult, Removal, WritePolicy } from './cache-engine.types.js';
+import type { CachedValue, LoadResult, Removal, WritePolicy } from './cache-engine.types.js';
 import { FailOpenStore } from './fail-open-store.js';
 import { NOT_RUNNING_STATUS, STOPPED_ANSWERS } from './not-running.js';
 import { CacheInvalidation } from './invalidation/cache-invalidation.js';
@@ -296,6 +296,26 @@ export class CacheEngine {
     const { entry, failed } = await reader.read(redisKey, name);
     if (freshnessOf(entry, FRESH_ONLY) === 'fresh') return { found: true, value: entry!.value, failed };
     return { found: false, failed };
+  }
+
+  /**
+   * `read` of many keys in one go (MGET per slot), in order: each key's fresh entry, or undefined
+   * (stale, absent, leased, garbage or failed); `failed[i]` when the read of key i failed (a failed
+   * MGET is counted once, a garbage entry once per key).
+   */
+  async readMany(
+    redisKeys: readonly string[],
+    name: string,
+  ): Promise<{ fresh: Array<CachedValue | undefined>; failed: boolean[] }> {
+    const reader = this.started?.reader;
+    if (!reader || redisKeys.length === 0) {
+      return { fresh: redisKeys.map(() => undefined), failed: redisKeys.map(() => false) };
+    }
+    const reads = await reader.readMany(redisKeys, name);
+    return {
+      fresh: reads.map(({ entry }) => (freshnessOf(entry, FRESH_ONLY) === 'fresh' ? entry : undefined)),
+      failed: reads.map((read) => read.failed),
+    };
   }
 
   /** Gets, decodes and checks entries (read/entry-reader.ts). */

@@ -48,7 +48,8 @@ export interface CacheMethodPlan {
   /** Set once `mode` was learnt from what the method itself returned: no stored entry overrides it. */
   modeReturned?: boolean;
   /** `key` is undefined for the default key, which is built per concrete class (see the executor). */
-  cacheable?: { options: CacheableOptions; key?: KeyBuilder };
+  /** `batch`: a list loader's item key (undefined: the default key), see batch-plan.ts. */
+  cacheable?: { options: CacheableOptions; key?: KeyBuilder; batch?: { key?: KeyBuilder } };
   readonly puts: { options: CachePutOptions; key: KeyBuilder }[];
   readonly evicts: { options: CacheEvictOptions; key?: KeyBuilder }[];
   /** The executor's last compilation of this plan, for the class it was for (see `CacheOperationExecutor.compile`). */

@@ -17,6 +17,7 @@ import {
 } from './cache-method-plan.js';
 import { normalizeTags } from './invalidation/cache-tags.js';
 import { callUncached } from './not-running.js';
+import { BatchReads, type BatchSite } from './read/batch-read.js';
 
 type Condition = ((...args: unknown[]) => boolean) | undefined;
 type Unless = ((result: unknown, ...args: unknown[]) => boolean) | undefined;
@@ -55,6 +56,8 @@ interface CompiledCacheable extends CompiledWrite {
   counters?: CacheCounters;
   /** Set when the method's mode is still to be learnt: a hit may tell it (see `readThrough`). */
   learner: CacheMethodPlan | undefined;
+  /** `batch`: the method is a list loader, served by read/batch-read.ts. */
+  batch?: BatchSite;
 }
 
 /** How many argument -> key pairs a method remembers (see `keyMemo`). */
@@ -100,8 +103,13 @@ const NO_VALUE: unique symbol = Symbol('nestjs-redis-cache:no-value');
 export class CacheOperationExecutor {
   /** Per plan, per concrete class: default keys and names follow the class the instance is of. */
   private readonly compiled = new WeakMap<CacheMethodPlan, Map<object, CompiledPlan>>();
+  private readonly batches: BatchReads;
 
-  constructor(private readonly engine: CacheEngine) {}
+  constructor(private readonly engine: CacheEngine) {
+    this.batches = new BatchReads(engine, (site, err) =>
+      this.keyFailure(site, err) === UNKEYABLE ? 'bypass' : 'error',
+    );
+  }
 
   /**
    * Resolves a plan's TTLs (numbers, durations, profile names) and default keys for `owner`, the
@@ -161,13 +169,13 @@ export class CacheOperationExecutor {
 
   private compileCacheable(
     plan: CacheMethodPlan,
-    { options, key }: NonNullable<CacheMethodPlan['cacheable']>,
+    { options, key, batch }: NonNullable<CacheMethodPlan['cacheable']>,
     owner: { name: string },
   ): CompiledCacheable {
     const { methodName } = plan;
     const where = `${owner.name}.${methodName} @Cacheable`;
     const load = resolveLoadPolicy(options, this.engine.config, where);
-    return {
+    const compiled: CompiledCacheable = {
       name: options.name ?? `${owner.name}.${methodName}`,
       where,
       key: key ?? defaultKeyBuilder(owner.name, methodName),
@@ -179,12 +187,32 @@ export class CacheOperationExecutor {
       tags: options.tags as Tags,
       load,
       keyMemo: key?.argIndex !== undefined ? new Map<unknown, string>() : undefined,
-      l1: this.engine.l1Slot(resolveL1Choice(options.l1, this.engine.config.l1, where, { ownAllowed: true })),
+      // A batch reads Redis only (batch-plan.ts refuses an l1 option on it).
+      l1: batch
+        ? undefined
+        : this.engine.l1Slot(resolveL1Choice(options.l1, this.engine.config.l1, where, { ownAllowed: true })),
       // What the method loads carries its mode only when that mode is learnt: a reader of a declared
       // one knows it already (and a release without the flags byte could not read it).
       returned: plan.modeDeclared ? undefined : () => plan.mode,
       learner: plan.modeDeclared ? undefined : plan,
     };
+    if (batch) {
+      const itemKey = batch.key ?? defaultKeyBuilder(owner.name, methodName);
+      compiled.batch = {
+        name: compiled.name,
+        where,
+        itemKey,
+        ttlMs: compiled.ttlMs,
+        cacheNull: compiled.cacheNull,
+        condition: compiled.condition,
+        unless: compiled.unless,
+        tags: compiled.tags as BatchSite['tags'],
+        returned: compiled.returned,
+        learner: compiled.learner,
+        keyMemo: itemKey.argIndex === 0 ? new Map<unknown, string>() : undefined,
+      };
+    }
+    return compiled;
   }
 
   /** The wrapper's entry point: returns what the method would (a Promise, or an Observable). */
@@ -197,18 +225,27 @@ export class CacheOperationExecutor {
     if (!this.engine.isStarted) return callUncached(instance, original, args);
     const compiled = this.compile(plan, instance.constructor);
     const { mode } = plan;
+    const batch = compiled.cacheable?.batch;
+    if (batch !== undefined) {
+      // A list loader: the method runs with the missing ids in place of the first argument.
+      const load = (items: unknown[]) => invokerOf(instance, original, [items, ...args.slice(1)], plan)();
+      return this.deliver(mode, () => this.batches.read(batch, load, args));
+    }
     if (mode === 'promise' && compiled.cacheableOnly) {
       return this.readThroughOnly(compiled.cacheable!, plan, instance, original, args);
     }
     const invoke = invokerOf(instance, original, args, plan);
-    if (mode === 'promise') {
-      return this.run(compiled, invoke, args).then(unwrap);
-    }
+    return this.deliver(mode, () => this.run(compiled, invoke, args));
+  }
+
+  /** What the caller gets for a call whose work `work` runs: a Promise, an Observable, or (mode unknown) both. */
+  private deliver(mode: ReturnMode | undefined, work: () => Promise<unknown>): unknown {
+    if (mode === 'promise') return work().then(unwrap);
     // The work of an Observable call runs in the async context of this call, not of the subscriber
     // (Nest subscribes to a handler's Observable outside the interceptor's scope), so the call is
     // counted for the request that made it.
     const callContext = new AsyncResource('nestjs-redis-cache:observable');
-    const start = () => callContext.runInAsyncScope(() => this.run(compiled, invoke, args));
+    const start = () => callContext.runInAsyncScope(work);
     if (mode === undefined) {
       // Not known yet whether the method returns a Promise or an Observable (its return type was
       // not recorded): an answer that is both, and the call learns the mode for the next ones.

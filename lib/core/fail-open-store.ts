@@ -46,6 +46,20 @@ export class FailOpenStore {
   }
 
   /**
+   * `read` for many keys at once (MGET per slot: CacheStore.getMany): their bytes, in order, or FAILED
+   * for all of them when the read failed — counted once for the call, not once per key.
+   */
+  readMany<R>(
+    redisKeys: readonly string[],
+    name: string,
+    then: (payloads: Array<Buffer | null> | Failed) => R,
+  ): Promise<Awaited<R>> {
+    return this.store
+      .getMany(redisKeys)
+      .then(then, (err: unknown) => then(this.failed(name, 'read', redisKeys[0], err))) as Promise<Awaited<R>>;
+  }
+
+  /**
    * Runs `work` (commands of the store, or of a part built on it); its failure is counted under
    * (`name`, `operation`, `redisKey`), handed to `onFailure` (a replay once Redis answers), and answered
    * with FAILED.

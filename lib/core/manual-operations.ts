@@ -9,6 +9,7 @@ import { L1_MISS, type L1Slot } from './l1/l1-slot.js';
 /** `CacheService`'s operations, with its arguments checked; answered by the running cache or NOT_RUNNING. */
 export interface ManualOperations {
   get<T>(key: string): Promise<T | undefined>;
+  getMany<T>(keys: readonly string[]): Promise<Array<T | undefined>>;
   set<T>(key: string, value: T, options: CacheSetOptions): Promise<void>;
   del(keys: readonly string[]): Promise<number>;
   getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions<T>): Promise<T>;
@@ -34,6 +35,15 @@ export class RunningOperations implements ManualOperations {
   async get<T>(key: string): Promise<T | undefined> {
     const cached = await this.engine.read(this.engine.userKey(key), SERVICE);
     return cached.found ? (cached.value as T) : undefined;
+  }
+
+  async getMany<T>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    if (keys.length === 0) return [];
+    const { fresh } = await this.engine.readMany(
+      keys.map((key) => this.engine.userKey(key)),
+      SERVICE,
+    );
+    return fresh.map((entry) => entry?.value as T | undefined);
   }
 
   async set<T>(key: string, value: T, options: CacheSetOptions): Promise<void> {

@@ -12,6 +12,7 @@ import type { ManualOperations } from './manual-operations.js';
  */
 export const NOT_RUNNING: ManualOperations = Object.freeze({
   get: () => Promise.resolve(undefined),
+  getMany: <T>(keys: readonly string[]) => Promise.resolve(keys.map((): T | undefined => undefined)),
   set: () => Promise.resolve(),
   del: () => Promise.resolve(0),
   getOrSet: <T>(_key: string, loader: () => Promise<T>) => loader(),

@@ -2,7 +2,12 @@ import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
 import { checkPrefix } from '../core/invalidation/prefix-generations.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CacheEvictOptions } from '../options/cache-decorator-options.interface.js';
-import { addCacheOperation, templateContext, type CacheMethodDecorator } from './cache-method-wrapper.js';
+import {
+  addCacheOperation,
+  refuseOnBatch,
+  templateContext,
+  type CacheMethodDecorator,
+} from './cache-method-wrapper.js';
 
 /**
  * Eviction: removes `key`, every key of `keys(...args)`, or everything under a prefix
@@ -19,6 +24,7 @@ import { addCacheOperation, templateContext, type CacheMethodDecorator } from '.
 export function CacheEvict(options: CacheEvictOptions): CacheMethodDecorator {
   return (target, propertyKey, descriptor) =>
     addCacheOperation('CacheEvict', target, propertyKey, descriptor, options.cache, (plan, where) => {
+      refuseOnBatch(plan, where);
       const { key, keys, allEntries, tags } = options ?? {};
       if (key === undefined && keys === undefined && allEntries === undefined && tags === undefined) {
         throw new RedisCacheConfigError(`${where}: say what to evict with key, keys, tags or allEntries`);

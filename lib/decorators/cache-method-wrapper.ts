@@ -89,6 +89,15 @@ export function templateContext(plan: CacheMethodPlan, requireArgument = false):
   return { parameters: plan.parameters, declaredLength: plan.declaredLength, requireArgument };
 }
 
+/** A batch `@Cacheable` stands alone on its method (see batch-plan.ts), whichever decorator comes first. */
+export function refuseOnBatch(plan: CacheMethodPlan, where: string): void {
+  if (plan.cacheable?.batch) {
+    throw new RedisCacheConfigError(
+      `${where}: a method with @Cacheable({ batch }) takes no @CachePut or @CacheEvict: write or evict the ids in another method`,
+    );
+  }
+}
+
 function wrap(original: PlainFunction, plan: CacheMethodPlan): CacheableMethod {
   const { executorProperty } = plan;
   const wrapper = function cachedMethod(this: Record<symbol, CacheOperationExecutor | undefined>, ...args: unknown[]) {

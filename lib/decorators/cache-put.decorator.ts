@@ -1,7 +1,12 @@
 import { checkTagsOption, keyBuilder } from '../core/cache-method-plan.js';
 import { RedisCacheConfigError } from '../errors.js';
 import type { CachePutOptions } from '../options/cache-decorator-options.interface.js';
-import { addCacheOperation, templateContext, type CacheMethodDecorator } from './cache-method-wrapper.js';
+import {
+  addCacheOperation,
+  refuseOnBatch,
+  templateContext,
+  type CacheMethodDecorator,
+} from './cache-method-wrapper.js';
 
 /**
  * Write-through: the method always runs; when it resolves, its result is stored under `key`
@@ -17,6 +22,7 @@ import { addCacheOperation, templateContext, type CacheMethodDecorator } from '.
 export function CachePut(options: CachePutOptions): CacheMethodDecorator {
   return (target, propertyKey, descriptor) =>
     addCacheOperation('CachePut', target, propertyKey, descriptor, options.cache, (plan, where) => {
+      refuseOnBatch(plan, where);
       const key = options?.key;
       const valid =
         typeof key === 'string' ||

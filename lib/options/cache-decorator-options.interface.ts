@@ -73,6 +73,33 @@ export interface CacheableOptions extends CacheDecoratorCommonOptions, CacheLoad
    * own (`ttl` defaults to the module's). Default: the module's `l1`, if any.
    */
   l1?: boolean | Partial<L1Options>;
+  /**
+   * A list loader: the method's first argument is an array of ids and it returns one result per id,
+   * in order (`findUsers(ids: number[]): Promise<Array<User | null>>`). Each id is cached under its
+   * own key (`batch.key`, rendered for the id); the hits are read in one round trip (MGET per slot),
+   * the method runs once with only the missing ids (in the caller's order, without duplicates), and
+   * the caller gets every id's value in its own order. `ttl`, `cacheNull`, `condition` apply as for
+   * single reads; `unless` and a `tags` function get `(itemResult, item)`. The load options
+   * (`lock`, `staleWhileRevalidate`, `grace`, `earlyRefresh`, `timeout`...), `l1`, `key` and
+   * `@CachePut`/`@CacheEvict` on the same method are refused when the class is defined. See the
+   * README, "Batch reads".
+   *
+   * @example
+   * @Cacheable({ batch: { key: 'user:{0}' }, ttl: 'user_profile' })
+   * async findUsers(ids: number[]): Promise<Array<User | null>> { ... }
+   */
+  batch?: true | CacheBatchOptions;
+}
+
+/** `@Cacheable({ batch })`: how one id of a list loader is keyed. */
+export interface CacheBatchOptions {
+  /**
+   * The logical key of ONE id: a template where `{0}` is the id (`'user:{0}'`, `'post:{0.id}'`), or a
+   * function of the id. Other arguments of the method cannot be referenced. Default:
+   * `${ClassName}:${methodName}:` followed by the id's encoding.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  key?: string | ((item: any) => string);
 }
 
 /** A key computed from the method's result (and arguments): `{ fromResult: (user) => \`user:${user.id}\` }`. */

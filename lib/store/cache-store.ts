@@ -41,6 +41,11 @@ export interface CacheStore {
   whenReady(): Promise<boolean>;
   /** The stored bytes, or `null` when the key is absent. */
   get(key: string): Promise<Buffer | null>;
+  /**
+   * `get` of every key, in order (`null` for an absent one): one MGET per Cluster slot, all sent in
+   * one go. Rejects when any of them failed.
+   */
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>>;
   /** Writes an entry unless a write or eviction landed after `startEpoch` (then a tombstone): WRITE_ENTRY. */
   write(key: string, entry: Buffer, ttlMs: number, startEpoch: number, announce?: Announcement): Promise<WriteOutcome>;
   /** Takes the lease of `key` on an absent key or on the stale entry whose stamp the caller read: ACQUIRE_LEASE. */

@@ -71,6 +71,61 @@ export class RedisCacheStore implements CacheStore {
   }
 
   /**
+   * The stored bytes of every key, in order (`null` when absent). One MGET on a standalone server; on
+   * a Cluster one MGET per hash slot (MGET cannot span slots), the slots of one node in one pipeline
+   * and every node's pipeline sent at once, so the read costs one round trip per node in parallel.
+   */
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    if (keys.length === 0) return Promise.resolve([]);
+    const client = this.client;
+    if (!isCluster(client)) {
+      this.tickWrites.coalesce();
+      return this.commands.run('MGET', () => client.mgetBuffer(keys as string[]));
+    }
+    const values = new Array<Buffer | null>(keys.length);
+    const reads = this.slotsByNode(client, keys).map((slots) =>
+      this.commands.run(
+        'MGET',
+        async () => {
+          const pipeline = client.pipeline();
+          for (const slot of slots) pipeline.mgetBuffer(slot.map((at) => keys[at]));
+          const replies = (await pipeline.exec()) ?? [];
+          slots.forEach((slot, i) => {
+            const [error, found] = replies[i] ?? [new Error('MGET: no reply')];
+            if (error) throw error;
+            slot.forEach((at, j) => (values[at] = (found as Array<Buffer | null>)[j]));
+          });
+        },
+        this.commands.nodeOf(keys[slots[0][0]]),
+      ),
+    );
+    return Promise.all(reads).then(() => values);
+  }
+
+  /**
+   * The positions of `keys` grouped by hash slot, and the slots grouped by the Cluster node that
+   * serves them (as the client knows it now): one pipeline per node, one MGET per slot.
+   */
+  private slotsByNode(client: Cluster, keys: readonly string[]): number[][][] {
+    const bySlot = new Map<number, number[]>();
+    const prefix = this.commands.keyPrefix;
+    keys.forEach((key, at) => {
+      const slot = calculateSlot(prefix + key);
+      const positions = bySlot.get(slot);
+      if (positions) positions.push(at);
+      else bySlot.set(slot, [at]);
+    });
+    const byNode = new Map<string, number[][]>();
+    for (const [slot, positions] of bySlot) {
+      const node = client.slots[slot]?.[0] ?? `slot ${slot}`;
+      const slots = byNode.get(node);
+      if (slots) slots.push(positions);
+      else byNode.set(node, [positions]);
+    }
+    return [...byNode.values()];
+  }
+
+  /**
    * Writes an entry (`@CachePut`, `CacheService.set`) with its TTL, unless a write or eviction of the
    * key landed after `startEpoch` (when the write began): then the key becomes a tombstone (see
    * WRITE_ENTRY). With
@@ -84,6 +139,8 @@ export class RedisCacheStore implements CacheStore {
     announce?: Announcement,
   ): Promise<WriteOutcome> {
     const px = Math.max(1, Math.round(ttlMs));
+    // The writes of one tick (a batch's loaded ids) go out in one socket write, as reads do.
+    this.tickWrites.coalesce();
     const reply = await this.commands.run(
       'WRITE_ENTRY',
       () =>

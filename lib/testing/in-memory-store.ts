@@ -46,6 +46,10 @@ export class InMemoryCacheStore implements CacheStore {
     return run(() => this.entries.get(key));
   }
 
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return run(() => keys.map((key) => this.entries.get(key)));
+  }
+
   write(key: string, entry: Buffer, ttlMs: number, startEpoch: number, announce?: Announcement): Promise<WriteOutcome> {
     return run(() => this.entries.write(key, entry, ttlMs, startEpoch, announce));
   }

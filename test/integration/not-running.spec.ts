@@ -18,6 +18,13 @@ class Books {
   async find(id: number): Promise<{ id: number; run: number }> {
     return { id, run: ++this.runs };
   }
+
+  batchRuns = 0;
+
+  @Cacheable({ batch: { key: 'book:{0}' }, ttl: 60 })
+  async findMany(ids: number[]): Promise<Array<{ id: number; run: number }>> {
+    return ids.map((id) => ({ id, run: ++this.batchRuns }));
+  }
 }
 
 describe('a cache that is not running', () => {
@@ -30,6 +37,7 @@ describe('a cache that is not running', () => {
     const loader = async () => ++loads;
     return {
       get: await cache.get('book:1'),
+      getMany: await cache.getMany(['book:1', 'book:2', 'book:1']),
       set: await cache.set('book:1', { id: 1 }, { ttl: 60, tags: ['books'] }),
       getOrSet: [await cache.getOrSet('book:2', loader), await cache.getOrSet('book:2', loader)],
       del: await cache.del('book:1', 'book:2'),
@@ -37,11 +45,13 @@ describe('a cache that is not running', () => {
       clear: await cache.clear('book:'),
       reclaim: await cache.reclaim(),
       calls: [await books.find(3), await books.find(3)],
+      batches: [await books.findMany([5, 5]), await books.findMany([5])],
     };
   }
 
   const uncached = {
     get: undefined,
+    getMany: [undefined, undefined, undefined],
     set: undefined,
     // Each call ran the loader, and each decorated call the method: nothing was kept between them.
     getOrSet: [1, 2],
@@ -52,6 +62,14 @@ describe('a cache that is not running', () => {
     calls: [
       { id: 3, run: 1 },
       { id: 3, run: 2 },
+    ],
+    // A list loader gets its arguments as they are (duplicates included), every call.
+    batches: [
+      [
+        { id: 5, run: 1 },
+        { id: 5, run: 2 },
+      ],
+      [{ id: 5, run: 3 }],
     ],
   };
 
@@ -80,15 +98,25 @@ describe('a cache that is not running', () => {
     });
     // Running, the same calls cache (the control: the answers above are the stand-in's, not the calls').
     books.runs = 0;
+    books.batchRuns = 0;
     expect(await books.find(3)).toEqual({ id: 3, run: 1 });
     expect(await books.find(3)).toEqual({ id: 3, run: 1 });
     expect(await cache.getOrSet('book:4', async () => 'loaded')).toBe('loaded');
     expect(await cache.get('book:4')).toBe('loaded');
+    expect(await books.findMany([6, 6])).toEqual([
+      { id: 6, run: 1 },
+      { id: 6, run: 1 },
+    ]);
+    expect(await cache.getMany(['book:3', 'book:6'])).toEqual([
+      { id: 3, run: 1 },
+      { id: 6, run: 1 },
+    ]);
     await app.close();
     const stats = cache.stats();
     const written = (await scanKeys(redis, `${namespace}:*`)).sort();
 
     books.runs = 0;
+    books.batchRuns = 0;
     expect(cache.status()).toEqual(notRunning);
     expect(await exercise(cache, books)).toEqual(uncached);
     expect(cache.stats()).toEqual(stats);

@@ -37,6 +37,25 @@ export class EntryReader {
   }
 
   /**
+   * What each of `redisKeys` holds, in order, from one read (MGET per slot), every reply through
+   * `decode` as `read`'s is. A failed read fails every key (counted once).
+   */
+  readMany(redisKeys: readonly string[], name: string): Promise<EntryRead[]> {
+    return this.parts.store.readMany(redisKeys, name, (payloads) => {
+      if (payloads === FAILED) return redisKeys.map(() => READ_FAILED);
+      let pending = false;
+      const reads = payloads.map((payload, i) => {
+        const read = this.decode(redisKeys[i], name, payload);
+        if (read instanceof DecodedEntry) return { entry: read, leased: false, failed: false };
+        if (read instanceof Promise) pending = true;
+        return read;
+      });
+      // Tagged entries checked against Redis, garbage being deleted: wait for those.
+      return pending ? Promise.all(reads) : (reads as EntryRead[]);
+    });
+  }
+
+  /**
    * What a GET's reply means: a value (returned as it is, so a hit allocates nothing more), a lease
    * or nothing; or, when it cannot be decoded, deleted and failed (see `read`).
    */
