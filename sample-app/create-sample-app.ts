@@ -1,5 +1,5 @@
 import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { NestFactory, type AbstractHttpAdapter } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import { resolveSampleAppConfig, type RedisClusterNode } from './config/sample-app-config.js';
 
@@ -23,6 +23,11 @@ export interface CreateSampleAppOptions {
   nodeEnv?: string;
   /** Nest's logger option: a LoggerService, the levels to print, or false for silence. */
   logger?: NestApplicationOptions['logger'];
+  /**
+   * The HTTP platform, e.g. `new FastifyAdapter()` from `@nestjs/platform-fastify`. Default Express.
+   * Taken as an instance so the sample app itself never imports a platform it does not run on.
+   */
+  httpAdapter?: AbstractHttpAdapter;
 }
 
 /**
@@ -37,10 +42,10 @@ export async function createSampleApp(options: CreateSampleAppOptions): Promise<
   const config = resolveSampleAppConfig(options);
   // abortOnError: false — a bootstrap failure (Redis options, a bad TTL profile) rejects here
   // instead of killing the process, so callers can report it and clean up.
-  const app = await NestFactory.create(AppModule.forRoot(config), {
-    logger: options.logger,
-    abortOnError: false,
-  });
+  const appOptions: NestApplicationOptions = { logger: options.logger, abortOnError: false };
+  const app = options.httpAdapter
+    ? await NestFactory.create(AppModule.forRoot(config), options.httpAdapter, appOptions)
+    : await NestFactory.create(AppModule.forRoot(config), appOptions);
   try {
     await app.init();
   } catch (error) {
