@@ -1,13 +1,17 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Writable } from 'node:stream';
 
+/** What of an ioredis connection the coalescing reads: its socket, and the replies it still waits for. */
+type Connection = Redis & { stream?: Writable; commandQueue?: { length: number } };
+
 /**
- * Commands sent in one tick go out in one socket write. The first command of a tick corks the
- * connection's socket and a `process.nextTick` uncorks it, after every command of the tick was
- * queued: at concurrency 64, the hits whose replies arrived in one read send their next GETs in one
- * `writev` instead of one syscall each; alone, a command waits for nothing but the end of its tick
- * (ioredis's `enableAutoPipelining` waits a turn of the event loop). Standalone connections only
- * (a Cluster's node sockets are ioredis's own business).
+ * The commands sent while replies are pending go out in one socket write. With nothing in flight a
+ * command is written at once, so a lone call waits for nothing (ioredis's `enableAutoPipelining`
+ * costs it an event-loop turn). While replies are pending, the first command corks the socket and
+ * `setImmediate` uncorks it at the end of the poll phase: the hits whose replies arrived in one
+ * read, and the HTTP requests read in one poll phase, send their GETs in one `writev` instead of one
+ * syscall each, and Redis reads them at once too. Standalone connections only (a Cluster's node
+ * sockets are ioredis's own business).
  */
 export class TickWrites {
   private corked: Writable | undefined;
@@ -22,11 +26,12 @@ export class TickWrites {
   /** Call right before sending a command. */
   coalesce(): void {
     if (this.corked !== undefined) return;
-    const client = this.client as Redis & { stream?: Writable };
-    const stream = client.status === 'ready' ? client.stream : undefined;
+    const client = this.client as Connection;
+    if (client.status !== 'ready' || client.commandQueue?.length === 0) return;
+    const stream = client.stream;
     if (stream === undefined || typeof stream.cork !== 'function') return;
     stream.cork();
     this.corked = stream;
-    process.nextTick(this.uncork);
+    setImmediate(this.uncork);
   }
 }

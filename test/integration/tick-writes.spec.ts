@@ -1,6 +1,7 @@
-// Commands of one tick share one socket write (store/tick-writes.ts): 64 hits started together leave
-// in one `writev` on the module's connection, where a plain client makes one write each; each gets
-// its own value, and after the connection is replaced (killed, reconnected) the new one coalesces too.
+// Commands sent while replies are pending share one socket write (store/tick-writes.ts): of 64 hits
+// started together the first is written at once (nothing was in flight) and the other 63 leave in one
+// `writev` on the module's connection, where a plain client makes one write each; each gets its own
+// value, and after the connection is replaced (killed, reconnected) the new one coalesces too.
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import type { Redis } from 'ioredis';
@@ -42,7 +43,7 @@ async function socketWrites(stream: Socket, during: () => Promise<unknown>): Pro
 // One connection's socket: on a Cluster the commands go to each node's own, which ioredis keeps.
 const oneConnection = standaloneOnly("the module's one command connection");
 
-describe('commands of one tick share one socket write', () => {
+describe('commands sent while replies are pending share one socket write', () => {
   const redis = rawRedis();
   let app: INestApplication;
   let cache: CacheService;
@@ -59,19 +60,35 @@ describe('commands of one tick share one socket write', () => {
   const streamOf = (client: unknown) => (client as Redis & { stream: Socket }).stream;
 
   oneConnection(
-    `${CALLS} hits started in one tick: one write, each its own value; a plain client writes ${CALLS} times`,
+    `${CALLS} hits started in one tick: two writes, each its own value; a plain client writes ${CALLS} times`,
     async () => {
       let values: unknown[] = [];
       const writes = await socketWrites(streamOf(cache.client), async () => {
         values = await Promise.all(keys.map((key) => cache.get(key)));
       });
-      expect(writes).toBe(1);
+      expect(writes).toBe(2);
       expect(values).toEqual(keys.map((_, i) => ({ i })));
       // The contrast, on the same machine: what coalescing saves.
       const plain = await socketWrites(streamOf(redis), () => Promise.all(keys.map((key) => redis.get(key))));
       expect(plain).toBe(CALLS);
     },
   );
+
+  oneConnection('a lone hit, nothing in flight, is written at once: the socket is never corked', async () => {
+    const stream = streamOf(cache.client);
+    const cork = stream.cork;
+    let corks = 0;
+    stream.cork = function (this: Socket) {
+      corks++;
+      return cork.call(this);
+    };
+    try {
+      for (const key of keys.slice(0, 5)) expect(await cache.get(key)).toEqual({ i: keys.indexOf(key) });
+    } finally {
+      stream.cork = cork;
+    }
+    expect(corks).toBe(0);
+  });
 
   oneConnection('a replaced connection coalesces too', async () => {
     const before = streamOf(cache.client);
@@ -86,7 +103,7 @@ describe('commands of one tick share one socket write', () => {
     const writes = await socketWrites(streamOf(cache.client), async () => {
       values = await Promise.all(keys.map((key) => cache.get(key)));
     });
-    expect(writes).toBe(1);
+    expect(writes).toBe(2);
     expect(values).toEqual(keys.map((_, i) => ({ i })));
   });
 });
