@@ -26,6 +26,7 @@ import { runBench } from './support/run-bench.js';
 import { interleave, medianRatio, type ContenderResult } from './support/async-harness.js';
 import { makeUser, type BenchUser } from './support/fixtures.js';
 import { packageVersion } from './support/package-version.js';
+import { printResultTable } from './support/result-table.js';
 
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 250);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
@@ -211,23 +212,7 @@ async function main(server: LocalRedisServer): Promise<void> {
 }
 
 function printTable(results: ContenderResult[]): void {
-  const widths = [36, 11, 9, 9, 6, 10];
-  const row = (cells: string[]) =>
-    cells.map((cell, i) => (i ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join(' ');
-  console.log(row(['variant', 'batches/s', 'p50 µs', 'p99 µs', 'GC', 'ratio']));
-  for (const result of results) {
-    console.log(
-      row([
-        result.label,
-        Math.round(result.opsPerSec).toLocaleString('en-US'),
-        (result.p50Ms * 1_000).toFixed(0),
-        (result.p99Ms * 1_000).toFixed(0),
-        `${(result.gcShare * 100).toFixed(0)}%`,
-        `${medianRatio(result, results[0]).toFixed(2)}x`,
-      ]),
-    );
-  }
-  console.log();
+  printResultTable(results, { rate: 'batches/s', ratio: 'ratio', baseline: results[0] });
 }
 
 await runBench('batch bench', DEADLINE_S, main);

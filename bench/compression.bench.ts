@@ -35,6 +35,7 @@ import type { LocalRedisServer } from '../tools/local-redis-server.mjs';
 import { interleave, median, medianRatio, type Contender } from './support/async-harness.js';
 import { prng } from './support/fixtures.js';
 import { packageVersion } from './support/package-version.js';
+import { printResultTable } from './support/result-table.js';
 import { runBench } from './support/run-bench.js';
 
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 250);
@@ -299,23 +300,7 @@ async function main(server: LocalRedisServer): Promise<void> {
           warmupRounds: WARMUP_ROUNDS,
         });
         console.log(`${size.name}, concurrency ${concurrency}`);
-        const widths = [12, 10, 9, 9, 6, 8];
-        const row = (cells: string[]) =>
-          cells.map((cell, i) => (i ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join(' ');
-        console.log(row(['variant', 'ops/s', 'p50 µs', 'p99 µs', 'GC', 'vs off']));
-        for (const result of results) {
-          console.log(
-            row([
-              result.label,
-              Math.round(result.opsPerSec).toLocaleString('en-US'),
-              (result.p50Ms * 1_000).toFixed(0),
-              (result.p99Ms * 1_000).toFixed(0),
-              `${(result.gcShare * 100).toFixed(0)}%`,
-              `${medianRatio(result, results[0]).toFixed(2)}x`,
-            ]),
-          );
-        }
-        console.log();
+        printResultTable(results, { ratio: 'vs off', baseline: results[0], labelWidth: 12 });
         const cells = results.map(
           (result) =>
             `${Math.round(result.opsPerSec).toLocaleString('en-US')} (${medianRatio(result, results[0]).toFixed(2)}x)`,

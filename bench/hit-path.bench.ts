@@ -35,6 +35,7 @@ import { runBench } from './support/run-bench.js';
 import { interleave, medianRatio, type Contender, type ContenderResult } from './support/async-harness.js';
 import { makePosts, makeUser, type BenchPost, type BenchUser } from './support/fixtures.js';
 import { packageVersion } from './support/package-version.js';
+import { printResultTable } from './support/result-table.js';
 
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 250);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
@@ -272,24 +273,8 @@ function redisKey(key: string): string {
 }
 
 function printTable(results: ContenderResult[]): void {
-  const widths = [36, 10, 9, 9, 6, 10];
-  const row = (cells: string[]) =>
-    cells.map((cell, i) => (i ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join(' ');
   const floor = results[0].label.startsWith('floor') ? results[0] : undefined;
-  console.log(row(['variant', 'ops/s', 'p50 µs', 'p99 µs', 'GC', 'vs floor']));
-  for (const result of results) {
-    console.log(
-      row([
-        result.label,
-        Math.round(result.opsPerSec).toLocaleString('en-US'),
-        (result.p50Ms * 1_000).toFixed(0),
-        (result.p99Ms * 1_000).toFixed(0),
-        `${(result.gcShare * 100).toFixed(0)}%`,
-        floor ? `${medianRatio(result, floor).toFixed(2)}x` : '-',
-      ]),
-    );
-  }
-  console.log();
+  printResultTable(results, { ratio: 'vs floor', baseline: floor });
 }
 
 await runBench('hit-path bench', DEADLINE_S, main);
