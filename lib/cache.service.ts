@@ -71,6 +71,8 @@ export class CacheService {
    * not returned here), being loaded, or when the cache failed.
    */
   get<T>(key: string): Promise<T | undefined> {
+    const refused = keyRefusal(key, 'CacheService.get');
+    if (refused) return Promise.reject(refused);
     return this.operations.get<T>(key);
   }
 
@@ -89,6 +91,8 @@ export class CacheService {
 
   /** Stores `value` with a TTL (always; jittered). Resolves when the write is done. */
   set<T>(key: string, value: T, options: CacheSetOptions = {}): Promise<void> {
+    const refused = keyRefusal(key, 'CacheService.set');
+    if (refused) return Promise.reject(refused);
     return this.operations.set(key, value, options);
   }
 
@@ -105,6 +109,8 @@ export class CacheService {
 
   /** Deletes entries; resolves to how many existed. */
   del(...keys: string[]): Promise<number> {
+    const refused = keys.map((key) => keyRefusal(key, 'CacheService.del')).find(Boolean);
+    if (refused) return Promise.reject(refused);
     return this.operations.del(keys);
   }
 
@@ -116,6 +122,8 @@ export class CacheService {
    * their own loader. Takes the same load options as `@Cacheable`.
    */
   getOrSet<T>(key: string, loader: () => Promise<T>, options: CacheGetOrSetOptions<T> = {}): Promise<T> {
+    const refused = keyRefusal(key, 'CacheService.getOrSet');
+    if (refused) return Promise.reject(refused);
     return this.operations.getOrSet(key, loader, options);
   }
 
@@ -169,6 +177,15 @@ export class CacheService {
   stats(): CacheStats {
     return this.engine.metrics.stats();
   }
+}
+
+/**
+ * The error for what is not a logical key (a number, say: an id passed where `user:${id}` was meant),
+ * a programming error refused like an unknown TTL profile, whether or not the cache runs; else undefined.
+ */
+function keyRefusal(key: unknown, where: string): RedisCacheConfigError | undefined {
+  if (typeof key === 'string') return undefined;
+  return new RedisCacheConfigError(`${where}: a key is a string (a logical key), got ${typeof key}`);
 }
 
 /** Refuses what is not a list of keys: a programming error, thrown like an unknown TTL profile. */

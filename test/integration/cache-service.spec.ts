@@ -4,7 +4,7 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { Cluster, Redis } from 'ioredis';
-import { CacheService } from 'nestjs-redis-cache';
+import { CacheService, RedisCacheConfigError } from 'nestjs-redis-cache';
 import { notAsAclUser } from '../support/acl-user.js';
 import { watchCommands } from '../support/monitor.js';
 import { createTestApp, rawRedis, testTopology, uniqueNamespace } from '../support/test-app.js';
@@ -24,6 +24,25 @@ describe('CacheService', () => {
   });
   afterEach(() => app.close());
   afterAll(() => redis.quit());
+
+  it('a key that is not a string is refused with a RedisCacheConfigError naming the method, running or not', async () => {
+    const calls: Array<[string, (service: CacheService) => Promise<unknown>]> = [
+      ['CacheService.get', (service) => service.get(42 as never)],
+      ['CacheService.set', (service) => service.set(undefined as never, 1)],
+      ['CacheService.del', (service) => service.del('fine', { id: 1 } as never)],
+      ['CacheService.getOrSet', (service) => service.getOrSet(7 as never, () => Promise.resolve(1))],
+      ['CacheService.getMany', (service) => service.getMany([1] as never)],
+    ];
+    const closed = await createTestApp({ cache: { namespace: ns } });
+    await closed.close();
+    for (const service of [cache, closed.get(CacheService)]) {
+      for (const [where, call] of calls) {
+        await expect(call(service)).rejects.toThrow(RedisCacheConfigError);
+        await expect(call(service)).rejects.toThrow(`${where}: `);
+      }
+    }
+    expect(await scanValueKeys(redis, `${ns}:*`)).toEqual([]);
+  });
 
   describe('get / set / del', () => {
     it('get of an absent key is undefined', async () => {
