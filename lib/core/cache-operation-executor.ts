@@ -16,6 +16,7 @@ import {
   type ReturnMode,
 } from './cache-method-plan.js';
 import { normalizeTags } from './invalidation/cache-tags.js';
+import { KeyMemo } from './key-memo.js';
 import { callUncached } from './not-running.js';
 import { BatchReads, type BatchSite } from './read/batch-read.js';
 
@@ -46,12 +47,8 @@ interface CompiledWrite {
 interface CompiledCacheable extends CompiledWrite {
   load: LoadPolicy;
   l1: L1Slot | undefined;
-  /**
-   * For a key template with one plain placeholder (`'user:{0}'`): the Redis keys of recent argument
-   * values (short strings and numbers), so a hit builds no string and L1 looks up the very string it
-   * stored. Bounded: emptied past MEMOIZED_KEYS.
-   */
-  keyMemo: Map<unknown, string> | undefined;
+  /** For a key template with one plain placeholder (`'user:{0}'`): the Redis keys of recent arguments. */
+  keyMemo: KeyMemo | undefined;
   /** The name's counters, looked up on the first L1 hit. */
   counters?: CacheCounters;
   /** Set when the method's mode is still to be learnt: a hit may tell it (see `readThrough`). */
@@ -59,11 +56,6 @@ interface CompiledCacheable extends CompiledWrite {
   /** `batch`: the method is a list loader, served by read/batch-read.ts. */
   batch?: BatchSite;
 }
-
-/** How many argument -> key pairs a method remembers (see `keyMemo`). */
-const MEMOIZED_KEYS = 10_000;
-/** Longer string arguments are not remembered: the memo would keep them alive. */
-const MEMOIZED_STRING_LENGTH = 128;
 
 interface CompiledEvict {
   name: string;
@@ -186,7 +178,7 @@ export class CacheOperationExecutor {
       unless: options.unless,
       tags: options.tags as Tags,
       load,
-      keyMemo: key?.argIndex !== undefined ? new Map<unknown, string>() : undefined,
+      keyMemo: key?.argIndex !== undefined ? new KeyMemo() : undefined,
       // A batch reads Redis only (batch-plan.ts refuses an l1 option on it).
       l1: batch
         ? undefined
@@ -209,7 +201,7 @@ export class CacheOperationExecutor {
         tags: compiled.tags as BatchSite['tags'],
         returned: compiled.returned,
         learner: compiled.learner,
-        keyMemo: itemKey.argIndex === 0 ? new Map<unknown, string>() : undefined,
+        keyMemo: itemKey.argIndex === 0 ? new KeyMemo() : undefined,
       };
     }
     return compiled;
@@ -296,19 +288,13 @@ export class CacheOperationExecutor {
   /** The Redis key of a `@Cacheable` call, from `keyMemo` when it can be. */
   private redisKeyOf(cacheable: CompiledCacheable, args: unknown[]): string {
     const memo = cacheable.keyMemo;
-    if (memo !== undefined) {
-      const arg = args[cacheable.key.argIndex!];
-      if (typeof arg === 'number' || (typeof arg === 'string' && arg.length <= MEMOIZED_STRING_LENGTH)) {
-        let redisKey = memo.get(arg);
-        if (redisKey === undefined) {
-          redisKey = this.engine.redisKey(cacheable.key(args));
-          if (memo.size >= MEMOIZED_KEYS) memo.clear();
-          memo.set(arg, redisKey);
-        }
-        return redisKey;
-      }
+    const arg = memo && args[cacheable.key.argIndex!];
+    let redisKey = memo?.get(arg);
+    if (redisKey === undefined) {
+      redisKey = this.engine.redisKey(cacheable.key(args));
+      memo?.remember(arg, redisKey);
     }
-    return this.engine.redisKey(cacheable.key(args));
+    return redisKey;
   }
 
   private async run(plan: CompiledPlan, invoke: () => Promise<unknown>, args: unknown[]): Promise<unknown> {

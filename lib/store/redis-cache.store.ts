@@ -394,16 +394,7 @@ export class RedisCacheStore implements CacheStore {
 
   /** `keys` grouped by the Cluster node that serves their slot (as the client knows it now). */
   private groupByNode(client: Cluster, keys: readonly string[]): string[][] {
-    const byNode = new Map<string, string[]>();
-    const prefix = this.commands.keyPrefix;
-    for (const key of keys) {
-      const slot = calculateSlot(prefix + key);
-      const node = client.slots[slot]?.[0] ?? `slot ${slot}`;
-      const group = byNode.get(node);
-      if (group) group.push(key);
-      else byNode.set(node, [key]);
-    }
-    return [...byNode.values()];
+    return this.slotsByNode(client, keys).map((slots) => slots.flat().map((at) => keys[at]));
   }
 
   /**

@@ -2,6 +2,7 @@ import type { CacheOutcome } from '../../metrics/cache-outcome.js';
 import type { CacheEngine, WritePolicy } from '../cache-engine.js';
 import { learnReturnMode, type CacheMethodPlan, type KeyBuilder, type ReturnMode } from '../cache-method-plan.js';
 import { deepFreeze } from '../deep-freeze.js';
+import type { KeyMemo } from '../key-memo.js';
 import { BatchFlights, NOT_LOADED, type ItemLoad, type SettleClaim } from './batch-flights.js';
 
 /** A `@Cacheable({ batch })` method as its calls need it: the item's key, and how loaded items are written. */
@@ -21,7 +22,7 @@ export interface BatchSite {
   /** Set when the method's mode is still to be learnt: a hit may tell it. */
   readonly learner: CacheMethodPlan | undefined;
   /** For a `'...{0}...'` template: the Redis keys of recent items (numbers, short strings), bounded. */
-  readonly keyMemo: Map<unknown, string> | undefined;
+  readonly keyMemo: KeyMemo | undefined;
   /** The write policy of every item when there is no `unless` nor tags function (built on first use). */
   sharedPolicy?: WritePolicy;
 }
@@ -54,9 +55,6 @@ interface Round {
 
 /** What one load of missing items gave: their values in order, or what the method returned out of line. */
 type Loaded = { aligned: true; values: readonly unknown[] } | { aligned: false; result: unknown; count: number };
-
-const MEMOIZED_KEYS = 10_000;
-const MEMOIZED_STRING_LENGTH = 128;
 
 /**
  * The calls of `@Cacheable({ batch })` list loaders: every id of the first argument is cached under
@@ -272,17 +270,10 @@ export class BatchReads {
   private keysOf(site: BatchSite, items: readonly unknown[]): string[] {
     const memo = site.keyMemo;
     return items.map((item) => {
-      if (
-        memo === undefined ||
-        !(typeof item === 'number' || (typeof item === 'string' && item.length <= MEMOIZED_STRING_LENGTH))
-      ) {
-        return this.engine.redisKey(site.itemKey([item]));
-      }
-      let redisKey = memo.get(item);
+      let redisKey = memo?.get(item);
       if (redisKey === undefined) {
         redisKey = this.engine.redisKey(site.itemKey([item]));
-        if (memo.size >= MEMOIZED_KEYS) memo.clear();
-        memo.set(item, redisKey);
+        memo?.remember(item, redisKey);
       }
       return redisKey;
     });
