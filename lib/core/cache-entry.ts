@@ -13,7 +13,8 @@ import type { ReturnMode } from './cache-method-plan.js';
  *   byte 0       0xC1, the byte MessagePack never uses (see payload-header.ts)
  *   byte 1       kind: ENTRY (a value), LEASE (a placeholder: a load of this key is running) or
  *                TOMBSTONE (evicted: nothing to serve; it keeps the horizon)
- *   bytes 2-9    lease token: who may replace this key with a loaded value; zeros when none
+ *   bytes 2-9    lease token: who may replace this key with a loaded value; zeros when none (the
+ *                last byte's lowest bit: a caller waits for the lease's release)
  *   bytes 10-17  lease deadline, ms since the epoch on Redis's clock (float64 BE); 0 when none
  *   bytes 18-25  fresh until, ms since the epoch on the writer's clock (float64 BE)
  *   bytes 26-29  how long the load that produced the value took, ms (float32 BE): XFetch's delta
@@ -237,7 +238,12 @@ function notAnEntry(stored: Buffer, cause?: unknown): CacheSerializationError {
   );
 }
 
-/** A lease token: 8 random bytes, unique per load. */
+/**
+ * A lease token: 8 random bytes, unique per load, the lowest bit of the last one clear (a waiter sets
+ * it in the key: WAITED_BIT in store/entry-scripts.ts).
+ */
 export function newLeaseToken(): Buffer {
-  return randomBytes(TOKEN_LENGTH);
+  const token = randomBytes(TOKEN_LENGTH);
+  token[TOKEN_LENGTH - 1] &= 0xfe;
+  return token;
 }

@@ -69,6 +69,13 @@ end
  */
 export const EMPTY_MARK = '\0';
 
+/**
+ * The lowest bit of a lease token's last byte: clear in every token a holder sends
+ * (`newLeaseToken`), set in the key by `ACQUIRE_LEASE` when it answers HELD, so that `COMPLETE_LEASE`
+ * publishes a release only when someone waits for it. Tokens are compared without it.
+ */
+export const WAITED_BIT = 0x01;
+
 /** What `ACQUIRE_LEASE` answered (the first element of its reply). */
 export const LeaseReply = {
   /** Held by another load: the second element is how many ms its lease has left. */
@@ -82,8 +89,9 @@ export const LeaseReply = {
 } as const;
 
 /**
- * KEYS[1] the entry; ARGV: token, lease ms, the stamp of the stale entry the caller saw ('' when it
- * saw none). Nothing to serve there (absent, a tombstone, an expired lease, the previous format):
+ * KEYS[1] the entry; ARGV: token (WAITED_BIT clear), lease ms, the stamp of the stale entry the
+ * caller saw ('' when it saw none). A live lease answers HELD and sets WAITED_BIT in the key's token,
+ * so its holder's COMPLETE_LEASE publishes the release the caller waits for. Nothing to serve there (absent, a tombstone, an expired lease, the previous format):
  * writes a lease placeholder keeping the key's horizon (`SET NX` on an absent key), with PX = lease
  * (or the key's own PX when longer). The stale entry the caller saw, with no live lease: writes the
  * token and deadline into its header (the value stays readable while it is refreshed) and keeps the
@@ -101,7 +109,12 @@ if state == 'entry' or state == 'lease' then
   -- Another version of the value than the caller saw (a newer one landed): read it, don't wait for its refresh.
   if state == 'entry' and string.sub(head, 19, 26) ~= expect then return {2, 0} end
   local leaseUntil = struct.unpack('>d', head, 11)
-  if leaseUntil > now then return {0, math.ceil(leaseUntil - now)} end
+  if leaseUntil > now then
+    -- The caller will wait: the holder's release is published (the token's last bit, WAITED_BIT).
+    local last = string.byte(head, 10)
+    if last % 2 == 0 then redis.call('SETRANGE', key, 9, string.char(last + 1)) end
+    return {0, math.ceil(leaseUntil - now)}
+  end
   if state == 'entry' then
     redis.call('SETRANGE', key, 2, token .. struct.pack('>d', now + ttl))
     if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
@@ -127,9 +140,12 @@ return {1, 0}
  * channel that wakes waiters, and the key as waiters know it. Only while the key still carries the
  * caller's token: it is replaced by the new entry, stamped with the time it landed (or, without one,
  * the placeholder removed — a tombstone if it kept a horizon — or the entry's lease cleared).
- * Otherwise a write or eviction came after the load began, and nothing is written. Publishes in
- * every case: the key, with EMPTY_MARK only when the lease was given back without a value (a revoked
- * lease means a write landed: waiters read it). Returns 1 when the token matched.
+ * Otherwise a write or eviction came after the load began, and nothing is written. Publishes the
+ * release when a caller may wait for it: the key carries the token with WAITED_BIT set (ACQUIRE_LEASE
+ * answered HELD to someone), or no longer carries it (whoever waited for this lease is not known);
+ * the key, with EMPTY_MARK only when the lease was given back without a value (a revoked lease means a
+ * write landed: waiters read it). A release nobody waits for is not sent: on a Cluster a PUBLISH
+ * travels to every node. Returns 1 when the token matched (whatever its WAITED_BIT).
  *
  * The load's value needs no horizon check: its lease was taken after the horizon, so it read the
  * source after everything that landed there, and a write landing meanwhile would have revoked it.
@@ -139,7 +155,10 @@ export const COMPLETE_LEASE = new LuaScript(
   `
 local key, token, entry = KEYS[1], ARGV[1], ARGV[2]
 local state, head = held(key)
-local mine = (state == 'entry' or state == 'lease') and string.sub(head, 3, 10) == token
+-- The token as the holder sent it (its last bit clear): a waiter may have set that bit since.
+local mine = (state == 'entry' or state == 'lease') and string.sub(head, 3, 9) == string.sub(token, 1, 7)
+  and math.floor(string.byte(head, 10) / 2) == math.floor(string.byte(token, 8) / 2)
+local waited = not mine or string.byte(head, 10) % 2 == 1
 if mine then
   if entry ~= '' then
     redis.call('SET', key, landed(entry, microseconds()), 'PX', ARGV[3])
@@ -151,9 +170,11 @@ if mine then
     redis.call('SETRANGE', key, 2, string.rep('\\0', 16))
   end
 end
-local message = ARGV[5]
-if mine and entry == '' then message = message .. '\\0' end
-redis.call('PUBLISH', ARGV[4], message)
+if waited then
+  local message = ARGV[5]
+  if mine and entry == '' then message = message .. '\\0' end
+  redis.call('PUBLISH', ARGV[4], message)
+end
 return mine and 1 or 0
 `,
   HELD,

@@ -12,7 +12,7 @@ import {
 } from '../core/cache-entry.js';
 import { PAYLOAD_MAGIC } from '../serialization/payload-header.js';
 import type { Announcement, LeaseAttempt, WriteOutcome } from '../store/cache-store.js';
-import { EMPTY_MARK } from '../store/entry-scripts.js';
+import { EMPTY_MARK, WAITED_BIT } from '../store/entry-scripts.js';
 import type { InProcessBus } from './in-process-bus.js';
 import type { InMemoryKeyspace } from './in-memory-keyspace.js';
 import type { TestClock } from './test-clock.js';
@@ -96,7 +96,13 @@ export class InMemoryEntryScripts {
       // Another version of the value than the caller saw (a newer one landed): read it, don't wait for its refresh.
       if (state === 'entry' && !this.sawVersion(key, head, expect)) return { status: 'changed' };
       const leaseUntil = head.readDoubleBE(LEASE_DEADLINE_OFFSET);
-      if (leaseUntil > now) return { status: 'held', remainingMs: Math.ceil(leaseUntil - now) };
+      if (leaseUntil > now) {
+        // The caller will wait: the holder's release is published.
+        const last = head[LEASE_DEADLINE_OFFSET - 1];
+        if ((last & WAITED_BIT) === 0)
+          this.keyspace.setRange(key, LEASE_DEADLINE_OFFSET - 1, Buffer.of(last | WAITED_BIT));
+        return { status: 'held', remainingMs: Math.ceil(leaseUntil - now) };
+      }
       if (state === 'entry') {
         this.keyspace.setRange(key, TOKEN_OFFSET, Buffer.concat([token, double(now + ttl)]));
         if (this.keyspace.pttl(key) < ttl) this.keyspace.pexpire(key, ttl);
@@ -121,7 +127,8 @@ export class InMemoryEntryScripts {
     const value = this.retain && entry !== undefined && entry.length > 0 ? entry : undefined;
     const { state, head } = this.held(key);
     const mine =
-      (state === 'entry' || state === 'lease') && head.subarray(TOKEN_OFFSET, LEASE_DEADLINE_OFFSET).equals(token);
+      (state === 'entry' || state === 'lease') && sameToken(head.subarray(TOKEN_OFFSET, LEASE_DEADLINE_OFFSET), token);
+    const waited = !mine || (head[LEASE_DEADLINE_OFFSET - 1] & WAITED_BIT) !== 0;
     if (mine) {
       if (value) {
         this.keyspace.set(key, this.landed(value, this.clock.micros()), { px: Math.max(1, Math.round(ttlMs)) });
@@ -133,7 +140,7 @@ export class InMemoryEntryScripts {
         this.keyspace.setRange(key, TOKEN_OFFSET, NO_LEASE);
       }
     }
-    this.bus.publish(channel, mine && !value ? key + EMPTY_MARK : key);
+    if (waited) this.bus.publish(channel, mine && !value ? key + EMPTY_MARK : key);
     return mine;
   }
 
@@ -249,4 +256,14 @@ function double(value: number): Buffer {
   const bytes = Buffer.alloc(8);
   bytes.writeDoubleBE(value);
   return bytes;
+}
+
+/** Two lease tokens are one when they differ at most in WAITED_BIT (COMPLETE_LEASE). */
+function sameToken(held: Buffer, token: Buffer): boolean {
+  const last = held.length - 1;
+  return (
+    held.length === token.length &&
+    held.subarray(0, last).equals(token.subarray(0, last)) &&
+    (held[last] | WAITED_BIT) === (token[last] | WAITED_BIT)
+  );
 }

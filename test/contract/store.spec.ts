@@ -208,12 +208,36 @@ describe('the cache store', () => {
       const prefixes = await handle.subscribe(keys.prefixChannel);
       try {
         const key = handle.key('announced:1');
+        // A release is published only when someone waits: an attempt answered 'held' marks the lease.
+        const unwaited = newLeaseToken();
+        await store().acquireLease(handle.key('announced:0'), unwaited, 10_000, '');
+        expect(await store().completeLease(handle.key('announced:0'), unwaited, entryOf('v'), HOUR, channel)).toBe(
+          true,
+        );
         const token = newLeaseToken();
         await store().acquireLease(key, token, 10_000, '');
-        await store().completeLease(key, token, entryOf('value'), HOUR, channel);
+        expect((await store().acquireLease(key, newLeaseToken(), 10_000, '')).status).toBe('held');
+        expect((await store().acquireLease(key, newLeaseToken(), 10_000, '')).status).toBe('held');
+        // Still the holder's lease, however many wait.
+        expect(await store().completeLease(key, token, entryOf('value'), HOUR, channel)).toBe(true);
         const empty = newLeaseToken();
         await store().acquireLease(handle.key('announced:2'), empty, 10_000, '');
+        expect((await store().acquireLease(handle.key('announced:2'), newLeaseToken(), 10_000, '')).status).toBe(
+          'held',
+        );
         await store().completeLease(handle.key('announced:2'), empty, undefined, 0, channel);
+        // A stale entry refreshed in place is marked the same way (its header keeps the waiter's bit).
+        const stale = handle.key('announced:3');
+        await store().write(stale, entryOf('old', -1), HOUR, await begin());
+        const seen = (await read(stale)) as DecodedEntry;
+        const refresher = newLeaseToken();
+        await store().acquireLease(stale, refresher, 10_000, seen.stamp);
+        expect(await store().completeLease(stale, refresher, entryOf('new'), HOUR, channel)).toBe(true);
+        const newer = (await read(stale)) as DecodedEntry;
+        const second = newLeaseToken();
+        await store().acquireLease(stale, second, 10_000, newer.stamp);
+        expect((await store().acquireLease(stale, newLeaseToken(), 10_000, newer.stamp)).status).toBe('held');
+        expect(await store().completeLease(stale, second, entryOf('newest'), HOUR, channel)).toBe(true);
         // A completion whose lease was revoked still wakes the waiters, who read what revoked it.
         await store().completeLease(key, newLeaseToken(), entryOf('late'), HOUR, channel);
         await store().write(key, entryOf('put'), HOUR, await begin(), { channel, message: 'written' });
@@ -229,12 +253,13 @@ describe('the cache store', () => {
         });
         await eventually(
           'every message arrived',
-          () => messages.received.length === 9 && prefixes.received.length === 2,
+          () => messages.received.length === 10 && prefixes.received.length === 2,
         );
-        const tagMessage = messages.received[6];
+        const tagMessage = messages.received[7];
         expect(messages.received).toEqual([
           key,
           `${handle.key('announced:2')}\0`,
+          stale,
           key,
           'written',
           'evicted',
