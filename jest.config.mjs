@@ -24,6 +24,7 @@ const integrationSpecs = (names) => names.map((name) => `<rootDir>/test/integrat
 const CLUSTER_ONLY = [
   'cluster.spec.ts', // the module on a 3-primary cluster of its own (keyPrefix, CROSSSLOT-prone batches)
   'cluster-failover.spec.ts', // SIGKILL of a primary under load, on a 3+3 cluster of its own
+  'sharded-pubsub.spec.ts', // SPUBLISH/SSUBSCRIBE exist on a Cluster only
 ];
 
 // Specs that run once, in the standalone project.

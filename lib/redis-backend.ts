@@ -1,3 +1,5 @@
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster } from 'ioredis';
 import { adviseAtStartup, type StartupAdvisorOption } from './audit/startup-advisor.js';
 import { BookkeepingKeys } from './core/bookkeeping-keys.js';
 import { CacheUnavailableError, RedisCacheConfigError } from './errors.js';
@@ -10,6 +12,7 @@ import { configurationProblem, redactSecrets, tlsToPlainTextServer } from './sto
 import { isCluster } from './store/guarded-commands.js';
 import { NamespaceSubscriber } from './store/namespace-subscriber.js';
 import { RedisCacheStore } from './store/redis-cache.store.js';
+import { ShardChannels } from './store/shard-channels.js';
 
 /** How long `app.init()` waits for a first connection before starting without the cache. */
 export const CONNECT_WAIT_MS = 2_000;
@@ -47,6 +50,10 @@ class RedisSession implements CacheBackendSession {
   readonly store: RedisCacheStore;
   readonly leases: NamespaceSubscriber;
   private readonly health: ConnectionHealth;
+  /** The channels announced by sharded pub/sub: filled at `connect` on a Redis 7+ Cluster. */
+  private readonly shards: ShardChannels;
+  /** Sharded pub/sub was asked for (`shardedPubSub`, on a Cluster). */
+  private readonly wantsShards: boolean;
   /** ioredis logs unhandled 'error' events: this listener takes them, and the tracker logs once per outage. */
   private readonly onError: (err: Error) => void;
   /** The startup advisor's connection while it runs. */
@@ -56,7 +63,7 @@ class RedisSession implements CacheBackendSession {
     private readonly connection: CacheClient,
     namespace: string,
     config: ResolvedCacheConfig,
-    logger: HealthLogger,
+    private readonly logger: HealthLogger,
     private readonly advisor: StartupAdvisorOption,
     events: BackendEvents,
   ) {
@@ -68,11 +75,19 @@ class RedisSession implements CacheBackendSession {
     this.onError = (err) => health.failed(err);
     client.on('error', this.onError);
     // The module's own keys, and channels that carry what separates this app's keys from another's.
-    this.keys = new BookkeepingKeys(namespace, scopeOf(client));
+    const scope = scopeOf(client);
+    this.keys = new BookkeepingKeys(namespace, scope);
     const { keys } = this;
+    this.shards = new ShardChannels(scope.keyPrefix);
+    this.wantsShards = isCluster(client) && config.shardedPubSub && sameSlot(scope.keyPrefix, keys);
     // Lease releases are published per namespace; each application subscribes on a connection of its own.
-    this.leases = new NamespaceSubscriber(keys.leaseChannel, (key) => keys.isEntryKey(key), events.rejected);
-    this.store = new RedisCacheStore(client, config.commandTimeoutMs, health);
+    this.leases = new NamespaceSubscriber(
+      keys.leaseChannel,
+      (key) => keys.isEntryKey(key),
+      events.rejected,
+      this.shards,
+    );
+    this.store = new RedisCacheStore(client, config.commandTimeoutMs, health, this.shards);
   }
 
   isDown(): boolean {
@@ -88,13 +103,39 @@ class RedisSession implements CacheBackendSession {
     // An adopted client may still be connecting, or be lazy (it would connect on its first command,
     // but the store sends none until the client is ready): wait for it as for our own.
     // Bounded like the first connection: without the subscriber, waiters fall back to short re-reads.
-    const subscribed = withinConnectWait(this.leases.start(client));
-    await this.firstConnection();
-    await subscribed;
+    if (this.wantsShards) {
+      // Which pub/sub the subscription takes depends on the server's version: asked first.
+      await this.firstConnection();
+      await this.chooseShards();
+      await withinConnectWait(this.leases.start(client));
+    } else {
+      const subscribed = withinConnectWait(this.leases.start(client));
+      await this.firstConnection();
+      await subscribed;
+    }
     await this.preflight(preflight);
     this.leases.startHeartbeat((channel, message) => this.store.publishPlain(channel, message));
     // Not awaited: advice about the server's memory settings never delays the bootstrap (it never throws).
     void this.advise();
+  }
+
+  /**
+   * On a Cluster of Redis 7 or later (or one not reachable yet: 7 is assumed), the namespace's
+   * announcements go by sharded pub/sub; on an earlier Redis they stay classic, with a warning.
+   */
+  private async chooseShards(): Promise<void> {
+    const { client } = this.connection;
+    const major = isCluster(client) && client.status === 'ready' ? await serverMajorVersion(client) : undefined;
+    if (major !== undefined && major < 7) {
+      this.logger.warn(
+        `Redis ${major} has no sharded pub/sub (Redis 7+): the cache's announcements go by PUBLISH to every Cluster node (set shardedPubSub: false to say so)`,
+      );
+      return;
+    }
+    const { keys, leases, shards } = this;
+    shards.add(keys.prefixChannel, keys.shardChannel('prefixes'));
+    shards.add(keys.tagChannel, keys.shardChannel('tags'));
+    shards.add(leases.shardHeartbeatChannel, keys.shardChannel(`heartbeat:${leases.heartbeatId}`));
   }
 
   closing(): void {
@@ -223,6 +264,22 @@ function scopeOf(client: Client): { keyPrefix: string; db: number } {
     return { keyPrefix: client.options.keyPrefix ?? client.options.redisOptions?.keyPrefix ?? '', db: 0 };
   }
   return { keyPrefix: client.options.keyPrefix ?? '', db: client.options.db ?? 0 };
+}
+
+/**
+ * True when a shard channel named like the namespace's bookkeeping keys hashes to their slot (their
+ * hash tag decides; a namespace whose braces make no hash tag has none to share).
+ */
+function sameSlot(keyPrefix: string, keys: BookkeepingKeys): boolean {
+  return calculateSlot(keyPrefix + keys.shardChannel('x')) === calculateSlot(keyPrefix + keys.epoch);
+}
+
+/** The major version of the Redis a Cluster's first primary runs (undefined when it does not say). */
+async function serverMajorVersion(client: Cluster): Promise<number | undefined> {
+  const node = client.nodes('master')[0];
+  const info = await node?.info('server').catch(() => '');
+  const major = /redis_version:(\d+)/.exec(info ?? '')?.[1];
+  return major === undefined ? undefined : Number(major);
 }
 
 /** Waits for `work` at most CONNECT_WAIT_MS. */

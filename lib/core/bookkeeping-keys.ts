@@ -48,6 +48,14 @@ export class BookkeepingKeys {
     this.tagChannel = `${channels}tags`;
   }
 
+  /**
+   * A shard channel (sharded pub/sub on a Cluster: store/shard-channels.ts), named like one of these
+   * keys so it hashes to their slot: the scripts that announce run on that slot's node.
+   */
+  shardChannel(name: string): string {
+    return `${this.base}ch:${name}`;
+  }
+
   /** The key of a tag (already normalised by `normalizeTags`). */
   tag(tag: string): string {
     return `${this.base}tag:${tag}`;

@@ -127,6 +127,15 @@ export interface RedisCacheModuleOptions {
    * compression: { algorithm: 'brotli', threshold: 16_384, level: 5 }
    */
   compression?: boolean | CompressionOptions;
+  /**
+   * On a Redis Cluster of Redis 7 or later: the namespace's announcements (cleared prefixes, tag
+   * invalidations) go by sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), handled by the shard of the
+   * namespace's slot alone, instead of a `PUBLISH` every node of the cluster relays. On a Cluster of an
+   * earlier Redis the classic pub/sub is used, with a warning. No effect on a standalone server or
+   * Sentinel. Instances sharing a namespace must agree: upgrading a running Cluster deployment from a
+   * release without it, set `false` until every instance runs this one. Default `true`.
+   */
+  shardedPubSub?: boolean;
   /** Register the providers globally so decorated classes in every module reach the cache. Default `true`. */
   isGlobal?: boolean;
   /**

@@ -26,6 +26,8 @@ export interface ResolvedCacheConfig {
   readonly freezeShared: boolean;
   /** How large payloads are compressed; undefined when off. */
   readonly compression: CompressionSettings | undefined;
+  /** Announcements by sharded pub/sub on a Redis 7+ Cluster (see the option). */
+  readonly shardedPubSub: boolean;
 }
 
 /**
@@ -101,6 +103,9 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
   if (options.freezeShared !== undefined && typeof options.freezeShared !== 'boolean') {
     problems.push(`freezeShared must be true or false (got ${show(options.freezeShared)})`);
   }
+  if (options.shardedPubSub !== undefined && typeof options.shardedPubSub !== 'boolean') {
+    problems.push(`shardedPubSub must be true or false (got ${show(options.shardedPubSub)})`);
+  }
 
   const compression = resolveCompression(options.compression, problems);
 
@@ -132,6 +137,7 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     lockWaitMs,
     l1,
     freezeShared: options.freezeShared === true,
+    shardedPubSub: options.shardedPubSub !== false,
     compression,
   };
 }

@@ -42,6 +42,12 @@ local function latest(key, pxMs)
   redis.call('SET', key, digits(clock), 'PX', pxMs)
   return clock
 end
+-- Publishes on a classic channel, or by sharded pub/sub on a shard channel of this slot (the store's
+-- choice: store/shard-channels.ts).
+local function announce(command, channel, message)
+  if command == 'SPUBLISH' then redis.call('SPUBLISH', channel, message)
+  else redis.call('PUBLISH', channel, message) end
+end
 -- Prefix markers that are missing (never written, or lost) start as a marker of the whole namespace
 -- at the latest epoch: every invalidation a lost marker held took an epoch no later than that.
 -- Returns that marker's message when it wrote one, else nil.
@@ -76,8 +82,8 @@ return digits(math.max(tonumber(stored) or 0, clock))
 
 /**
  * KEYS[1] the epoch key, KEYS[2..] the tag keys; ARGV: the epoch key's PX, the least PX of a tag key,
- * then for each announcement a channel and the head and tail of the message announcing the new epoch
- * (`head epoch tail`). Takes a new epoch and raises every tag's "invalid before" epoch to it,
+ * then for each announcement the publishing command (PUBLISH or SPUBLISH), a channel and the head
+ * and tail of the message announcing the new epoch (`head epoch tail`). Takes a new epoch and raises every tag's "invalid before" epoch to it,
  * keeping each tag key at least as long as asked (longer if its entries made it live longer).
  * Returns the epoch.
  */
@@ -89,7 +95,7 @@ local least = tonumber(ARGV[2])
 for i = 2, #KEYS do
   redis.call('SET', KEYS[i], epoch, 'PX', math.max(redis.call('PTTL', KEYS[i]), least))
 end
-for i = 3, #ARGV, 3 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1] .. ' ' .. epoch .. ' ' .. ARGV[i + 2]) end
+for i = 3, #ARGV, 4 do announce(ARGV[i], ARGV[i + 1], ARGV[i + 2] .. ' ' .. epoch .. ' ' .. ARGV[i + 3]) end
 return epoch
 `,
   EPOCHS,
@@ -128,8 +134,8 @@ return admitted
 
 /**
  * KEYS[1] the epoch key, KEYS[2] the prefix markers; ARGV: the epoch key's PX, the prefix, the
- * markers' PX (also how long a marker matters), how many markers are kept at most, and the channel
- * announcing markers.
+ * markers' PX (also how long a marker matters), how many markers are kept at most, and the
+ * publishing command (PUBLISH or SPUBLISH) and channel announcing markers.
  *
  * Takes a new epoch and marks the prefix with it, dropping the markers under the prefix (all older:
  * this one supersedes them). Missing markers first become a marker of the whole namespace at the
@@ -142,7 +148,7 @@ export const MARK_PREFIX = new LuaScript(
   `
 local markers = KEYS[2]
 local created = ensureMarkers(KEYS[1], markers, ARGV[1], ARGV[3])
-if created then redis.call('PUBLISH', ARGV[5], created) end
+if created then announce(ARGV[5], ARGV[6], created) end
 local epoch = bump(KEYS[1], ARGV[1])
 local prefix = ARGV[2]
 redis.call('ZREMRANGEBYLEX', markers, '[' .. prefix, '[' .. prefix .. '\\255')
@@ -162,7 +168,7 @@ if redis.call('ZCARD', markers) > cap then
 end
 redis.call('PEXPIRE', markers, ARGV[3])
 local message = digits(epoch) .. ' ' .. prefix
-redis.call('PUBLISH', ARGV[5], message)
+announce(ARGV[5], ARGV[6], message)
 return message
 `,
   EPOCHS,
@@ -170,7 +176,7 @@ return message
 
 /**
  * KEYS[1] the epoch key, KEYS[2] the prefix markers; ARGV: the epoch key's PX, the markers' PX, the
- * channel announcing markers. Returns Redis's clock (µs) and every marker (`prefix NUL epoch`), and
+ * publishing command (PUBLISH or SPUBLISH) and channel announcing markers. Returns Redis's clock (µs) and every marker (`prefix NUL epoch`), and
  * keeps them another PX. Missing markers first become a marker of the whole namespace at the latest
  * epoch (see ensureMarkers), announced: entries loaded before that epoch count as invalidated.
  */
@@ -180,7 +186,7 @@ export const READ_PREFIXES = new LuaScript(
 local markers = KEYS[2]
 local clock = digits(now())
 local created = ensureMarkers(KEYS[1], markers, ARGV[1], ARGV[2])
-if created then redis.call('PUBLISH', ARGV[3], created) end
+if created then announce(ARGV[3], ARGV[4], created) end
 redis.call('PEXPIRE', markers, ARGV[2])
 local found = redis.call('ZRANGE', markers, 0, -1)
 table.insert(found, 1, clock)

@@ -4,6 +4,7 @@ import type { NamespaceSubscription, SubscriptionFollower } from './cache-store.
 import { closeClient } from './close-client.js';
 import { LeaseWaiters, type LeaseWake } from './lease-waiters.js';
 import { isCluster } from './redis-cache.store.js';
+import { ShardChannels } from './shard-channels.js';
 
 export type { SubscriptionFollower } from './cache-store.js';
 export type { LeaseWake, WakeReason } from './lease-waiters.js';
@@ -29,6 +30,10 @@ export const SILENCE_DETECTED_WITHIN_MS = (UNHEARD_BEATS + 1) * HEARTBEAT_MS;
  * prefixes, L1's invalidations). A lost message costs time, never correctness (waiters re-read, and a
  * lease ends by its TTL); a subscription that went silent without closing is found by a heartbeat and
  * reconnected. docs/lease-protocol.md, "Release messages".
+ *
+ * On a Redis 7+ Cluster the followers' channels that `shards` maps go by sharded pub/sub
+ * (SSUBSCRIBE, on the node of the namespace's slot), the others stay classic; the heartbeat then
+ * goes both ways, so a silent connection of either kind is found.
  */
 export class NamespaceSubscriber implements NamespaceSubscription {
   private readonly waiters: LeaseWaiters;
@@ -39,12 +44,20 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   refusal: Error | undefined;
   /** On a Cluster, after a node left: when the followers may trust their messages again. */
   private catchUp: NodeJS.Timeout | undefined;
+  /** What tells this subscriber's heartbeats from another's. */
+  readonly heartbeatId = randomBytes(6).toString('base64url');
   /** This subscriber's own heartbeat channel. */
   readonly heartbeatChannel: string;
+  /** Its heartbeat by sharded pub/sub, when `shards` maps this channel (ShardChannels.add). */
+  readonly shardHeartbeatChannel: string;
   private heartbeat: NodeJS.Timeout | undefined;
-  /** The number of the last heartbeat sent, and of the last one heard back, on this subscription. */
+  /**
+   * The number of the last heartbeat sent, and of the last one heard back on this subscription, by
+   * classic and by sharded pub/sub.
+   */
   private sent = 0;
   private heard = 0;
+  private heardShard = 0;
 
   constructor(
     readonly channel: string,
@@ -52,9 +65,17 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     isEntryKey: (key: string) => boolean = () => true,
     /** Counts a message no instance would send (dropped, never acted on). */
     rejected: () => void = () => undefined,
+    /** The channels that go by sharded pub/sub (filled, or not, before `start`). */
+    private readonly shards: ShardChannels = new ShardChannels(),
   ) {
     this.waiters = new LeaseWaiters(isEntryKey, rejected);
-    this.heartbeatChannel = `${channel}:${randomBytes(6).toString('base64url')}`;
+    this.heartbeatChannel = `${channel}:${this.heartbeatId}`;
+    this.shardHeartbeatChannel = `${this.heartbeatChannel}:shard`;
+  }
+
+  /** True once sharded pub/sub is chosen (a Redis 7+ Cluster): `shards` maps the shard heartbeat. */
+  private get sharded(): boolean {
+    return this.shards.shardOf(this.shardHeartbeatChannel) !== undefined;
   }
 
   /** Also subscribes to `follower.channel` and tells it when the subscription is up or lost. Before `start`. */
@@ -70,7 +91,7 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   /** Opens the subscriber (a duplicate of `client`). Resolves once subscribed or failed; never rejects. */
   async start(client: Redis | Cluster): Promise<void> {
     const subscriber = isCluster(client)
-      ? client.duplicate(undefined, { lazyConnect: true })
+      ? client.duplicate(undefined, { lazyConnect: true, shardedSubscribers: this.sharded })
       : // Subscribed on every 'ready' below, so ioredis need not resubscribe as well.
         client.duplicate({ lazyConnect: true, enableOfflineQueue: true, autoResubscribe: false });
     this.subscriber = subscriber;
@@ -85,19 +106,36 @@ export class NamespaceSubscriber implements NamespaceSubscription {
       if (channel !== this.channel) return this.followers.get(channel)?.received(message);
       this.waiters.released(message);
     });
+    subscriber.on('smessage', (received: string, message: string) => {
+      const channel = this.shards.channelOf(received);
+      if (channel === this.shardHeartbeatChannel) {
+        const beat = Number(message);
+        if (this.subscriber === subscriber && beat > this.heardShard) this.heardShard = beat;
+        return;
+      }
+      if (channel !== undefined) this.followers.get(channel)?.received(message);
+    });
     let firstSubscribed!: () => void;
     const firstSubscription = new Promise<void>((resolve) => (firstSubscribed = resolve));
     // Subscribes on every connection, the first included: ioredis only resubscribes channels that
     // were subscribed before, which a connection that failed at boot never was.
     subscriber.on('ready', () => {
       const followers = [...this.followers.values()];
-      const channels = [this.channel, this.heartbeatChannel, ...followers.map((follower) => follower.channel)];
-      const subscribing = subscriber.subscribe(...channels).then(
+      const heartbeats = this.sharded ? [this.heartbeatChannel, this.shardHeartbeatChannel] : [this.heartbeatChannel];
+      const all = [this.channel, ...heartbeats, ...followers.map((follower) => follower.channel)];
+      const classic = all.filter((channel) => this.shards.shardOf(channel) === undefined);
+      const sharded = all.flatMap((channel) => this.shards.shardOf(channel) ?? []);
+      const subscribing = Promise.all([
+        subscriber.subscribe(...classic),
+        // One SSUBSCRIBE: every shard channel hashes to the namespace's slot.
+        sharded.length > 0 ? subscriber.ssubscribe(...sharded) : undefined,
+      ]).then(
         async () => {
           if (this.subscriber !== subscriber) return;
           this.refusal = undefined;
           this.subscribed = true;
           this.heard = this.sent;
+          this.heardShard = this.sent;
           await Promise.all(followers.map((follower) => follower.subscribed()));
         },
         (err: unknown) => {
@@ -149,14 +187,17 @@ export class NamespaceSubscriber implements NamespaceSubscription {
 
   private beat(publish: (channel: string, message: string) => Promise<unknown>): void {
     if (!this.subscribed) return;
-    if (this.sent - this.heard >= UNHEARD_BEATS) {
+    const heard = this.sharded ? Math.min(this.heard, this.heardShard) : this.heard;
+    if (this.sent - heard >= UNHEARD_BEATS) {
       // Silent: what was published since may never arrive. Reconnecting makes a new subscription.
       this.dropped();
       this.subscriber?.disconnect(true);
       return;
     }
     // A heartbeat that cannot be sent is not heard back either: the connection cannot vouch for it.
-    publish(this.heartbeatChannel, String(++this.sent)).catch(() => undefined);
+    const beat = String(++this.sent);
+    publish(this.heartbeatChannel, beat).catch(() => undefined);
+    if (this.sharded) publish(this.shardHeartbeatChannel, beat).catch(() => undefined);
   }
 
   /** The subscription dropped or went silent: messages published from now on may be missed. */

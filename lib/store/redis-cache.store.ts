@@ -12,6 +12,7 @@ import {
   READ_PREFIXES,
 } from './invalidation-scripts.js';
 import type { Announcement, CacheStore, LeaseAttempt, WriteOutcome } from './cache-store.js';
+import { ShardChannels } from './shard-channels.js';
 import { TickWrites } from './tick-writes.js';
 
 export { CommandTimeoutError, isCluster } from './guarded-commands.js';
@@ -41,6 +42,8 @@ export class RedisCacheStore implements CacheStore {
     readonly client: Redis | Cluster,
     commandTimeoutMs: number,
     health: ConnectionHealth,
+    /** The channels announced by sharded pub/sub (none: all classic). */
+    private readonly channels: ShardChannels = new ShardChannels(),
   ) {
     this.commands = new GuardedCommands(client, commandTimeoutMs, health);
     this.tickWrites = new TickWrites(client);
@@ -220,7 +223,7 @@ export class RedisCacheStore implements CacheStore {
     markerTtlMs: number,
     announcements: ReadonlyArray<{ channel: string; head: string; tail: string }> = [],
   ): Promise<number> {
-    const announced = announcements.flatMap(({ channel, head, tail }) => [channel, head, tail]);
+    const announced = announcements.flatMap(({ channel, head, tail }) => [...this.channels.route(channel), head, tail]);
     const reply = await this.commands.run(
       'INVALIDATE_TAGS',
       () =>
@@ -269,7 +272,7 @@ export class RedisCacheStore implements CacheStore {
         MARK_PREFIX.runOn(
           this.client,
           [epochKey, markersKey],
-          [EPOCH_PX_MS, prefix, Math.round(options.retentionMs), options.cap, options.channel],
+          [EPOCH_PX_MS, prefix, Math.round(options.retentionMs), options.cap, ...this.channels.route(options.channel)],
         ),
       this.commands.nodeOf(epochKey),
     )) as string;
@@ -289,7 +292,12 @@ export class RedisCacheStore implements CacheStore {
   ): Promise<{ clock: number; markers: Array<[string, number]> }> {
     const reply = (await this.commands.run(
       'READ_PREFIXES',
-      () => READ_PREFIXES.runOn(this.client, [epochKey, markersKey], [EPOCH_PX_MS, Math.round(retentionMs), channel]),
+      () =>
+        READ_PREFIXES.runOn(
+          this.client,
+          [epochKey, markersKey],
+          [EPOCH_PX_MS, Math.round(retentionMs), ...this.channels.route(channel)],
+        ),
       this.commands.nodeOf(epochKey),
     )) as string[];
     const markers: Array<[string, number]> = [];
@@ -305,6 +313,8 @@ export class RedisCacheStore implements CacheStore {
    * would go to any node): after the commands on that key sent before it.
    */
   async publish(channel: string, message: string, routeKey: string): Promise<void> {
+    // A shard channel's node is its own slot's: ordered after what the namespace's scripts wrote there.
+    if (this.channels.shardOf(channel) !== undefined) return this.publishPlain(channel, message);
     await this.commands.run(
       'PUBLISH',
       () => PUBLISH_VIA.run(this.client, routeKey, channel, message),
@@ -314,6 +324,12 @@ export class RedisCacheStore implements CacheStore {
 
   /** A plain PUBLISH (any Cluster node may take it): for a message that announces no change. */
   async publishPlain(channel: string, message: string): Promise<void> {
+    const shard = this.channels.shardOf(channel);
+    if (shard !== undefined) {
+      // Named like a key: ioredis prefixes it, and routes it to its slot's node.
+      await this.commands.run('SPUBLISH', () => this.client.spublish(shard, message), this.commands.nodeOf(shard));
+      return;
+    }
     // On a Cluster any node takes a PUBLISH (ioredis picks one): it tells nothing of any node's health.
     const node = isCluster(this.client) ? SOME_NODE : ANYWHERE;
     await this.commands.run('PUBLISH', () => this.client.publish(channel, message), node);

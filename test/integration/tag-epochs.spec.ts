@@ -10,7 +10,7 @@ import { withNewSubscriber } from '../support/redis-clients.js';
 import { timed, waitFor } from '../support/load-helpers.js';
 import { watchCommands } from '../support/monitor.js';
 import { standaloneOnly } from '../support/redis-topology.js';
-import { bookkeeping } from '../support/redis-keys.js';
+import { bookkeeping, publishAnnouncement } from '../support/redis-keys.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
 
 @Injectable()
@@ -141,7 +141,7 @@ describe('tag epochs in memory', () => {
     const { catalog, cache } = await start();
     await catalog.item(1);
     await catalog.item(1);
-    const channel = bookkeeping(ns).tagChannel;
+    const keys = bookkeeping(ns);
     const before = cache.stats().rejectedMessages;
     const forged = [
       't 1e300 items', // an epoch Redis's clock cannot have reached: would hide the tag's entries forever
@@ -151,7 +151,7 @@ describe('tag epochs in memory', () => {
       't 12 it ems\u0000',
       'garbage',
     ];
-    for (const message of forged) await redis.publish(channel, message);
+    for (const message of forged) await publishAnnouncement(redis, keys, 'tagChannel', message);
     await waitFor(
       'every forged message to be counted',
       () => cache.stats().rejectedMessages - before === forged.length,

@@ -51,6 +51,24 @@ export function bookkeeping(namespace: string, scope = { keyPrefix: '', db: 0 })
 }
 
 /**
+ * Publishes `message` where an instance of `namespace` announces on `channel` (the prefix or the tag
+ * channel of `bookkeeping`): on a Cluster by sharded pub/sub, on its shard channel (the module's
+ * default there: store/shard-channels.ts), else by PUBLISH. For a client without keyPrefix.
+ */
+export async function publishAnnouncement(
+  redis: Redis | Cluster,
+  keys: BookkeepingKeys,
+  channel: 'prefixChannel' | 'tagChannel',
+  message: string,
+): Promise<void> {
+  if (!isCluster(redis)) {
+    await redis.publish(keys[channel], message);
+    return;
+  }
+  await redis.spublish(keys.shardChannel(channel === 'prefixChannel' ? 'prefixes' : 'tags'), message);
+}
+
+/**
  * `SET key value PX ms` for every key. One pipeline on a server; on a Cluster the keys live on
  * several primaries and a pipeline must stay on one, so the commands go out one by one, in parallel.
  */

@@ -26,6 +26,7 @@ describe('resolveCacheOptions', () => {
       l1: undefined,
       freezeShared: false,
       compression: undefined,
+      shardedPubSub: true,
     });
   });
 
@@ -186,6 +187,12 @@ describe('resolveCacheOptions', () => {
         level: 3,
       });
     });
+  });
+
+  it('takes shardedPubSub as true or false only', () => {
+    expect(resolveCacheOptions({ shardedPubSub: false }).shardedPubSub).toBe(false);
+    const err = configError(() => resolveCacheOptions({ shardedPubSub: 'yes' as unknown as boolean }));
+    expect(err.message).toMatch(/shardedPubSub must be true or false \(got 'yes'\)/);
   });
 
   it('lists every problem in one error', () => {
