@@ -136,6 +136,8 @@ class RedisSession implements CacheBackendSession {
     shards.add(keys.prefixChannel, keys.shardChannel('prefixes'));
     shards.add(keys.tagChannel, keys.shardChannel('tags'));
     shards.add(leases.shardHeartbeatChannel, keys.shardChannel(`heartbeat:${leases.heartbeatId}`));
+    // Releases are about one key each: published on the key's slot, by the script on its node.
+    shards.addPerSlot(keys.leaseChannel, `${keys.namespace}:@`, 'lease');
   }
 
   closing(): void {

@@ -137,7 +137,8 @@ return {1, 0}
 
 /**
  * KEYS[1] the entry; ARGV: token, the new entry ('' to release without a value), its PX, the
- * channel that wakes waiters, and the key as waiters know it. Only while the key still carries the
+ * channel that wakes waiters, the key as waiters know it, and how to publish there (PUBLISH, or
+ * SPUBLISH on a shard channel of the key's slot: store/shard-channels.ts). Only while the key still carries the
  * caller's token: it is replaced by the new entry, stamped with the time it landed (or, without one,
  * the placeholder removed — a tombstone if it kept a horizon — or the entry's lease cleared).
  * Otherwise a write or eviction came after the load began, and nothing is written. Publishes the
@@ -173,7 +174,8 @@ end
 if waited then
   local message = ARGV[5]
   if mine and entry == '' then message = message .. '\\0' end
-  redis.call('PUBLISH', ARGV[4], message)
+  if ARGV[6] == 'SPUBLISH' then redis.call('SPUBLISH', ARGV[4], message)
+  else redis.call('PUBLISH', ARGV[4], message) end
 end
 return mine and 1 or 0
 `,

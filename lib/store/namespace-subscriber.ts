@@ -58,6 +58,12 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   private sent = 0;
   private heard = 0;
   private heardShard = 0;
+  /**
+   * The per-slot shard channels of lease releases subscribed on this subscription (a slot's is
+   * subscribed when a caller first waits for a lease there), and those being subscribed.
+   */
+  private readonly slotsListening = new Set<string>();
+  private readonly slotsSubscribing = new Map<string, Promise<boolean>>();
 
   constructor(
     readonly channel: string,
@@ -113,6 +119,7 @@ export class NamespaceSubscriber implements NamespaceSubscription {
         if (this.subscriber === subscriber && beat > this.heardShard) this.heardShard = beat;
         return;
       }
+      if (channel === this.channel) return this.waiters.released(message);
       if (channel !== undefined) this.followers.get(channel)?.received(message);
     });
     let firstSubscribed!: () => void;
@@ -153,6 +160,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
         // Before the first subscription, nodes leave as the client learns the topology (replicas
         // dropped from a pool that began with every seed): nothing was missed then.
         if (!this.subscribed) return;
+        // Each slot's lease channel is confirmed again before a caller relies on it.
+        this.slotsListening.clear();
         this.waiters.wakeAll('lost');
         // The followers cannot trust their messages either. ioredis announces no re-subscription on
         // the next node, so they catch up a while later, when that has long happened.
@@ -203,6 +212,7 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   /** The subscription dropped or went silent: messages published from now on may be missed. */
   private dropped(): void {
     this.subscribed = false;
+    this.slotsListening.clear();
     for (const follower of this.followers.values()) follower.lost();
     // Releases published from now on are lost: waiters re-read instead of waiting for them.
     this.waiters.wakeAll('lost');
@@ -216,11 +226,53 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     this.subscribed = false;
     this.waiters.wakeAll('lost');
     this.waiters.clear();
+    this.slotsListening.clear();
     if (subscriber) await closeClient(subscriber);
   }
 
-  /** Starts listening for the release of `key`; call before re-reading it, so no release is missed. */
+  /**
+   * Starts listening for the release of `key`; call before re-reading it, so no release is missed.
+   * Where releases go per slot (sharded pub/sub) and this key's slot is not subscribed yet, a release
+   * could be missed: the wait then subscribes to it and ends at once ('lost'), so the caller reads the
+   * key again, and waits listening from then on. A slot is subscribed only once a caller waits there.
+   */
   listen(key: string): LeaseWake {
-    return this.waiters.listen(key);
+    const wake = this.waiters.listen(key);
+    const shard = this.shards.shardFor(this.channel, key);
+    if (shard === undefined || this.slotsListening.has(shard)) return wake;
+    return {
+      cancel: wake.cancel,
+      wait: async (ms) => {
+        const started = performance.now();
+        if (await this.subscribeSlot(shard, ms)) {
+          wake.cancel();
+          return 'lost';
+        }
+        // Not subscribed in time: the lease's end (or lockWait) bounds the wait, as without a subscriber.
+        return wake.wait(ms - (performance.now() - started));
+      },
+    };
+  }
+
+  /** SSUBSCRIBEs to a slot's lease channel; true once confirmed within `ms`. */
+  private subscribeSlot(shard: string, ms: number): Promise<boolean> {
+    const subscriber = this.subscriber;
+    if (!subscriber || !isCluster(subscriber)) return Promise.resolve(false);
+    let subscribing = this.slotsSubscribing.get(shard);
+    if (!subscribing) {
+      subscribing = subscriber.ssubscribe(shard).then(
+        () => {
+          if (this.subscriber === subscriber) this.slotsListening.add(shard);
+          return true;
+        },
+        () => false,
+      );
+      const pending = subscribing;
+      this.slotsSubscribing.set(shard, pending);
+      void pending.then(() => this.slotsSubscribing.delete(shard));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms), false)));
+    return Promise.race([subscribing, late]).finally(() => clearTimeout(timer));
   }
 }

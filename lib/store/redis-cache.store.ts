@@ -196,7 +196,10 @@ export class RedisCacheStore implements CacheStore {
     const px = Math.max(1, Math.round(ttlMs));
     const held = await this.commands.run(
       'COMPLETE_LEASE',
-      () => COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, channel, key),
+      () => {
+        const [command, published] = this.channels.routeFor(channel, key);
+        return COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, published, key, command);
+      },
       this.commands.nodeOf(key),
     );
     return held === 1;

@@ -6,9 +6,12 @@
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, type Redis } from 'ioredis';
-import { Cacheable, CacheService } from 'nestjs-redis-cache';
+import { Cluster, Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { Cacheable, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
+import { ACL_CLUSTER_COMMANDS, ACL_PASSWORD_PLACEHOLDER, aclRulesFor, refusedTo } from '../support/acl-user.js';
 import { waitFor } from '../support/load-helpers.js';
+import { ShardChannels } from '../../lib/store/shard-channels.js';
 import { bookkeeping } from '../support/redis-keys.js';
 import { primariesOf, testClusterNodes } from '../support/redis-topology.js';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
@@ -22,6 +25,13 @@ class Catalog {
   async item(id: number): Promise<string> {
     this.loads++;
     return `item ${id} v${this.version}`;
+  }
+
+  @Cacheable({ key: 'slow:{0}', ttl: 60 })
+  async slow(id: number): Promise<string> {
+    this.loads++;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return `slow ${id}`;
   }
 }
 
@@ -37,7 +47,7 @@ describe('sharded pub/sub on a Cluster', () => {
   const apps: INestApplication[] = [];
   let ns: string;
 
-  async function start(cache: { shardedPubSub?: boolean } = {}) {
+  async function start(cache: RedisCacheModuleOptions = {}) {
     const app = await createTestApp({ providers: [Catalog], cache: { namespace: ns, ...cache } });
     apps.push(app);
     return { catalog: app.get(Catalog), cache: app.get(CacheService) };
@@ -109,6 +119,111 @@ describe('sharded pub/sub on a Cluster', () => {
     } finally {
       await listeners.stop();
     }
+  });
+
+  it("a lease release goes by SPUBLISH on the key's slot, and wakes a waiter of another instance", async () => {
+    const one = await start();
+    const other = await start();
+    const keys = bookkeeping(ns);
+    const routes = new ShardChannels();
+    routes.addPerSlot(keys.leaseChannel, `${ns}:@`, 'lease');
+    const releases = [1, 2].map((id) => routes.shardFor(keys.leaseChannel, `${ns}:slow:${id}`)!);
+    const listener = new Cluster(testClusterNodes(), { shardedSubscribers: true });
+    const sharded: Array<[string, string]> = [];
+    const classic: string[] = [];
+    listener.on('smessage', (channel: string, message: string) => sharded.push([channel, message]));
+    listener.on('message', (_channel: string, message: string) => classic.push(message));
+    try {
+      for (const release of releases) await listener.ssubscribe(release);
+      await listener.subscribe(keys.leaseChannel);
+      for (const id of [1, 2]) {
+        // The other instance's call arrives while the first one loads: it waits for the release.
+        const first = one.catalog.slow(id);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const started = performance.now();
+        const waited = other.catalog.slow(id);
+        expect(await first).toBe(`slow ${id}`);
+        const firstDone = performance.now();
+        expect(await waited).toBe(`slow ${id}`);
+        // Woken by the release, not by the lease's end (lockTtl 10 s) or lockWait (5 s).
+        expect(performance.now() - firstDone).toBeLessThan(200);
+        expect(performance.now() - started).toBeLessThan(1_000);
+      }
+      expect(one.catalog.loads + other.catalog.loads).toBe(2);
+      await waitFor('both releases to reach the listener', () => sharded.length === 2);
+      expect(sharded).toEqual([
+        [releases[0], `${ns}:slow:1`],
+        [releases[1], `${ns}:slow:2`],
+      ]);
+      expect(calculateSlot(releases[0])).toBe(calculateSlot(`${ns}:slow:1`));
+      expect(classic).toEqual([]);
+    } finally {
+      listener.disconnect();
+    }
+  });
+
+  describe('as a Redis user holding only what the README grants', () => {
+    const user = `nrc-acl-sharded-${process.pid}`;
+    const password = randomBytes(12).toString('hex');
+
+    /** Runs `command` on every node of the cluster, primaries and replicas (ACL rules are each node's own). */
+    async function onEveryNode<T>(command: (node: Redis) => Promise<T>): Promise<T[]> {
+      const results: T[] = [];
+      for (const { host, port } of testClusterNodes()) {
+        const node = new Redis({ host, port, lazyConnect: true });
+        try {
+          results.push(await command(node));
+        } finally {
+          node.disconnect();
+        }
+      }
+      return results;
+    }
+
+    /** The user on every node: README's rules, plus `extra`. */
+    async function grant(extra: readonly string[]): Promise<RedisCacheModuleOptions> {
+      const rules = aclRulesFor(ns).replace(ACL_PASSWORD_PLACEHOLDER, password).split(' ');
+      await onEveryNode(async (node) => {
+        await node.call('ACL', 'SETUSER', user, 'reset', ...rules, ...extra.map((command) => `+${command}`));
+        await node.call('ACL', 'LOG', 'RESET');
+      });
+      return {
+        redis: { cluster: { nodes: testClusterNodes(), options: { redisOptions: { username: user, password } } } },
+      };
+    }
+
+    afterEach(async () => {
+      await Promise.all(apps.splice(0).map((app) => app.close()));
+      await onEveryNode((node) => node.call('ACL', 'DELUSER', user));
+    });
+
+    it('with the Cluster commands added: clears, tags and lease releases work, nothing refused', async () => {
+      const connection = await grant(ACL_CLUSTER_COMMANDS);
+      const one = await start(connection);
+      const other = await start(connection);
+      await other.catalog.item(1);
+      other.catalog.version = 2;
+      await one.cache.clear('item:');
+      await waitFor('the other instance to stop serving the cleared entry', async () =>
+        (await other.catalog.item(1)).endsWith('v2'),
+      );
+      other.catalog.version = 3;
+      await one.cache.invalidateTags(['items']);
+      await waitFor('the other instance to stop serving the invalidated entry', async () =>
+        (await other.catalog.item(1)).endsWith('v3'),
+      );
+      const first = one.catalog.slow(1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const waited = other.catalog.slow(1);
+      expect(await Promise.all([first, waited])).toEqual(['slow 1', 'slow 1']);
+      await Promise.all(apps.splice(0).map((app) => app.close()));
+      expect((await onEveryNode((node) => refusedTo(node, user))).flat()).toEqual([]);
+    });
+
+    it('without +ssubscribe the bootstrap fails, naming the refusal', async () => {
+      const connection = await grant(ACL_CLUSTER_COMMANDS.filter((command) => command !== 'ssubscribe'));
+      await expect(start(connection)).rejects.toThrow(/cannot use its Redis.*NOPERM.*'ssubscribe'/s);
+    });
   });
 
   it('with shardedPubSub: false the announcements stay on the classic channels', async () => {
