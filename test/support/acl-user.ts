@@ -35,6 +35,12 @@ export const ACL_COMMAND_GROUPS = {
   pubsub: ['publish', 'subscribe'],
 } as const;
 
+/**
+ * What a user needs besides on a Redis 7+ Cluster, where the module announces by sharded pub/sub
+ * (`shardedPubSub`): test/integration/sharded-pubsub.spec.ts runs an app as such a user.
+ */
+export const ACL_CLUSTER_COMMANDS = ['cluster|slots', 'cluster|info', 'readonly', 'spublish', 'ssubscribe'] as const;
+
 /** `literal` as an ACL key or channel pattern that matches it and nothing else. */
 function escapeGlob(literal: string): string {
   return literal.replace(/[*?[\]\\]/g, '\\$&');

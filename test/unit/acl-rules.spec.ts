@@ -1,7 +1,7 @@
 // The README's "Least privilege" line is the one the integration-acl project tests: the rules of
 // aclRulesFor('cache') (test/support/acl-user.ts), which every app of that project runs under.
 import { readFileSync } from 'node:fs';
-import { ACL_PASSWORD_PLACEHOLDER, aclRulesFor } from '../support/acl-user.js';
+import { ACL_CLUSTER_COMMANDS, ACL_PASSWORD_PLACEHOLDER, aclRulesFor } from '../support/acl-user.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -9,6 +9,11 @@ describe('the ACL rules in the README', () => {
   it("is aclRulesFor('cache'), the only ACL SETUSER line there", () => {
     const lines = readme.split('\n').filter((line) => line.includes('ACL SETUSER'));
     expect(lines).toEqual([`ACL SETUSER cache-app ${aclRulesFor('cache')}`]);
+  });
+
+  it('names what a Cluster needs besides, as test/integration/sharded-pubsub.spec.ts grants it', () => {
+    const section = readme.slice(readme.indexOf('## Least privilege'), readme.indexOf('## Metrics and observability'));
+    for (const command of ACL_CLUSTER_COMMANDS) expect(section).toContain(`+${command}`);
   });
 
   it('logs in with the same placeholder password', () => {
