@@ -13,6 +13,7 @@ import { isCluster } from './store/guarded-commands.js';
 import { NamespaceSubscriber } from './store/namespace-subscriber.js';
 import { RedisCacheStore } from './store/redis-cache.store.js';
 import { ShardChannels } from './store/shard-channels.js';
+import { shardedPubSubRefusal } from './store/sharded-pubsub-support.js';
 
 /** How long `app.init()` waits for a first connection before starting without the cache. */
 export const CONNECT_WAIT_MS = 2_000;
@@ -121,17 +122,14 @@ class RedisSession implements CacheBackendSession {
 
   /**
    * On a Cluster of Redis 7 or later (or one not reachable yet: 7 is assumed), the namespace's
-   * announcements go by sharded pub/sub; on an earlier Redis they stay classic, with a warning.
+   * announcements go by sharded pub/sub; on an earlier Redis, or with an ioredis before 5.6 (no
+   * sharded subscribers), they stay classic, with a warning.
    */
   private async chooseShards(): Promise<void> {
     const { client } = this.connection;
     const major = isCluster(client) && client.status === 'ready' ? await serverMajorVersion(client) : undefined;
-    if (major !== undefined && major < 7) {
-      this.logger.warn(
-        `Redis ${major} has no sharded pub/sub (Redis 7+): the cache's announcements go by PUBLISH to every Cluster node (set shardedPubSub: false to say so)`,
-      );
-      return;
-    }
+    const refusal = shardedPubSubRefusal(client.options, major);
+    if (refusal !== undefined) return this.logger.warn(refusal);
     const { keys, leases, shards } = this;
     shards.add(keys.prefixChannel, keys.shardChannel('prefixes'));
     shards.add(keys.tagChannel, keys.shardChannel('tags'));
