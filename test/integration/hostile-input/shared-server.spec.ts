@@ -14,7 +14,7 @@ import {
   testRedisUrl,
   uniqueNamespace,
 } from '../../support/test-app.js';
-import { bookkeeping } from '../../support/redis-keys.js';
+import { bookkeeping, publishAnnouncement } from '../../support/redis-keys.js';
 
 @Injectable()
 class Catalog {
@@ -135,7 +135,11 @@ describe('apps sharing a server stay apart', () => {
       [keys.leaseChannel, keys.prefixes],
     ] as const;
     try {
-      for (const [channel, message] of hostile) await publisher.publish(channel, message);
+      for (const [channel, message] of hostile) {
+        // Cleared prefixes go where an instance announces them (by SPUBLISH on a Cluster).
+        if (channel === keys.prefixChannel) await publishAnnouncement(publisher, keys, 'prefixChannel', message);
+        else await publisher.publish(channel, message);
+      }
       await waitFor('the messages to arrive', () => app.cache.stats().rejectedMessages === hostile.length, 2_000);
     } finally {
       await publisher.quit();
