@@ -25,6 +25,7 @@ const CLUSTER_ONLY = [
   'cluster.spec.ts', // the module on a 3-primary cluster of its own (keyPrefix, CROSSSLOT-prone batches)
   'cluster-failover.spec.ts', // SIGKILL of a primary under load, on a 3+3 cluster of its own
   'sharded-pubsub.spec.ts', // SPUBLISH/SSUBSCRIBE exist on a Cluster only
+  'sharded-pubsub-failover.spec.ts', // SIGKILL of the namespace's primary, on a 3+3 cluster of its own
 ];
 
 // Specs that run once, in the standalone project.

@@ -121,19 +121,20 @@ class RedisSession implements CacheBackendSession {
   }
 
   /**
-   * On a Cluster of Redis 7 or later (or one not reachable yet: 7 is assumed), the namespace's
-   * announcements go by sharded pub/sub; on an earlier Redis, or with an ioredis before 5.6 (no
-   * sharded subscribers), they stay classic, with a warning.
+   * `shardedPubSub` on a Cluster: the namespace's announcements go by sharded pub/sub. An ioredis
+   * before 5.6 or a Redis before 7 cannot: the bootstrap fails, saying so. Falling back to classic
+   * pub/sub on this instance alone would leave it deaf to the others' announcements, and them to its.
    */
   private async chooseShards(): Promise<void> {
     const { client } = this.connection;
     const major = isCluster(client) && client.status === 'ready' ? await serverMajorVersion(client) : undefined;
     const refusal = shardedPubSubRefusal(client.options, major);
-    if (refusal !== undefined) return this.logger.warn(refusal);
+    if (refusal !== undefined)
+      throw new RedisCacheConfigError(`RedisCacheModule cannot use sharded pub/sub: ${refusal}`);
     const { keys, leases, shards } = this;
-    shards.add(keys.prefixChannel, keys.shardChannel('prefixes'));
-    shards.add(keys.tagChannel, keys.shardChannel('tags'));
-    shards.add(leases.shardHeartbeatChannel, keys.shardChannel(`heartbeat:${leases.heartbeatId}`));
+    shards.add(keys.prefixChannel, keys.shardChannel('prefixes'), keys.epoch);
+    shards.add(keys.tagChannel, keys.shardChannel('tags'), keys.epoch);
+    shards.add(leases.shardHeartbeatChannel, keys.shardChannel(`heartbeat:${leases.heartbeatId}`), keys.epoch);
     // Releases are about one key each: published on the key's slot, by the script on its node.
     shards.addPerSlot(keys.leaseChannel, `${keys.namespace}:@`, 'lease');
   }
@@ -188,6 +189,10 @@ class RedisSession implements CacheBackendSession {
   private async preflight(engineReads: () => Promise<void>): Promise<void> {
     const refusals: unknown[] = [this.leases.refusal];
     if (this.connection.client.status === 'ready') await engineReads().catch((err: unknown) => refusals.push(err));
+    // Sharded pub/sub: one heartbeat by SPUBLISH, so a user without +spublish is told now.
+    if (this.shards.size > 0 && this.connection.client.status === 'ready') {
+      await this.store.publishPlain(this.leases.shardHeartbeatChannel, '0').catch((err: unknown) => refusals.push(err));
+    }
     const problem = refusals.map(configurationProblem).find((found) => found !== undefined);
     if (problem) throw new RedisCacheConfigError(`RedisCacheModule cannot use its Redis: ${problem}`);
   }
@@ -274,12 +279,18 @@ function sameSlot(keyPrefix: string, keys: BookkeepingKeys): boolean {
   return calculateSlot(keyPrefix + keys.shardChannel('x')) === calculateSlot(keyPrefix + keys.epoch);
 }
 
-/** The major version of the Redis a Cluster's first primary runs (undefined when it does not say). */
+/**
+ * The lowest major version of Redis the Cluster's primaries run, asked of each at most
+ * CONNECT_WAIT_MS (undefined when none says in time).
+ */
 async function serverMajorVersion(client: Cluster): Promise<number | undefined> {
-  const node = client.nodes('master')[0];
-  const info = await node?.info('server').catch(() => '');
-  const major = /redis_version:(\d+)/.exec(info ?? '')?.[1];
-  return major === undefined ? undefined : Number(major);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string[]>((resolve) => (timer = setTimeout(resolve, CONNECT_WAIT_MS, [])));
+  const asked = Promise.all(client.nodes('master').map((node) => node.info('server').catch(() => '')));
+  const infos = await Promise.race([asked, late]);
+  clearTimeout(timer);
+  const majors = infos.flatMap((info) => /redis_version:(\d+)/.exec(info)?.[1] ?? []).map(Number);
+  return majors.length > 0 ? Math.min(...majors) : undefined;
 }
 
 /** Waits for `work` at most CONNECT_WAIT_MS. */

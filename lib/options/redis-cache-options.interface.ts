@@ -128,12 +128,12 @@ export interface RedisCacheModuleOptions {
    */
   compression?: boolean | CompressionOptions;
   /**
-   * On a Redis Cluster of Redis 7 or later: the namespace's announcements (cleared prefixes, tag
-   * invalidations) go by sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), handled by the shard of the
-   * namespace's slot alone, instead of a `PUBLISH` every node of the cluster relays. On a Cluster of an
-   * earlier Redis the classic pub/sub is used, with a warning. No effect on a standalone server or
-   * Sentinel. Instances sharing a namespace must agree: upgrading a running Cluster deployment from a
-   * release without it, set `false` until every instance runs this one. Default `true`.
+   * On a Redis Cluster of Redis 7 or later, with ioredis 5.6 or later: cleared prefixes, tag
+   * invalidations and lease releases go by sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), relayed by one
+   * shard (the namespace's slot's, or the key's) instead of a `PUBLISH` every node of the cluster
+   * relays. Every instance sharing the namespace must set the same value: one that announces by
+   * `SPUBLISH` is not heard by one that listens classically. An ioredis or a Redis that cannot fails
+   * the bootstrap. No effect on a standalone server or Sentinel. Default `false`.
    */
   shardedPubSub?: boolean;
   /** Register the providers globally so decorated classes in every module reach the cache. Default `true`. */

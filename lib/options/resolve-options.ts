@@ -137,7 +137,7 @@ export function resolveCacheOptions(options: RedisCacheModuleOptions = {}): Reso
     lockWaitMs,
     l1,
     freezeShared: options.freezeShared === true,
-    shardedPubSub: options.shardedPubSub !== false,
+    shardedPubSub: options.shardedPubSub === true,
     compression,
   };
 }

@@ -174,8 +174,10 @@ end
 if waited then
   local message = ARGV[5]
   if mine and entry == '' then message = message .. '\\0' end
-  if ARGV[6] == 'SPUBLISH' then redis.call('SPUBLISH', ARGV[4], message)
-  else redis.call('PUBLISH', ARGV[4], message) end
+  -- pcall: a release that cannot be published (a node without SPUBLISH) costs waiters time; failing
+  -- the script after its write would have the lease given back again and again.
+  if ARGV[6] == 'SPUBLISH' then redis.pcall('SPUBLISH', ARGV[4], message)
+  else redis.pcall('PUBLISH', ARGV[4], message) end
 end
 return mine and 1 or 0
 `,

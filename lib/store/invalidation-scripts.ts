@@ -201,3 +201,10 @@ return found
  * the write it announces went, and after it on that connection.
  */
 export const PUBLISH_VIA = new LuaScript('publish-via', `return redis.call('PUBLISH', ARGV[1], ARGV[2])`);
+
+/**
+ * SPUBLISH ARGV[2] on shard channel ARGV[1] (of KEYS[1]'s slot), sent to the node of KEYS[1] (not
+ * touched): the route the announcements of the scripts on that key take, redirections (ASK, while
+ * the slot moves) included. A heartbeat sent this way is heard only where they are.
+ */
+export const SPUBLISH_VIA = new LuaScript('spublish-via', `return redis.call('SPUBLISH', ARGV[1], ARGV[2])`);

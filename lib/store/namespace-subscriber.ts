@@ -11,6 +11,8 @@ export type { LeaseWake, WakeReason } from './lease-waiters.js';
 
 /** How long after a Cluster node left the subscriber is taken to be subscribed on another one. */
 const CLUSTER_RESUBSCRIBED_MS = 2_000;
+/** How long after a failed sharded subscription a new subscriber replaces the one that failed. */
+const REPLACE_AFTER_MS = 1_000;
 /** How often the subscription's own heartbeat is published (see `NamespaceSubscriber.beat`). */
 export const HEARTBEAT_MS = 1_000;
 /**
@@ -44,6 +46,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   refusal: Error | undefined;
   /** On a Cluster, after a node left: when the followers may trust their messages again. */
   private catchUp: NodeJS.Timeout | undefined;
+  /** A replacement subscriber about to be started (see `replaceLater`). */
+  private replacing: NodeJS.Timeout | undefined;
   /** What tells this subscriber's heartbeats from another's. */
   readonly heartbeatId = randomBytes(6).toString('base64url');
   /** This subscriber's own heartbeat channel. */
@@ -89,9 +93,12 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     this.followers.set(follower.channel, follower);
   }
 
-  /** True while the subscription is confirmed, so a release would reach this process. */
+  /**
+   * True while the subscription is confirmed, so a release would reach this process: not while
+   * catching up after a Cluster node left (waiters then poll instead of waiting for a release).
+   */
   get listening(): boolean {
-    return this.subscribed && this.subscriber?.status === 'ready';
+    return this.subscribed && this.catchUp === undefined && this.subscriber?.status === 'ready';
   }
 
   /** Opens the subscriber (a duplicate of `client`). Resolves once subscribed or failed; never rejects. */
@@ -130,7 +137,9 @@ export class NamespaceSubscriber implements NamespaceSubscription {
       const followers = [...this.followers.values()];
       const heartbeats = this.sharded ? [this.heartbeatChannel, this.shardHeartbeatChannel] : [this.heartbeatChannel];
       const all = [this.channel, ...heartbeats, ...followers.map((follower) => follower.channel)];
-      const classic = all.filter((channel) => this.shards.shardOf(channel) === undefined);
+      // The classic channels too, those with a shard channel included: an instance that announces
+      // there (misconfigured, or mid-deploy) is still heard. Nothing arrives there otherwise.
+      const classic = all.filter((channel) => channel !== this.shardHeartbeatChannel);
       const sharded = all.flatMap((channel) => this.shards.shardOf(channel) ?? []);
       const subscribing = Promise.all([
         subscriber.subscribe(...classic),
@@ -147,11 +156,18 @@ export class NamespaceSubscriber implements NamespaceSubscription {
         },
         (err: unknown) => {
           if (err instanceof Error) this.refusal = err;
+          // Not a refusal (which stands until the rules change): ioredis's sharded subscribers can be
+          // left with none for the slot after a failover, and a reconnect of this client does not mend
+          // them. A new subscriber does.
+          if (this.sharded && !isRefusal(err) && this.subscriber === subscriber) this.replaceLater(client);
         },
       );
       void subscribing.then(firstSubscribed);
     });
-    subscriber.on('close', () => this.dropped());
+    subscriber.on('close', () => {
+      // One this instance replaced (replaceLater) closes after its successor took over.
+      if (this.subscriber === subscriber) this.dropped();
+    });
     if (isCluster(subscriber)) {
       // A Cluster stays 'ready' and emits no 'close' when nodes die (not even all of them): its pub/sub
       // connection moves to another node, and what was published meanwhile never arrives. A node
@@ -159,19 +175,24 @@ export class NamespaceSubscriber implements NamespaceSubscription {
       subscriber.on('-node', () => {
         // Before the first subscription, nodes leave as the client learns the topology (replicas
         // dropped from a pool that began with every seed): nothing was missed then.
-        if (!this.subscribed) return;
+        if (!this.subscribed || this.subscriber !== subscriber) return;
+        // Already catching up: during a failover ioredis says this many times a second (each failed
+        // reconnect of a sharded subscriber). Once is enough; the catch-up waits from the last one.
+        if (this.catchUp) return void this.catchUp.refresh();
         // Each slot's lease channel is confirmed again before a caller relies on it.
         this.slotsListening.clear();
         this.waiters.wakeAll('lost');
         // The followers cannot trust their messages either. ioredis announces no re-subscription on
-        // the next node, so they catch up a while later, when that has long happened.
+        // the next node, so they catch up a while later, when that has long happened; only if the
+        // subscription is still confirmed then (a heartbeat unheard meanwhile drops it).
         const followers = [...this.followers.values()];
         for (const follower of followers) follower.lost();
-        clearTimeout(this.catchUp);
-        this.catchUp = setTimeout(
-          () => void Promise.all(followers.map((follower) => follower.subscribed())),
-          CLUSTER_RESUBSCRIBED_MS,
-        );
+        this.catchUp = setTimeout(() => {
+          this.catchUp = undefined;
+          if (this.subscribed && this.subscriber === subscriber) {
+            void Promise.all(followers.map((follower) => follower.subscribed()));
+          }
+        }, CLUSTER_RESUBSCRIBED_MS);
         this.catchUp.unref();
       });
     }
@@ -212,15 +233,37 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   /** The subscription dropped or went silent: messages published from now on may be missed. */
   private dropped(): void {
     this.subscribed = false;
+    // A catch-up armed before would tell the followers to trust a subscription that is gone.
+    clearTimeout(this.catchUp);
+    this.catchUp = undefined;
     this.slotsListening.clear();
     for (const follower of this.followers.values()) follower.lost();
     // Releases published from now on are lost: waiters re-read instead of waiting for them.
     this.waiters.wakeAll('lost');
   }
 
+  /**
+   * Closes this subscriber and starts another after REPLACE_AFTER_MS: the way out of a sharded
+   * subscription that failed for a reason other than a refusal.
+   */
+  private replaceLater(client: Redis | Cluster): void {
+    const broken = this.subscriber;
+    if (!broken || this.replacing) return;
+    this.dropped();
+    this.replacing = setTimeout(() => {
+      this.replacing = undefined;
+      if (this.subscriber !== broken) return;
+      void closeClient(broken);
+      void this.start(client);
+    }, REPLACE_AFTER_MS);
+    this.replacing.unref();
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearTimeout(this.replacing);
     clearTimeout(this.catchUp);
+    this.catchUp = undefined;
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     this.subscribed = false;
@@ -275,4 +318,9 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms), false)));
     return Promise.race([subscribing, late]).finally(() => clearTimeout(timer));
   }
+}
+
+/** A refusal of the subscription by Redis (NOPERM): it stands until the user's rules change. */
+function isRefusal(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOPERM');
 }

@@ -9,6 +9,7 @@ import {
   MARK_PREFIX,
   PUBLISH_VIA,
   READ_EPOCH,
+  SPUBLISH_VIA,
   READ_PREFIXES,
 } from './invalidation-scripts.js';
 import type { Announcement, CacheStore, LeaseAttempt, WriteOutcome } from './cache-store.js';
@@ -316,8 +317,6 @@ export class RedisCacheStore implements CacheStore {
    * would go to any node): after the commands on that key sent before it.
    */
   async publish(channel: string, message: string, routeKey: string): Promise<void> {
-    // A shard channel's node is its own slot's: ordered after what the namespace's scripts wrote there.
-    if (this.channels.shardOf(channel) !== undefined) return this.publishPlain(channel, message);
     await this.commands.run(
       'PUBLISH',
       () => PUBLISH_VIA.run(this.client, routeKey, channel, message),
@@ -327,10 +326,14 @@ export class RedisCacheStore implements CacheStore {
 
   /** A plain PUBLISH (any Cluster node may take it): for a message that announces no change. */
   async publishPlain(channel: string, message: string): Promise<void> {
-    const shard = this.channels.shardOf(channel);
-    if (shard !== undefined) {
-      // Named like a key: ioredis prefixes it, and routes it to its slot's node.
-      await this.commands.run('SPUBLISH', () => this.client.spublish(shard, message), this.commands.nodeOf(shard));
+    const routeKey = this.channels.routeKeyOf(channel);
+    if (routeKey !== undefined) {
+      const [, shard] = this.channels.route(channel);
+      await this.commands.run(
+        'SPUBLISH',
+        () => SPUBLISH_VIA.run(this.client, routeKey, shard, message),
+        this.commands.nodeOf(routeKey),
+      );
       return;
     }
     // On a Cluster any node takes a PUBLISH (ioredis picks one): it tells nothing of any node's health.

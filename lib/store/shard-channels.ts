@@ -9,8 +9,7 @@ export type PublishRoute = readonly ['PUBLISH' | 'SPUBLISH', string];
  * to a shard channel that hashes to the namespace's slot, so the scripts that announce (run on that
  * slot's node) can `SPUBLISH` it and only that shard relays it. Every other channel stays classic.
  * The engine keeps naming the channels it knows (core/bookkeeping-keys.ts); the store publishes and
- * the subscriber subscribes by what this says. Empty (all classic) until `add`ed to, and again after
- * `clear` (a Redis without sharded pub/sub).
+ * the subscriber subscribes by what this says. Empty (all classic) unless `add`ed to.
  *
  * A channel whose messages are each about one key (the lease releases) goes per slot instead: a shard
  * channel `before{tag}after` for each hash slot, the message on the key's slot's (`addPerSlot`).
@@ -20,8 +19,8 @@ export type PublishRoute = readonly ['PUBLISH' | 'SPUBLISH', string];
  * name with the prefix, as Redis knows it.
  */
 export class ShardChannels {
-  /** channel -> the shard channel as a key (no `keyPrefix`). */
-  private readonly shards = new Map<string, string>();
+  /** channel -> the shard channel as a key (no `keyPrefix`), and a key of its slot to route by. */
+  private readonly shards = new Map<string, { shard: string; routeKey: string }>();
   /** The shard channel as Redis names it -> channel. */
   private readonly channels = new Map<string, string>();
 
@@ -39,27 +38,30 @@ export class ShardChannels {
     this.perSlot = { channel, before, after, tags: slotTags() };
   }
 
-  /** Carries `channel`'s messages on `shard` (named like a key: without the client's `keyPrefix`). */
-  add(channel: string, shard: string): void {
-    this.shards.set(channel, shard);
+  /**
+   * Carries `channel`'s messages on `shard` (named like a key: without the client's `keyPrefix`).
+   * `routeKey` is a key of its slot: a message that announces no change (the heartbeat) is sent by a
+   * script on it, so it goes where the changes' announcements go, redirections included.
+   */
+  add(channel: string, shard: string, routeKey: string): void {
+    this.shards.set(channel, { shard, routeKey });
     this.channels.set(this.keyPrefix + shard, channel);
   }
 
-  /** Back to classic pub/sub for every channel. */
-  clear(): void {
-    this.shards.clear();
-    this.channels.clear();
-    this.perSlot = undefined;
-  }
-
+  /** How many channels go by sharded pub/sub (0: all classic). */
   get size(): number {
     return this.shards.size + (this.perSlot ? 1 : 0);
   }
 
   /** How a script publishes a message on `channel`. */
   route(channel: string): PublishRoute {
-    const shard = this.shards.get(channel);
+    const shard = this.shards.get(channel)?.shard;
     return shard === undefined ? ['PUBLISH', channel] : ['SPUBLISH', this.keyPrefix + shard];
+  }
+
+  /** The key a message on shard channel `channel` is routed by (undefined for a classic channel). */
+  routeKeyOf(channel: string): string | undefined {
+    return this.shards.get(channel)?.routeKey;
   }
 
   /** How a script publishes a message on `channel` about `key` (a key as the cache names it). */
@@ -70,7 +72,7 @@ export class ShardChannels {
 
   /** The shard channel `channel` goes on, named as ioredis takes it, if it goes by sharded pub/sub. */
   shardOf(channel: string): string | undefined {
-    return this.shards.get(channel);
+    return this.shards.get(channel)?.shard;
   }
 
   /**

@@ -47,8 +47,9 @@ describe('sharded pub/sub on a Cluster', () => {
   const apps: INestApplication[] = [];
   let ns: string;
 
+  /** An app of the namespace, with sharded pub/sub unless `cache` says otherwise. */
   async function start(cache: RedisCacheModuleOptions = {}) {
-    const app = await createTestApp({ providers: [Catalog], cache: { namespace: ns, ...cache } });
+    const app = await createTestApp({ providers: [Catalog], cache: { namespace: ns, shardedPubSub: true, ...cache } });
     apps.push(app);
     return { catalog: app.get(Catalog), cache: app.get(CacheService) };
   }
@@ -225,6 +226,40 @@ describe('sharded pub/sub on a Cluster', () => {
       await expect(start(connection)).rejects.toThrow(/cannot use its Redis.*NOPERM.*'ssubscribe'/s);
     });
   });
+
+  it("while the namespace's slot moves to another node, another instance stops serving an invalidated entry", async () => {
+    const one = await start();
+    const other = await start();
+    const keys = bookkeeping(ns);
+    const slot = calculateSlot(keys.epoch);
+    await other.catalog.item(1);
+    expect(await other.catalog.item(1)).toBe('item 1 v1');
+    const primaries = await primariesOf(redis);
+    const source = await namespaceNode();
+    const target = primaries.find((node) => node !== source)!;
+    const [sourceId, targetId] = [String(await source.cluster('MYID')), String(await target.cluster('MYID'))];
+    // The slot half moved (as redis-cli --cluster reshard leaves it between steps): its keys are on
+    // the target, asked for there (ASK), while the source still answers for the slot.
+    await target.cluster('SETSLOT', slot, 'IMPORTING', sourceId);
+    await source.cluster('SETSLOT', slot, 'MIGRATING', targetId);
+    const moving = (await source.cluster('GETKEYSINSLOT', slot, 100)) as string[];
+    expect(moving).toContain(keys.epoch);
+    const { host, port } = target.options;
+    await source.call('MIGRATE', host!, port!, '', 0, 5_000, 'KEYS', ...moving);
+    try {
+      other.catalog.version = 2;
+      // Runs on the target (ASK), where nobody subscribes: its announcement is lost. The heartbeat
+      // takes the same way and goes unheard, so the other instance stops trusting what it knows.
+      await one.cache.invalidateTags(['items']);
+      await waitFor(
+        'the other instance to stop serving the invalidated entry',
+        async () => (await other.catalog.item(1)).endsWith('v2'),
+        6_000,
+      );
+    } finally {
+      for (const node of primaries) await node.cluster('SETSLOT', slot, 'NODE', targetId);
+    }
+  }, 20_000);
 
   it('with shardedPubSub: false the announcements stay on the classic channels', async () => {
     const one = await start({ shardedPubSub: false });

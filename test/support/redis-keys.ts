@@ -52,16 +52,17 @@ export function bookkeeping(namespace: string, scope = { keyPrefix: '', db: 0 })
 
 /**
  * Publishes `message` where an instance of `namespace` announces on `channel` (the prefix or the tag
- * channel of `bookkeeping`): on a Cluster by sharded pub/sub, on its shard channel (the module's
- * default there: store/shard-channels.ts), else by PUBLISH. For a client without keyPrefix.
+ * channel of `bookkeeping`): with `sharded` (an app with `shardedPubSub` on a Cluster) by SPUBLISH on
+ * its shard channel (store/shard-channels.ts), else by PUBLISH. For a client without keyPrefix.
  */
 export async function publishAnnouncement(
   redis: Redis | Cluster,
   keys: BookkeepingKeys,
   channel: 'prefixChannel' | 'tagChannel',
   message: string,
+  { sharded = false } = {},
 ): Promise<void> {
-  if (!isCluster(redis)) {
+  if (!sharded || !isCluster(redis)) {
     await redis.publish(keys[channel], message);
     return;
   }

@@ -26,7 +26,7 @@ describe('resolveCacheOptions', () => {
       l1: undefined,
       freezeShared: false,
       compression: undefined,
-      shardedPubSub: true,
+      shardedPubSub: false,
     });
   });
 
@@ -190,7 +190,7 @@ describe('resolveCacheOptions', () => {
   });
 
   it('takes shardedPubSub as true or false only', () => {
-    expect(resolveCacheOptions({ shardedPubSub: false }).shardedPubSub).toBe(false);
+    expect(resolveCacheOptions({ shardedPubSub: true }).shardedPubSub).toBe(true);
     const err = configError(() => resolveCacheOptions({ shardedPubSub: 'yes' as unknown as boolean }));
     expect(err.message).toMatch(/shardedPubSub must be true or false \(got 'yes'\)/);
   });

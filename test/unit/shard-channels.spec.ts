@@ -19,25 +19,24 @@ describe('ShardChannels', () => {
   function sharded(namespace: string, keyPrefix = '') {
     const keys = keysOf(namespace, keyPrefix);
     const shards = new ShardChannels(keyPrefix);
-    shards.add(keys.prefixChannel, keys.shardChannel('prefixes'));
+    shards.add(keys.prefixChannel, keys.shardChannel('prefixes'), keys.epoch);
     shards.addPerSlot(keys.leaseChannel, `${namespace}:@`, 'lease');
     return { keys, shards };
   }
 
-  it('routes every channel classic until something is added, and again after clear', () => {
+  it('routes every channel classic until something is added', () => {
     const keys = keysOf('cache');
     const shards = new ShardChannels();
     expect(shards.size).toBe(0);
     expect(shards.route(keys.prefixChannel)).toEqual(['PUBLISH', keys.prefixChannel]);
+    expect(shards.routeKeyOf(keys.prefixChannel)).toBeUndefined();
     expect(shards.routeFor(keys.leaseChannel, 'cache:user:1')).toEqual(['PUBLISH', keys.leaseChannel]);
     expect(shards.channelOf(keys.prefixChannel)).toBeUndefined();
-    shards.add(keys.prefixChannel, keys.shardChannel('prefixes'));
+    shards.add(keys.prefixChannel, keys.shardChannel('prefixes'), keys.epoch);
     shards.addPerSlot(keys.leaseChannel, 'cache:@', 'lease');
     expect(shards.size).toBe(2);
-    shards.clear();
-    expect(shards.size).toBe(0);
-    expect(shards.route(keys.prefixChannel)).toEqual(['PUBLISH', keys.prefixChannel]);
-    expect(shards.shardFor(keys.leaseChannel, 'cache:user:1')).toBeUndefined();
+    expect(shards.routeKeyOf(keys.prefixChannel)).toBe(keys.epoch);
+    expect(shards.route(keys.l1Channel)).toEqual(['PUBLISH', keys.l1Channel]);
   });
 
   it.each([

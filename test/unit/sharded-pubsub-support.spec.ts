@@ -11,9 +11,9 @@ describe('shardedPubSubRefusal', () => {
     expect(shardedPubSubRefusal(options, undefined)).toBeUndefined();
   });
 
-  it('refuses a Redis before 7, saying so and what to set', () => {
+  it('refuses a Redis before 7, saying so and what to set on every instance', () => {
     expect(shardedPubSubRefusal(options, 6)).toBe(
-      "Redis 6 has no sharded pub/sub (7+): the cache's announcements go by PUBLISH to every Cluster node (set shardedPubSub: false to say so)",
+      'Redis 6 has no sharded pub/sub (7+): set shardedPubSub: false (on every instance sharing the namespace: they must agree)',
     );
   });
 
