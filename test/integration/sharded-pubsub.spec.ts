@@ -221,6 +221,12 @@ describe('sharded pub/sub on a Cluster', () => {
       expect((await onEveryNode((node) => refusedTo(node, user))).flat()).toEqual([]);
     });
 
+    it('without +spublish the bootstrap fails, naming the refusal', async () => {
+      const connection = await grant(ACL_CLUSTER_COMMANDS.filter((command) => command !== 'spublish'));
+      // Redis 7.0 names the script, not the command it refused there.
+      await expect(start(connection)).rejects.toThrow(/cannot use its Redis.*can't run this command/s);
+    });
+
     it('without +ssubscribe the bootstrap fails, naming the refusal', async () => {
       const connection = await grant(ACL_CLUSTER_COMMANDS.filter((command) => command !== 'ssubscribe'));
       await expect(start(connection)).rejects.toThrow(/cannot use its Redis.*NOPERM.*'ssubscribe'/s);
