@@ -9,7 +9,7 @@ import 'reflect-metadata';
 import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import { startLocalRedisCluster, type LocalRedisCluster } from '../../tools/local-redis-cluster.mjs';
-import { clusterView, servesSlot, type ClusterNodeView } from '../support/cluster-view.js';
+import { clusterView, promotedAsSeenBy, servesSlot, type ClusterNodeView } from '../support/cluster-view.js';
 import { createFaultApp, eventually, range, type FaultApp } from '../support/fault-helpers.js';
 import { SteadyCalls, type StreamedCall } from '../support/steady-calls.js';
 
@@ -115,11 +115,7 @@ describe('Redis Cluster failover under load (3 primaries, 3 replicas, one primar
     const killed = performance.now();
     await eventually(
       'the replica is promoted and the cluster is ok',
-      async () => {
-        const view = await clusterView(survivor.port);
-        const promoted = view.nodes.find((node) => node.id === heir.id);
-        return view.state === 'ok' && !!promoted?.flags.includes('master') && promoted.slots.length > 0;
-      },
+      () => promotedAsSeenBy(survivor.port, heir.id),
       FAILOVER_WAIT_MS,
     );
     const promotedAt = performance.now();

@@ -9,7 +9,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
 import { Cacheable, CacheService } from 'nestjs-redis-cache';
 import { startLocalRedisCluster, type LocalRedisCluster } from '../../tools/local-redis-cluster.mjs';
-import { clusterView, servesSlot } from '../support/cluster-view.js';
+import { clusterView, promotedAsSeenBy, servesSlot } from '../support/cluster-view.js';
 import { eventually } from '../support/fault-helpers.js';
 import { bookkeeping } from '../support/redis-keys.js';
 import { createTestApp, uniqueNamespace } from '../support/test-app.js';
@@ -63,11 +63,7 @@ describe("sharded pub/sub through a failover of the namespace's primary", () => 
     await cluster.kill({ host: '127.0.0.1', port: victim.port });
     await eventually(
       'the replica is promoted and the cluster is ok',
-      async () => {
-        const view = await clusterView(survivor.port);
-        const promoted = view.nodes.find((node) => node.id === heir.id);
-        return view.state === 'ok' && !!promoted?.flags.includes('master') && promoted.slots.length > 0;
-      },
+      () => promotedAsSeenBy(survivor.port, heir.id),
       FAILOVER_WAIT_MS,
     );
 

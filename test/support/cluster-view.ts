@@ -54,3 +54,13 @@ export async function clusterView(port: number): Promise<ClusterView> {
 export function servesSlot(ranges: Array<[number, number]>, slot: number): boolean {
   return ranges.some(([from, to]) => slot >= from && slot <= to);
 }
+
+/**
+ * Whether the node on `port` sees the cluster ok with node `heirId` a primary serving slots: a
+ * replica's promotion done, as that node knows it.
+ */
+export async function promotedAsSeenBy(port: number, heirId: string): Promise<boolean> {
+  const view = await clusterView(port);
+  const promoted = view.nodes.find((node) => node.id === heirId);
+  return view.state === 'ok' && !!promoted?.flags.includes('master') && promoted.slots.length > 0;
+}
