@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import { adviseAtStartup, type StartupAdvisorOption } from './audit/startup-advisor.js';
 import { BookkeepingKeys } from './core/bookkeeping-keys.js';
+import { within } from './core/within.js';
 import { CacheUnavailableError, RedisCacheConfigError } from './errors.js';
 import type { ResolvedCacheConfig } from './options/resolve-options.js';
 import { createRedisClient, type CacheClient } from './redis-client.factory.js';
@@ -284,21 +285,13 @@ function sameSlot(keyPrefix: string, keys: BookkeepingKeys): boolean {
  * CONNECT_WAIT_MS (undefined when none says in time).
  */
 async function serverMajorVersion(client: Cluster): Promise<number | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<string[]>((resolve) => (timer = setTimeout(resolve, CONNECT_WAIT_MS, [])));
   const asked = Promise.all(client.nodes('master').map((node) => node.info('server').catch(() => '')));
-  const infos = await Promise.race([asked, late]);
-  clearTimeout(timer);
+  const infos = await within(asked, CONNECT_WAIT_MS, []);
   const majors = infos.flatMap((info) => /redis_version:(\d+)/.exec(info)?.[1] ?? []).map(Number);
   return majors.length > 0 ? Math.min(...majors) : undefined;
 }
 
 /** Waits for `work` at most CONNECT_WAIT_MS. */
 async function withinConnectWait(work: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, CONNECT_WAIT_MS);
-  });
-  await Promise.race([work, waited]);
-  clearTimeout(timer);
+  await within(work, CONNECT_WAIT_MS, undefined);
 }

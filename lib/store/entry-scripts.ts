@@ -90,12 +90,13 @@ export const LeaseReply = {
 
 /**
  * KEYS[1] the entry; ARGV: token (WAITED_BIT clear), lease ms, the stamp of the stale entry the
- * caller saw ('' when it saw none). A live lease answers HELD and sets WAITED_BIT in the key's token,
- * so its holder's COMPLETE_LEASE publishes the release the caller waits for. Nothing to serve there (absent, a tombstone, an expired lease, the previous format):
- * writes a lease placeholder keeping the key's horizon (`SET NX` on an absent key), with PX = lease
- * (or the key's own PX when longer). The stale entry the caller saw, with no live lease: writes the
- * token and deadline into its header (the value stays readable while it is refreshed) and keeps the
- * key at least as long as the lease.
+ * caller saw ('' when it saw none). A live lease answers HELD and sets WAITED_BIT in the key's
+ * token, so its holder's COMPLETE_LEASE publishes the release the caller waits for. Nothing to
+ * serve there (absent, a tombstone, an expired lease, the previous format): writes a lease
+ * placeholder keeping the key's horizon (`SET NX` on an absent key), with PX = lease (or the key's
+ * own PX when longer). The stale entry the caller saw, with no live lease: writes the token and
+ * deadline into its header (the value stays readable while it is refreshed) and keeps the key at
+ * least as long as the lease.
  */
 export const ACQUIRE_LEASE = new LuaScript(
   'acquire-lease',
@@ -138,15 +139,16 @@ return {1, 0}
 /**
  * KEYS[1] the entry; ARGV: token, the new entry ('' to release without a value), its PX, the
  * channel that wakes waiters, the key as waiters know it, and how to publish there (PUBLISH, or
- * SPUBLISH on a shard channel of the key's slot: store/shard-channels.ts). Only while the key still carries the
- * caller's token: it is replaced by the new entry, stamped with the time it landed (or, without one,
- * the placeholder removed — a tombstone if it kept a horizon — or the entry's lease cleared).
- * Otherwise a write or eviction came after the load began, and nothing is written. Publishes the
- * release when a caller may wait for it: the key carries the token with WAITED_BIT set (ACQUIRE_LEASE
- * answered HELD to someone), or no longer carries it (whoever waited for this lease is not known);
- * the key, with EMPTY_MARK only when the lease was given back without a value (a revoked lease means a
- * write landed: waiters read it). A release nobody waits for is not sent: on a Cluster a PUBLISH
- * travels to every node. Returns 1 when the token matched (whatever its WAITED_BIT).
+ * SPUBLISH on a shard channel of the key's slot: store/shard-channels.ts). Only while the key still
+ * carries the caller's token: it is replaced by the new entry, stamped with the time it landed (or,
+ * without one, the placeholder removed — a tombstone if it kept a horizon — or the entry's lease
+ * cleared). Otherwise a write or eviction came after the load began, and nothing is written.
+ * Publishes the release when a caller may wait for it: the key carries the token with WAITED_BIT
+ * set (ACQUIRE_LEASE answered HELD to someone), or no longer carries it (whoever waited for this
+ * lease is not known); the key, with EMPTY_MARK only when the lease was given back without a value
+ * (a revoked lease means a write landed: waiters read it). A release nobody waits for is not sent:
+ * on a Cluster a PUBLISH travels to every node. Returns 1 when the token matched (whatever its
+ * WAITED_BIT).
  *
  * The load's value needs no horizon check: its lease was taken after the horizon, so it read the
  * source after everything that landed there, and a write landing meanwhile would have revoked it.

@@ -81,11 +81,11 @@ return digits(math.max(tonumber(stored) or 0, clock))
 );
 
 /**
- * KEYS[1] the epoch key, KEYS[2..] the tag keys; ARGV: the epoch key's PX, the least PX of a tag key,
- * then for each announcement the publishing command (PUBLISH or SPUBLISH), a channel and the head
- * and tail of the message announcing the new epoch (`head epoch tail`). Takes a new epoch and raises every tag's "invalid before" epoch to it,
- * keeping each tag key at least as long as asked (longer if its entries made it live longer).
- * Returns the epoch.
+ * KEYS[1] the epoch key, KEYS[2..] the tag keys; ARGV: the epoch key's PX, the least PX of a tag
+ * key, then for each announcement the publishing command (PUBLISH or SPUBLISH), a channel and the
+ * head and tail of the message announcing the new epoch (`head epoch tail`). Takes a new epoch and
+ * raises every tag's "invalid before" epoch to it, keeping each tag key at least as long as asked
+ * (longer if its entries made it live longer). Returns the epoch.
  */
 export const INVALIDATE_TAGS = new LuaScript(
   'invalidate-tags',
@@ -176,9 +176,10 @@ return message
 
 /**
  * KEYS[1] the epoch key, KEYS[2] the prefix markers; ARGV: the epoch key's PX, the markers' PX, the
- * publishing command (PUBLISH or SPUBLISH) and channel announcing markers. Returns Redis's clock (µs) and every marker (`prefix NUL epoch`), and
- * keeps them another PX. Missing markers first become a marker of the whole namespace at the latest
- * epoch (see ensureMarkers), announced: entries loaded before that epoch count as invalidated.
+ * publishing command (PUBLISH or SPUBLISH) and channel announcing markers. Returns Redis's clock
+ * (µs) and every marker (`prefix NUL epoch`), and keeps them another PX. Missing markers first
+ * become a marker of the whole namespace at the latest epoch (see ensureMarkers), announced:
+ * entries loaded before that epoch count as invalidated.
  */
 export const READ_PREFIXES = new LuaScript(
   'read-prefixes',

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { NamespaceSubscription, SubscriptionFollower } from './cache-store.js';
+import { within } from '../core/within.js';
 import { closeClient } from './close-client.js';
+import { configurationProblem } from './connection-problems.js';
 import { LeaseWaiters, type LeaseWake } from './lease-waiters.js';
 import { isCluster } from './redis-cache.store.js';
 import { ShardChannels } from './shard-channels.js';
@@ -135,12 +137,10 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     // were subscribed before, which a connection that failed at boot never was.
     subscriber.on('ready', () => {
       const followers = [...this.followers.values()];
-      const heartbeats = this.sharded ? [this.heartbeatChannel, this.shardHeartbeatChannel] : [this.heartbeatChannel];
-      const all = [this.channel, ...heartbeats, ...followers.map((follower) => follower.channel)];
-      // The classic channels too, those with a shard channel included: an instance that announces
-      // there (misconfigured, or mid-deploy) is still heard. Nothing arrives there otherwise.
-      const classic = all.filter((channel) => channel !== this.shardHeartbeatChannel);
-      const sharded = all.flatMap((channel) => this.shards.shardOf(channel) ?? []);
+      // The classic channels all, those with a shard channel too: an instance that announces there
+      // (misconfigured, or mid-deploy) is still heard. Nothing arrives there otherwise.
+      const classic = [this.channel, this.heartbeatChannel, ...followers.map((follower) => follower.channel)];
+      const sharded = [...classic, this.shardHeartbeatChannel].flatMap((channel) => this.shards.shardOf(channel) ?? []);
       const subscribing = Promise.all([
         subscriber.subscribe(...classic),
         // One SSUBSCRIBE: every shard channel hashes to the namespace's slot.
@@ -156,10 +156,11 @@ export class NamespaceSubscriber implements NamespaceSubscription {
         },
         (err: unknown) => {
           if (err instanceof Error) this.refusal = err;
-          // Not a refusal (which stands until the rules change): ioredis's sharded subscribers can be
-          // left with none for the slot after a failover, and a reconnect of this client does not mend
-          // them. A new subscriber does.
-          if (this.sharded && !isRefusal(err) && this.subscriber === subscriber) this.replaceLater(client);
+          // Not a refusal (NOPERM and the like stand until the setup changes): ioredis's sharded
+          // subscribers can be left with none for the slot after a failover, and a reconnect of this
+          // client does not mend them. A new subscriber does.
+          const refused = configurationProblem(err) !== undefined;
+          if (this.sharded && !refused && this.subscriber === subscriber) this.replaceLater(client);
         },
       );
       void subscribing.then(firstSubscribed);
@@ -314,13 +315,6 @@ export class NamespaceSubscriber implements NamespaceSubscription {
       this.slotsSubscribing.set(shard, pending);
       void pending.then(() => this.slotsSubscribing.delete(shard));
     }
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms), false)));
-    return Promise.race([subscribing, late]).finally(() => clearTimeout(timer));
+    return within(subscribing, ms, false);
   }
-}
-
-/** A refusal of the subscription by Redis (NOPERM): it stands until the user's rules change. */
-function isRefusal(err: unknown): boolean {
-  return err instanceof Error && err.message.startsWith('NOPERM');
 }

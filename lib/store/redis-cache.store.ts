@@ -9,8 +9,8 @@ import {
   MARK_PREFIX,
   PUBLISH_VIA,
   READ_EPOCH,
-  SPUBLISH_VIA,
   READ_PREFIXES,
+  SPUBLISH_VIA,
 } from './invalidation-scripts.js';
 import type { Announcement, CacheStore, LeaseAttempt, WriteOutcome } from './cache-store.js';
 import { ShardChannels } from './shard-channels.js';

@@ -3,6 +3,7 @@ import type { CachedValue, LoadResult } from '../cache-engine.types.js';
 import type { WritePolicy } from '../cache-engine.types.js';
 import type { LoadPolicy } from '../../options/resolve-load-options.js';
 import type { Flight } from '../single-flight.js';
+import { within } from '../within.js';
 import type { ReadThroughParts, RunningReads } from './read-through.js';
 
 /** One read-through call: its key, its method and its options. */
@@ -96,7 +97,7 @@ export class LoadRunner {
   ): Promise<LoadResult<unknown>> {
     try {
       if (!fallback || graceDeadline === NO_DEADLINE) return { value: await loading, outcome };
-      const raced = await beforeTimeout(loading, Math.max(0, graceDeadline - performance.now()));
+      const raced = await within(loading, graceDeadline - performance.now(), TIMED_OUT);
       if (raced !== TIMED_OUT) return { value: raced, outcome };
       if (holder) this.parts.events.refreshed(call.name);
       loading.catch((err: unknown) => holder && this.refreshFailed(call, err));
@@ -169,16 +170,3 @@ export function fromGrace(fallback: CachedValue): LoadResult<unknown> {
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed-out');
-
-/** `promise`'s value, or TIMED_OUT after `ms` (the promise keeps running; its rejection is the caller's to handle). */
-async function beforeTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
