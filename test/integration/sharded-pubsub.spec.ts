@@ -221,6 +221,23 @@ describe('sharded pub/sub on a Cluster', () => {
       expect((await onEveryNode((node) => refusedTo(node, user))).flat()).toEqual([]);
     });
 
+    it('a release Redis refuses to publish (+spublish taken away) costs the waiter time, not a failed store', async () => {
+      const connection = await grant(ACL_CLUSTER_COMMANDS);
+      const one = await start({ ...connection, lockWait: 500 });
+      const other = await start({ ...connection, lockWait: 500 });
+      await onEveryNode((node) => node.call('ACL', 'SETUSER', user, '-spublish'));
+      const first = one.catalog.slow(7);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const waited = other.catalog.slow(7);
+      expect(await Promise.all([first, waited])).toEqual(['slow 7', 'slow 7']);
+      // The holder's value is stored, and its completion did not fail: nothing counted as an error.
+      expect(one.cache.stats().errors).toBe(0);
+      const loads = one.catalog.loads;
+      expect(await one.catalog.slow(7)).toBe('slow 7');
+      expect(one.catalog.loads).toBe(loads);
+      await onEveryNode((node) => node.call('ACL', 'SETUSER', user, '+spublish'));
+    });
+
     it('without +spublish the bootstrap fails, naming the refusal', async () => {
       const connection = await grant(ACL_CLUSTER_COMMANDS.filter((command) => command !== 'spublish'));
       // Redis 7.0 names the script, not the command it refused there.
