@@ -13,6 +13,7 @@ import { configurationProblem, redactSecrets, tlsToPlainTextServer } from './sto
 import { isCluster } from './store/guarded-commands.js';
 import { NamespaceSubscriber } from './store/namespace-subscriber.js';
 import { RedisCacheStore } from './store/redis-cache.store.js';
+import { SentinelSwitches } from './store/sentinel-switches.js';
 import { ShardChannels } from './store/shard-channels.js';
 import { shardedPubSubRefusal } from './store/sharded-pubsub-support.js';
 
@@ -60,6 +61,9 @@ class RedisSession implements CacheBackendSession {
   private readonly onError: (err: Error) => void;
   /** The startup advisor's connection while it runs. */
   private advising: Client | undefined;
+  /** Through Sentinel, on a client the module opened: moves its connections along with a failover. */
+  private readonly switches: SentinelSwitches | undefined;
+  private readonly unfollow: () => void = () => undefined;
 
   constructor(
     private readonly connection: CacheClient,
@@ -82,12 +86,18 @@ class RedisSession implements CacheBackendSession {
     const { keys } = this;
     this.shards = new ShardChannels(scope.keyPrefix);
     this.wantsShards = isCluster(client) && config.shardedPubSub && sameSlot(scope.keyPrefix, keys);
+    if (connection.followSwitches && !isCluster(client)) {
+      this.switches = new SentinelSwitches(client.options);
+      this.unfollow = this.switches.follow(client);
+    }
+    const { switches } = this;
     // Lease releases are published per namespace; each application subscribes on a connection of its own.
     this.leases = new NamespaceSubscriber(
       keys.leaseChannel,
       (key) => keys.isEntryKey(key),
       events.rejected,
       this.shards,
+      switches && ((subscriber) => switches.follow(subscriber)),
     );
     this.store = new RedisCacheStore(client, config.commandTimeoutMs, health, this.shards);
   }
@@ -102,6 +112,7 @@ class RedisSession implements CacheBackendSession {
 
   async connect(preflight: () => Promise<void>): Promise<void> {
     const { client } = this.connection;
+    this.switches?.start();
     // An adopted client may still be connecting, or be lazy (it would connect on its first command,
     // but the store sends none until the client is ready): wait for it as for our own.
     // Bounded like the first connection: without the subscriber, waiters fall back to short re-reads.
@@ -146,6 +157,8 @@ class RedisSession implements CacheBackendSession {
   }
 
   async close(): Promise<void> {
+    this.unfollow();
+    this.switches?.stop();
     await this.leases.stop();
     const { client, owned } = this.connection;
     if (owned) return closeClient(client);

@@ -5,6 +5,11 @@ import type { RedisConnectionOption, RedisClusterConnection } from './options/re
 export interface CacheClient {
   client: Redis | Cluster;
   owned: boolean;
+  /**
+   * Through Sentinel, unless the options chose ioredis's `failoverDetector` (true or false): the
+   * session moves the connections along with a failover (store/sentinel-switches.ts).
+   */
+  followSwitches?: boolean;
 }
 
 /**
@@ -49,11 +54,10 @@ export function createRedisClient(option: RedisConnectionOption): CacheClient {
     });
     return { client, owned: true };
   }
-  // Through Sentinel: follow a failover as soon as the sentinels announce it (+switch-master), not when
-  // the old primary drops its clients. After a manual failover or a partition it stays a writable
-  // primary for 8-10 s, and what the cache evicts there is lost when it resyncs as a replica.
-  const sentinel: RedisOptions = option.sentinels?.length ? { failoverDetector: true } : {};
-  return { client: new Redis({ ...OWNED_CLIENT_DEFAULTS, ...sentinel, ...option }), owned: true };
+  // Through Sentinel, failovers are followed by the session (store/sentinel-switches.ts), not by
+  // ioredis's failoverDetector: that one can end the client for good, or drop it from the new primary.
+  const followSwitches = Boolean(option.sentinels?.length) && option.failoverDetector === undefined;
+  return { client: new Redis({ ...OWNED_CLIENT_DEFAULTS, ...option }), owned: true, followSwitches };
 }
 
 /** Duck-typed, so a client built by another copy of ioredis is recognised too. */

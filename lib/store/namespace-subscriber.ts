@@ -57,6 +57,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   /** Its heartbeat by sharded pub/sub, when `shards` maps this channel (ShardChannels.add). */
   readonly shardHeartbeatChannel: string;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Stops following a Sentinel failover (see `followSwitches`). */
+  private unfollow: (() => void) | undefined;
   /**
    * The number of the last heartbeat sent, and of the last one heard back on this subscription, by
    * classic and by sharded pub/sub.
@@ -79,6 +81,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     rejected: () => void = () => undefined,
     /** The channels that go by sharded pub/sub (filled, or not, before `start`). */
     private readonly shards: ShardChannels = new ShardChannels(),
+    /** Through Sentinel: moves the subscriber's connection along with a failover (sentinel-switches.ts). */
+    private readonly followSwitches: ((subscriber: Redis) => () => void) | undefined = undefined,
   ) {
     this.waiters = new LeaseWaiters(isEntryKey, rejected);
     this.heartbeatChannel = `${channel}:${this.heartbeatId}`;
@@ -110,6 +114,7 @@ export class NamespaceSubscriber implements NamespaceSubscription {
       : // Subscribed on every 'ready' below, so ioredis need not resubscribe as well.
         client.duplicate({ lazyConnect: true, enableOfflineQueue: true, autoResubscribe: false });
     this.subscriber = subscriber;
+    if (!isCluster(subscriber)) this.unfollow = this.followSwitches?.(subscriber);
     // Outages are reported by the command connection; this one only reconnects.
     subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string, message: string) => {
@@ -265,6 +270,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     clearTimeout(this.replacing);
     clearTimeout(this.catchUp);
     this.catchUp = undefined;
+    this.unfollow?.();
+    this.unfollow = undefined;
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     this.subscribed = false;
