@@ -3,6 +3,8 @@ import type { BookkeepingKeys } from '../bookkeeping-keys.js';
 
 /** How long a writer trusts an answer saying that no instance keeps an L1. */
 export const ABSENCE_TRUSTED_MS = 500;
+/** The shortest time between two checks of the marker (a writer re-asks once "none" is this old). */
+export const CHECK_EVERY_MS = ABSENCE_TRUSTED_MS / 2;
 /** How often an instance with an L1 renews its presence marker, and how long the marker lives. */
 const HEARTBEAT_MS = 3_000;
 const PRESENCE_TTL_MS = 10_000;
@@ -24,6 +26,8 @@ export class L1Presence {
   private readonly key: string;
   /** `performance.now()` when the last EXISTS that found no marker was sent. */
   private absentSince = -Infinity;
+  /** `performance.now()` when the last EXISTS was sent, whatever it answered. */
+  private checkedAt = -Infinity;
   private checking = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
@@ -39,7 +43,7 @@ export class L1Presence {
   /** True unless a recent answer says no instance keeps an L1. Starts a check when the answer ages. */
   get announcementsWanted(): boolean {
     const age = performance.now() - this.absentSince;
-    if (age >= ABSENCE_TRUSTED_MS / 2) this.check();
+    if (age >= CHECK_EVERY_MS) this.check();
     return age >= ABSENCE_TRUSTED_MS;
   }
 
@@ -83,10 +87,16 @@ export class L1Presence {
     clearTimeout(this.settle);
   }
 
+  /**
+   * Asks whether the marker exists, at most once per CHECK_EVERY_MS: while it exists every write
+   * would ask again, and only a "none" changes what writers do. Asking less often only keeps them
+   * announcing a little longer after the last L1 is gone.
+   */
   private check(): void {
-    if (this.checking || this.stopped) return;
-    this.checking = true;
     const sent = performance.now();
+    if (this.checking || this.stopped || sent - this.checkedAt < CHECK_EVERY_MS) return;
+    this.checking = true;
+    this.checkedAt = sent;
     this.store.exists(this.key).then(
       (present) => {
         this.checking = false;
