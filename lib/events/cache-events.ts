@@ -82,8 +82,10 @@ export interface CacheLeaseWaitEvent extends CacheEventSource {
   key: string;
   durationMs: number;
   /**
-   * How the wait ended: `value` the holder's value was read, `empty` the holder stored nothing (so
-   * this caller ran the method), `timeout` `lockWait` ran out.
+   * How the wait ended: `value` the holder's value was read, `empty` the holder stored nothing or its
+   * lease ended without a value (so this caller ran the method), `timeout` `lockWait` (or `timeout`)
+   * ran out. One event per wait, however many wake-ups it took (`durationMs` is their sum); a wait
+   * cut short by a cache failure or the app closing publishes none.
    */
   result: 'value' | 'empty' | 'timeout';
 }

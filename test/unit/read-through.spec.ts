@@ -163,6 +163,35 @@ describe('ReadThrough', () => {
     expect(fakes.completed).toEqual([]);
   });
 
+  it("a wait that takes several wake-ups is recorded once, by how it ended: the holder's value", async () => {
+    const fakes = new Fakes();
+    fakes.decoded = LEASED;
+    fakes.attempts = [
+      { status: 'held', remainingMs: 1_000 },
+      { status: 'held', remainingMs: 1_000 },
+    ];
+    // Woken once without the value (the subscription dropped: the lease was still held), then by the release.
+    fakes.wakes = ['lost', 'stored'];
+    fakes.rereads = [LEASED, found(entry('theirs', 60_000))];
+    const { result, loads } = await read(fakes);
+    expect(result).toMatchObject({ value: 'theirs', outcome: 'hit' });
+    expect(loads()).toBe(0);
+    expect(fakes.waits).toEqual(['value']);
+  });
+
+  it("a wait that ends with the holder's lease gone and this caller taking it over is recorded as empty", async () => {
+    const fakes = new Fakes();
+    fakes.decoded = LEASED;
+    fakes.attempts = [{ status: 'held', remainingMs: 1_000 }, { status: 'acquired' }];
+    fakes.wakes = ['timeout'];
+    fakes.rereads = [NOTHING];
+    const { result, loads } = await read(fakes);
+    expect(result).toEqual({ value: 'loaded', outcome: 'miss' });
+    expect(loads()).toBe(1);
+    expect(fakes.waits).toEqual(['empty']);
+    expect(fakes.completed).toEqual([{ key: KEY, stored: true }]);
+  });
+
   it('with lock: false a held lease is not waited for: the method runs, nothing is written', async () => {
     const fakes = new Fakes();
     fakes.attempts = [{ status: 'held', remainingMs: 1_000 }];

@@ -189,6 +189,14 @@ export class ReadThrough {
     // `timeout` counts from the call's start, once a grace value is known (it may appear on a re-read).
     const graceDeadlineOf = () => (fallback && load.timeoutMs !== undefined ? started + load.timeoutMs : NO_DEADLINE);
     let graceDeadline = graceDeadlineOf();
+    // How long this caller has waited for the holder so far (undefined: it has not waited). One wait
+    // is recorded once it ends, however many wake-ups it took: with the holder's value, with the
+    // method run here, or out of time. One cut short by a cache failure or the app closing is not.
+    let waitedMs: number | undefined;
+    const waitEnded = (result: 'value' | 'empty' | 'timeout') => {
+      if (waitedMs !== undefined) this.parts.events.leaseWaited(name, key, waitedMs, result);
+      waitedMs = undefined;
+    };
     for (;;) {
       // Closed while waiting (the client may be the application's own and still answer): no lease, no write.
       if (!this.parts.running()) {
@@ -209,6 +217,8 @@ export class ReadThrough {
       }
       if (attempt.status === 'acquired') {
         wake.cancel();
+        // After a wait: the holder's lease ended without a value (it gave it back, or it ran out).
+        waitEnded('empty');
         // Taken while the app closes, after its leases were given back: it went back too.
         if (!(await leases.hold(key, token))) return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
         return this.loads.asHolder(running, call, token, flight, fallback, graceDeadline, outcome);
@@ -224,16 +234,13 @@ export class ReadThrough {
         // Woken by the release, or when the lease the holder took runs out (it may have died).
         const woken = left > 0 ? await wake.wait(Math.min(left, attempt.remainingMs + 1, bound)) : 'timeout';
         wake.cancel();
-        const waited = performance.now();
-        this.parts.events.leaseWaited(
-          name,
-          key,
-          waited - waitStarted,
-          woken === 'empty' ? 'empty' : waited >= lockDeadline ? 'timeout' : 'value',
-        );
+        waitedMs = (waitedMs ?? 0) + (performance.now() - waitStarted);
         // The holder stored nothing (its method threw, or `unless`/`cacheNull` kept the result out):
         // every waiter runs the method now, rather than one process after another taking the lease.
-        if (woken === 'empty') return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
+        if (woken === 'empty') {
+          waitEnded('empty');
+          return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
+        }
       } else {
         wake.cancel();
       }
@@ -241,13 +248,22 @@ export class ReadThrough {
       if (again.failed && running.isDown()) return this.loads.withoutWriting(call, fallback, graceDeadline, 'error');
       // The holder's value (a hit: the method did not run for this caller), or a stale one being refreshed.
       const served = this.serve(call, again.entry, attempt.status === 'changed');
-      if (served) return served;
+      if (served) {
+        waitEnded('value');
+        return served;
+      }
       entry = again.entry;
       fallback = this.withinGrace(call, entry) ?? fallback;
       graceDeadline = graceDeadlineOf();
       const now = performance.now();
-      if (now >= graceDeadline && fallback) return fromGrace(fallback);
-      if (now >= lockDeadline) return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
+      if (now >= graceDeadline && fallback) {
+        waitEnded('timeout');
+        return fromGrace(fallback);
+      }
+      if (now >= lockDeadline) {
+        waitEnded('timeout');
+        return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
+      }
     }
   }
 
