@@ -63,7 +63,6 @@ class RedisSession implements CacheBackendSession {
   private advising: Client | undefined;
   /** Through Sentinel, on a client the module opened: moves its connections along with a failover. */
   private readonly switches: SentinelSwitches | undefined;
-  private readonly unfollow: () => void = () => undefined;
 
   constructor(
     private readonly connection: CacheClient,
@@ -88,7 +87,7 @@ class RedisSession implements CacheBackendSession {
     this.wantsShards = isCluster(client) && config.shardedPubSub && sameSlot(scope.keyPrefix, keys);
     if (connection.followSwitches && !isCluster(client)) {
       this.switches = new SentinelSwitches(client.options);
-      this.unfollow = this.switches.follow(client);
+      this.switches.follow(client);
     }
     const { switches } = this;
     // Lease releases are published per namespace; each application subscribes on a connection of its own.
@@ -157,7 +156,6 @@ class RedisSession implements CacheBackendSession {
   }
 
   async close(): Promise<void> {
-    this.unfollow();
     this.switches?.stop();
     await this.leases.stop();
     const { client, owned } = this.connection;

@@ -54,7 +54,8 @@ interface Switch {
  */
 export class SentinelSwitches {
   private readonly watchers: Redis[] = [];
-  private readonly followed = new Set<FollowedConnection>();
+  /** The connections followed, each with its 'ready' listener. */
+  private readonly followed = new Map<FollowedConnection, () => void>();
   private last: Switch | undefined;
 
   constructor(private readonly options: SentinelClientOptions) {}
@@ -82,20 +83,25 @@ export class SentinelSwitches {
     }
   }
 
-  /** Moves `connection` along with the master's failovers until the returned function is called. */
+  /** Moves `connection` along with the master's failovers until the returned function or `stop` is called. */
   follow(connection: FollowedConnection): () => void {
     const ready = () => this.leaveIfDemoted(connection);
-    this.followed.add(connection);
+    this.followed.set(connection, ready);
     connection.on('ready', ready);
-    return () => {
-      connection.off('ready', ready);
-      this.followed.delete(connection);
-    };
+    return () => this.unfollow(connection);
   }
 
+  /** Closes the sentinels' connections and stops following every connection. */
   stop(): void {
     for (const watcher of this.watchers.splice(0)) watcher.disconnect();
-    this.followed.clear();
+    for (const connection of [...this.followed.keys()]) this.unfollow(connection);
+  }
+
+  private unfollow(connection: FollowedConnection): void {
+    const ready = this.followed.get(connection);
+    if (ready === undefined) return;
+    connection.off('ready', ready);
+    this.followed.delete(connection);
   }
 
   /** A sentinel's +switch-master message (`start` subscribes to them). */
@@ -110,7 +116,7 @@ export class SentinelSwitches {
     void addressesOf(this.natResolved(oldHost, Number(oldPort))).then((demoted) => {
       if (this.last !== failover) return;
       failover.demoted = demoted;
-      for (const connection of this.followed) this.leaveIfDemoted(connection);
+      for (const connection of this.followed.keys()) this.leaveIfDemoted(connection);
     });
   }
 

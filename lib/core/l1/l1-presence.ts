@@ -3,7 +3,7 @@ import type { BookkeepingKeys } from '../bookkeeping-keys.js';
 
 /** How long a writer trusts an answer saying that no instance keeps an L1. */
 export const ABSENCE_TRUSTED_MS = 500;
-/** The shortest time between two checks of the marker (a writer re-asks once "none" is this old). */
+/** The shortest time between two checks of the marker (a writer re-asks once the last answer is this old). */
 export const CHECK_EVERY_MS = ABSENCE_TRUSTED_MS / 2;
 /** How often an instance with an L1 renews its presence marker, and how long the marker lives. */
 const HEARTBEAT_MS = 3_000;
@@ -40,11 +40,10 @@ export class L1Presence {
     this.key = keys.presence;
   }
 
-  /** True unless a recent answer says no instance keeps an L1. Starts a check when the answer ages. */
+  /** True unless a recent answer says no instance keeps an L1. Starts a check when the last one ages. */
   get announcementsWanted(): boolean {
-    const age = performance.now() - this.absentSince;
-    if (age >= CHECK_EVERY_MS) this.check();
-    return age >= ABSENCE_TRUSTED_MS;
+    this.check();
+    return performance.now() - this.absentSince >= ABSENCE_TRUSTED_MS;
   }
 
   /**
