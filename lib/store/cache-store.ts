@@ -11,7 +11,11 @@ import type { LeaseWake } from './lease-waiters.js';
 /** What an attempt to take a key's lease found. */
 export type LeaseAttempt =
   | { status: 'acquired' }
-  | { status: 'held'; remainingMs: number }
+  /**
+   * Held by another load, for `remainingMs` more; `holder` is its token (WAITED_BIT clear), when the
+   * store tells it: a release that carries a value is taken only from that lease.
+   */
+  | { status: 'held'; remainingMs: number; holder?: Buffer }
   /** The key no longer holds what the caller saw: read it again. */
   | { status: 'changed' }
   /** The key holds something this package did not write: left alone, load without writing. */

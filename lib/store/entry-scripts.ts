@@ -76,9 +76,23 @@ export const EMPTY_MARK = '\0';
  */
 export const WAITED_BIT = 0x01;
 
+/** A lease token's length: header bytes 3-10 (TOKEN_LENGTH in core/cache-entry.ts). */
+export const LEASE_TOKEN_BYTES = 8;
+
+/**
+ * The most entry bytes a release message carries (COMPLETE_LEASE): a waiter that receives the value
+ * with the release serves it without reading the key again. Larger entries are released by key alone:
+ * every instance subscribed to the lease channel receives each release (on a Cluster with classic
+ * pub/sub, every node relays it), waiting there or not.
+ */
+export const CARRIED_VALUE_MAX_BYTES = 8 * 1024;
+
 /** What `ACQUIRE_LEASE` answered (the first element of its reply). */
 export const LeaseReply = {
-  /** Held by another load: the second element is how many ms its lease has left. */
+  /**
+   * Held by another load: the second element is how many ms its lease has left, the third the
+   * holder's token (WAITED_BIT clear).
+   */
   HELD: 0,
   /** Acquired: the caller loads and then completes with its token. */
   ACQUIRED: 1,
@@ -90,8 +104,9 @@ export const LeaseReply = {
 
 /**
  * KEYS[1] the entry; ARGV: token (WAITED_BIT clear), lease ms, the stamp of the stale entry the
- * caller saw ('' when it saw none). A live lease answers HELD and sets WAITED_BIT in the key's
- * token, so its holder's COMPLETE_LEASE publishes the release the caller waits for. Nothing to
+ * caller saw ('' when it saw none). A live lease answers HELD with the holder's token, and sets
+ * WAITED_BIT in the key's token, so its holder's COMPLETE_LEASE publishes the release the caller
+ * waits for. Run with binary replies (LuaScript.runBinary): the token is 8 raw bytes. Nothing to
  * serve there (absent, a tombstone, an expired lease, the previous format): writes a lease
  * placeholder keeping the key's horizon (`SET NX` on an absent key), with PX = lease (or the key's
  * own PX when longer). The stale entry the caller saw, with no live lease: writes the token and
@@ -114,7 +129,8 @@ if state == 'entry' or state == 'lease' then
     -- The caller will wait: the holder's release is published (the token's last bit, WAITED_BIT).
     local last = string.byte(head, 10)
     if last % 2 == 0 then redis.call('SETRANGE', key, 9, string.char(last + 1)) end
-    return {0, math.ceil(leaseUntil - now)}
+    -- And the holder's token as it sent it: a release carrying a value is taken only from that lease.
+    return {0, math.ceil(leaseUntil - now), string.sub(head, 3, 9) .. string.char(last - last % 2)}
   end
   if state == 'entry' then
     redis.call('SETRANGE', key, 2, token .. struct.pack('>d', now + ttl))
@@ -138,15 +154,18 @@ return {1, 0}
 
 /**
  * KEYS[1] the entry; ARGV: token, the new entry ('' to release without a value), its PX, the
- * channel that wakes waiters, the key as waiters know it, and how to publish there (PUBLISH, or
- * SPUBLISH on a shard channel of the key's slot: store/shard-channels.ts). Only while the key still
+ * channel that wakes waiters, the key as waiters know it, how to publish there (PUBLISH, or
+ * SPUBLISH on a shard channel of the key's slot: store/shard-channels.ts), and the most entry bytes
+ * a release may carry (CARRIED_VALUE_MAX_BYTES; 0: none). Only while the key still
  * carries the caller's token: it is replaced by the new entry, stamped with the time it landed (or,
  * without one, the placeholder removed — a tombstone if it kept a horizon — or the entry's lease
  * cleared). Otherwise a write or eviction came after the load began, and nothing is written.
  * Publishes the release when a caller may wait for it: the key carries the token with WAITED_BIT
  * set (ACQUIRE_LEASE answered HELD to someone), or no longer carries it (whoever waited for this
  * lease is not known); the key, with EMPTY_MARK only when the lease was given back without a value
- * (a revoked lease means a write landed: waiters read it). A release nobody waits for is not sent:
+ * (a revoked lease means a write landed: waiters read it). A stored value of at most ARGV[7] bytes
+ * rides along: the key, NUL, the token, the entry as stored (lease-waiters.ts reads it; a waiter
+ * takes it only when the token is the one ACQUIRE_LEASE named to it). A release nobody waits for is not sent:
  * on a Cluster a PUBLISH travels to every node. Returns 1 when the token matched (whatever its
  * WAITED_BIT).
  *
@@ -162,9 +181,13 @@ local state, head = held(key)
 local mine = (state == 'entry' or state == 'lease') and string.sub(head, 3, 9) == string.sub(token, 1, 7)
   and math.floor(string.byte(head, 10) / 2) == math.floor(string.byte(token, 8) / 2)
 local waited = not mine or string.byte(head, 10) % 2 == 1
+local carried = ''
 if mine then
   if entry ~= '' then
-    redis.call('SET', key, landed(entry, microseconds()), 'PX', ARGV[3])
+    local stored = landed(entry, microseconds())
+    redis.call('SET', key, stored, 'PX', ARGV[3])
+    -- The waiters' value, with the token they were told holds the lease: they need not GET it.
+    if waited and #stored <= (tonumber(ARGV[7]) or 0) then carried = '\\0' .. token .. stored end
   elseif state == 'lease' then
     local at = horizon(state, head)
     if at > 0 then redis.call('SET', key, header(20, string.rep('\\0', 8), 0, at), 'KEEPTTL')
@@ -174,7 +197,7 @@ if mine then
   end
 end
 if waited then
-  local message = ARGV[5]
+  local message = ARGV[5] .. carried
   if mine and entry == '' then message = message .. '\\0' end
   -- pcall: a release that cannot be published (a node without SPUBLISH) costs waiters time; failing
   -- the script after its write would have the lease given back again and again.

@@ -27,6 +27,16 @@ export class LuaScript {
     return this.runOn(client, [key], args);
   }
 
+  /** `run` with bulk replies as Buffers (binary data in the reply), integers as numbers. */
+  async runBinary(client: Redis | Cluster, key: string, ...args: ScriptArg[]): Promise<unknown> {
+    try {
+      return await client.callBuffer('evalsha', this.sha, 1, key, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return client.callBuffer('eval', this.source, 1, key, ...args);
+    }
+  }
+
   /**
    * Adds a run on `key` to `pipeline`: by SHA, or with `whole` the script itself (EVAL), which also
    * loads it for the commands behind it. A NOSCRIPT reply to a run by SHA is the caller's to retry.

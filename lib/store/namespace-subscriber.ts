@@ -117,24 +117,27 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     if (!isCluster(subscriber)) this.unfollow = this.followSwitches?.(subscriber);
     // Outages are reported by the command connection; this one only reconnects.
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (channel: string, message: string) => {
+    // As Buffers: a release may carry an entry's bytes (lease-waiters.ts). With no 'message' or
+    // 'smessage' listener, ioredis decodes nothing itself.
+    subscriber.on('messageBuffer', (received: Buffer, message: Buffer) => {
+      const channel = received.toString();
       if (channel === this.heartbeatChannel) {
-        const beat = Number(message);
+        const beat = Number(message.toString());
         if (this.subscriber === subscriber && beat > this.heard) this.heard = beat;
         return;
       }
-      if (channel !== this.channel) return this.followers.get(channel)?.received(message);
+      if (channel !== this.channel) return this.followers.get(channel)?.received(message.toString());
       this.waiters.released(message);
     });
-    subscriber.on('smessage', (received: string, message: string) => {
-      const channel = this.shards.channelOf(received);
+    subscriber.on('smessageBuffer', (received: Buffer, message: Buffer) => {
+      const channel = this.shards.channelOf(received.toString());
       if (channel === this.shardHeartbeatChannel) {
-        const beat = Number(message);
+        const beat = Number(message.toString());
         if (this.subscriber === subscriber && beat > this.heardShard) this.heardShard = beat;
         return;
       }
       if (channel === this.channel) return this.waiters.released(message);
-      if (channel !== undefined) this.followers.get(channel)?.received(message);
+      if (channel !== undefined) this.followers.get(channel)?.received(message.toString());
     });
     let firstSubscribed!: () => void;
     const firstSubscription = new Promise<void>((resolve) => (firstSubscribed = resolve));
@@ -293,6 +296,7 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     if (shard === undefined || this.slotsListening.has(shard)) return wake;
     return {
       cancel: wake.cancel,
+      carried: wake.carried,
       wait: async (ms) => {
         const started = performance.now();
         if (await this.subscribeSlot(shard, ms)) {

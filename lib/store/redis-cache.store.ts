@@ -2,7 +2,16 @@ import calculateSlot from 'cluster-key-slot';
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { ANYWHERE, SOME_NODE, type ConnectionHealth } from './connection-health.js';
 import { GuardedCommands, isCluster } from './guarded-commands.js';
-import { ACQUIRE_LEASE, COMPLETE_LEASE, EVICT_ENTRY, LeaseReply, WRITE_ENTRY, WriteReply } from './entry-scripts.js';
+import {
+  ACQUIRE_LEASE,
+  CARRIED_VALUE_MAX_BYTES,
+  COMPLETE_LEASE,
+  EVICT_ENTRY,
+  LEASE_TOKEN_BYTES,
+  LeaseReply,
+  WRITE_ENTRY,
+  WriteReply,
+} from './entry-scripts.js';
 import {
   ADMIT_TAGS,
   INVALIDATE_TAGS,
@@ -172,11 +181,16 @@ export class RedisCacheStore implements CacheStore {
     const ttl = Math.max(1, Math.round(ttlMs));
     const reply = (await this.commands.run(
       'ACQUIRE_LEASE',
-      () => ACQUIRE_LEASE.run(this.client, key, token, ttl, expectStamp),
+      () => ACQUIRE_LEASE.runBinary(this.client, key, token, ttl, expectStamp),
       this.commands.nodeOf(key),
-    )) as [number, number];
+    )) as [number, number, Buffer?];
     if (reply[0] === LeaseReply.ACQUIRED) return { status: 'acquired' };
-    if (reply[0] === LeaseReply.HELD) return { status: 'held', remainingMs: reply[1] };
+    if (reply[0] === LeaseReply.HELD) {
+      const holder = reply[2];
+      return Buffer.isBuffer(holder) && holder.length === LEASE_TOKEN_BYTES
+        ? { status: 'held', remainingMs: reply[1], holder }
+        : { status: 'held', remainingMs: reply[1] };
+    }
     if (reply[0] === LeaseReply.FOREIGN) return { status: 'foreign' };
     return { status: 'changed' };
   }
@@ -199,7 +213,17 @@ export class RedisCacheStore implements CacheStore {
       'COMPLETE_LEASE',
       () => {
         const [command, published] = this.channels.routeFor(channel, key);
-        return COMPLETE_LEASE.run(this.client, key, token, entry ?? '', px, published, key, command);
+        return COMPLETE_LEASE.run(
+          this.client,
+          key,
+          token,
+          entry ?? '',
+          px,
+          published,
+          key,
+          command,
+          CARRIED_VALUE_MAX_BYTES,
+        );
       },
       this.commands.nodeOf(key),
     );

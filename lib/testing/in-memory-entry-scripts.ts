@@ -12,7 +12,7 @@ import {
 } from '../core/cache-entry.js';
 import { PAYLOAD_MAGIC } from '../serialization/payload-header.js';
 import type { Announcement, LeaseAttempt, WriteOutcome } from '../store/cache-store.js';
-import { EMPTY_MARK, WAITED_BIT } from '../store/entry-scripts.js';
+import { CARRIED_VALUE_MAX_BYTES, EMPTY_MARK, WAITED_BIT } from '../store/entry-scripts.js';
 import type { InProcessBus } from './in-process-bus.js';
 import type { InMemoryKeyspace } from './in-memory-keyspace.js';
 import type { TestClock } from './test-clock.js';
@@ -101,7 +101,10 @@ export class InMemoryEntryScripts {
         const last = head[LEASE_DEADLINE_OFFSET - 1];
         if ((last & WAITED_BIT) === 0)
           this.keyspace.setRange(key, LEASE_DEADLINE_OFFSET - 1, Buffer.of(last | WAITED_BIT));
-        return { status: 'held', remainingMs: Math.ceil(leaseUntil - now) };
+        // With the holder's token as it sent it (WAITED_BIT clear).
+        const holder = Buffer.from(head.subarray(TOKEN_OFFSET, LEASE_DEADLINE_OFFSET));
+        holder[TOKEN_LENGTH - 1] &= ~WAITED_BIT;
+        return { status: 'held', remainingMs: Math.ceil(leaseUntil - now), holder };
       }
       if (state === 'entry') {
         this.keyspace.setRange(key, TOKEN_OFFSET, Buffer.concat([token, double(now + ttl)]));
@@ -129,9 +132,14 @@ export class InMemoryEntryScripts {
     const mine =
       (state === 'entry' || state === 'lease') && sameToken(head.subarray(TOKEN_OFFSET, LEASE_DEADLINE_OFFSET), token);
     const waited = !mine || (head[LEASE_DEADLINE_OFFSET - 1] & WAITED_BIT) !== 0;
+    let carried: Buffer | undefined;
     if (mine) {
       if (value) {
-        this.keyspace.set(key, this.landed(value, this.clock.micros()), { px: Math.max(1, Math.round(ttlMs)) });
+        const stored = this.landed(value, this.clock.micros());
+        this.keyspace.set(key, stored, { px: Math.max(1, Math.round(ttlMs)) });
+        if (waited && stored.length <= CARRIED_VALUE_MAX_BYTES) {
+          carried = Buffer.concat([Buffer.from(`${key}\0`), token, stored]);
+        }
       } else if (state === 'lease') {
         const at = horizon(state, head);
         if (at > 0) this.keyspace.set(key, header(TOMBSTONE_KIND, NO_TOKEN, 0, at), { keepTtl: true });
@@ -140,7 +148,7 @@ export class InMemoryEntryScripts {
         this.keyspace.setRange(key, TOKEN_OFFSET, NO_LEASE);
       }
     }
-    if (waited) this.bus.publish(channel, mine && !value ? key + EMPTY_MARK : key);
+    if (waited) this.bus.publish(channel, carried ?? (mine && !value ? key + EMPTY_MARK : key));
     return mine;
   }
 

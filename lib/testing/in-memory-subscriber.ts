@@ -39,7 +39,9 @@ export class InMemorySubscriber implements NamespaceSubscription {
     const followers = [...this.followers.values()];
     this.unsubscribes = [
       this.bus.subscribe(this.channel, (message) => this.waiters.released(message)),
-      ...followers.map((follower) => this.bus.subscribe(follower.channel, (message) => follower.received(message))),
+      ...followers.map((follower) =>
+        this.bus.subscribe(follower.channel, (message) => follower.received(message.toString())),
+      ),
     ];
     this.subscribed = true;
     await Promise.all(followers.map((follower) => follower.subscribed()));

@@ -1,3 +1,6 @@
+/** A message: text, or bytes (a lease release that carries an entry, as Redis's binary-safe pub/sub does). */
+export type BusMessage = string | Buffer;
+
 /**
  * Pub/sub inside one process, standing in for Redis channels: what the in-process store publishes
  * (lease releases, prefix markers, L1 invalidations) reaches the subscribers of the channel.
@@ -5,10 +8,10 @@
  * like a message that arrives on the subscriber's connection after the command that sent it.
  */
 export class InProcessBus {
-  private readonly channels = new Map<string, Set<(message: string) => void>>();
+  private readonly channels = new Map<string, Set<(message: BusMessage) => void>>();
 
   /** Calls `handler` with every message published on `channel` from now on; returns the unsubscribe. */
-  subscribe(channel: string, handler: (message: string) => void): () => void {
+  subscribe(channel: string, handler: (message: BusMessage) => void): () => void {
     let handlers = this.channels.get(channel);
     if (!handlers) this.channels.set(channel, (handlers = new Set()));
     handlers.add(handler);
@@ -20,7 +23,7 @@ export class InProcessBus {
   }
 
   /** Publishes `message` on `channel`; returns how many subscribers will receive it (as PUBLISH does). */
-  publish(channel: string, message: string): number {
+  publish(channel: string, message: BusMessage): number {
     const handlers = [...(this.channels.get(channel) ?? [])];
     if (handlers.length > 0) queueMicrotask(() => handlers.forEach((handler) => handler(message)));
     return handlers.length;

@@ -19,8 +19,11 @@ export interface ContractStoreHandle {
   readonly keys: BookkeepingKeys;
   /** An entry key of the namespace. */
   key(name: string): string;
-  /** Collects what is published on `channel` from now on (in the order it arrives). */
-  subscribe(channel: string): Promise<{ received: string[]; stop(): Promise<void> }>;
+  /**
+   * Collects what is published on `channel` from now on (in the order it arrives): as text, and as the
+   * bytes published (a lease release may carry an entry).
+   */
+  subscribe(channel: string): Promise<{ received: string[]; bytes: Buffer[]; stop(): Promise<void> }>;
   /** What another client's plain `SET key payload PX ttlMs` leaves (a key the cache did not write). */
   plainSet(key: string, payload: Buffer, ttlMs: number): Promise<void>;
   /** Lets `ms` pass for the store: sleeps on Redis, moves the in-process store's clock. */
@@ -45,8 +48,12 @@ export async function createContractStore(): Promise<ContractStoreHandle> {
       key,
       subscribe: async (channel) => {
         const received: string[] = [];
-        const stop = bus.subscribe(channel, (message) => received.push(message));
-        return { received, stop: async () => stop() };
+        const bytes: Buffer[] = [];
+        const stop = bus.subscribe(channel, (message) => {
+          received.push(message.toString());
+          bytes.push(Buffer.from(message));
+        });
+        return { received, bytes, stop: async () => stop() };
       },
       wait: async (ms) => clock.advance(ms),
       close: async () => undefined,
@@ -62,9 +69,13 @@ export async function createContractStore(): Promise<ContractStoreHandle> {
   const subscribe = async (channel: string) => {
     const subscriber = client.duplicate();
     const received: string[] = [];
-    subscriber.on('message', (_channel: string, message: string) => received.push(message));
+    const bytes: Buffer[] = [];
+    subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+      received.push(message.toString());
+      bytes.push(message);
+    });
     await subscriber.subscribe(channel);
-    return { received, stop: async () => void (await subscriber.quit()) };
+    return { received, bytes, stop: async () => void (await subscriber.quit()) };
   };
   const plainSet = async (name: string, payload: Buffer, ttlMs: number) =>
     void (await client.set(name, payload, 'PX', Math.max(1, Math.round(ttlMs))));

@@ -3,6 +3,7 @@
 // promise (store/entry-scripts.ts, store/invalidation-scripts.ts) holds on both.
 import { DecodedEntry, decodeEntry, encodeEntry, LANDED_OFFSET, newLeaseToken } from '../../lib/core/cache-entry.js';
 import { createDefaultCodec } from '../../lib/serialization/cache-codec.js';
+import { CARRIED_VALUE_MAX_BYTES } from '../../lib/store/entry-scripts.js';
 import { eventually } from './contract-app.js';
 import { createContractStore, type ContractStoreHandle } from './contract-store.js';
 
@@ -41,6 +42,8 @@ describe('the cache store', () => {
       expect(held.status).toBe('held');
       expect((held as { remainingMs: number }).remainingMs).toBeGreaterThan(9_000);
       expect((held as { remainingMs: number }).remainingMs).toBeLessThanOrEqual(10_000);
+      // With the holder's token as it sent it, though the waiter's bit is set in the key now.
+      expect((held as { holder?: Buffer }).holder).toEqual(mine);
       expect(await valueAt(key)).toBe('lease');
       expect(await store().completeLease(key, other, entryOf('theirs'), 60_000, handle.keys.leaseChannel)).toBe(false);
       expect(await valueAt(key)).toBe('lease');
@@ -220,6 +223,7 @@ describe('the cache store', () => {
         expect((await store().acquireLease(key, newLeaseToken(), 10_000, '')).status).toBe('held');
         // Still the holder's lease, however many wait.
         expect(await store().completeLease(key, token, entryOf('value'), HOUR, channel)).toBe(true);
+        const valueStored = (await store().get(key))!;
         const empty = newLeaseToken();
         await store().acquireLease(handle.key('announced:2'), empty, 10_000, '');
         expect((await store().acquireLease(handle.key('announced:2'), newLeaseToken(), 10_000, '')).status).toBe(
@@ -238,6 +242,7 @@ describe('the cache store', () => {
         await store().acquireLease(stale, second, 10_000, newer.stamp);
         expect((await store().acquireLease(stale, newLeaseToken(), 10_000, newer.stamp)).status).toBe('held');
         expect(await store().completeLease(stale, second, entryOf('newest'), HOUR, channel)).toBe(true);
+        const newestStored = (await store().get(stale))!;
         // A completion whose lease was revoked still wakes the waiters, who read what revoked it.
         await store().completeLease(key, newLeaseToken(), entryOf('late'), HOUR, channel);
         await store().write(key, entryOf('put'), HOUR, await begin(), { channel, message: 'written' });
@@ -256,10 +261,12 @@ describe('the cache store', () => {
           () => messages.received.length === 10 && prefixes.received.length === 2,
         );
         const tagMessage = messages.received[7];
-        expect(messages.received).toEqual([
-          key,
+        // A value stored for waiters rides along with its release: NUL, the holder's token, the entry as stored.
+        expect(messages.bytes[0]).toEqual(Buffer.concat([Buffer.from(`${key}\0`), token, valueStored]));
+        expect(messages.bytes[2]).toEqual(Buffer.concat([Buffer.from(`${stale}\0`), second, newestStored]));
+        expect(messages.received.slice(1)).toEqual([
           `${handle.key('announced:2')}\0`,
-          stale,
+          messages.received[2],
           key,
           'written',
           'evicted',
@@ -275,6 +282,30 @@ describe('the cache store', () => {
       } finally {
         await messages.stop();
         await prefixes.stop();
+      }
+    });
+
+    it(`a value over ${CARRIED_VALUE_MAX_BYTES} bytes is released by its key alone: waiters read it`, async () => {
+      const channel = `${handle.keys.leaseChannel}:contract`;
+      const messages = await handle.subscribe(channel);
+      try {
+        const [small, large] = [handle.key('carried:small'), handle.key('carried:large')];
+        for (const [key, value] of [
+          [small, 'x'.repeat(CARRIED_VALUE_MAX_BYTES - 200)],
+          [large, 'x'.repeat(CARRIED_VALUE_MAX_BYTES + 1)],
+        ]) {
+          const token = newLeaseToken();
+          await store().acquireLease(key, token, 10_000, '');
+          expect((await store().acquireLease(key, newLeaseToken(), 10_000, '')).status).toBe('held');
+          expect(await store().completeLease(key, token, entryOf(value), HOUR, channel)).toBe(true);
+        }
+        await eventually('both releases arrived', () => messages.received.length === 2);
+        const carried = messages.bytes[0];
+        expect(carried.subarray(0, small.length + 1).toString()).toBe(`${small}\0`);
+        expect(carried.length).toBeLessThanOrEqual(small.length + 1 + 8 + CARRIED_VALUE_MAX_BYTES);
+        expect(messages.received[1]).toBe(large);
+      } finally {
+        await messages.stop();
       }
     });
   });

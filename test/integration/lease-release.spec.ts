@@ -9,7 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Cacheable, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 import type { Redis } from 'ioredis';
-import { FRESH_UNTIL_OFFSET, LOAD_MS_OFFSET } from '../../lib/core/cache-entry.js';
+import { BookkeepingKeys } from '../../lib/core/bookkeeping-keys.js';
+import { FRESH_UNTIL_OFFSET, LOAD_MS_OFFSET, newLeaseToken } from '../../lib/core/cache-entry.js';
+import { CARRIED_VALUE_MAX_BYTES } from '../../lib/store/entry-scripts.js';
+import { watchCommands } from '../support/monitor.js';
 import { engineOf } from '../support/engine-of.js';
 import { notAsAclUser } from '../support/acl-user.js';
 import { timed, waitFor } from '../support/load-helpers.js';
@@ -19,6 +22,8 @@ import { delay } from '../support/timing.js';
 @Injectable()
 class ArticleService {
   label = '?';
+  /** Appended to every article: a long one makes an entry too large to ride along with its release. */
+  padding = '';
   runs = 0;
   delayMs = 300;
   /** Runs inside the method, after its delay: lets a test act while the lease is held. */
@@ -29,7 +34,7 @@ class ArticleService {
     this.runs++;
     await delay(this.delayMs);
     await this.beforeReturn?.();
-    return `article ${id} from ${this.label}`;
+    return `article ${id} from ${this.label}${this.padding}`;
   }
 
   @Cacheable({ key: 'list:{0}', ttl: 60, unless: (list: { items: string[] } | null) => list!.items.length === 0 })
@@ -110,6 +115,73 @@ describe('leases go back, and waiters read what landed', () => {
     },
     15_000,
   );
+
+  describe('a release that carries the value', () => {
+    /** The GETs of `redisKey` sent while `work` runs (not those of scripts). */
+    async function readsOf(redisKey: string, work: () => Promise<void>): Promise<number> {
+      const watch = await watchCommands(redis);
+      try {
+        await work();
+      } finally {
+        await watch.stop();
+      }
+      return watch.seen.filter(({ source, args }) => source !== 'lua' && /^get$/i.test(args[0]) && args[1] === redisKey)
+        .length;
+    }
+
+    it('answers the waiter in another process without its reading the key again', async () => {
+      const holder = await start('H');
+      const waiter = await start('W');
+      const reads = await readsOf(key('article:5'), async () => {
+        const loading = holder.articles.article(5);
+        await waitFor('the holder to take the lease', () => holder.articles.runs === 1);
+        const waiting = waiter.articles.article(5);
+        expect(await loading).toBe('article 5 from H');
+        expect(await waiting).toBe('article 5 from H');
+      });
+      expect(reads).toBe(2); // each app's first read: the waiter's value came with the release
+      expect(waiter.articles.runs).toBe(0);
+    });
+
+    it(`not over ${CARRIED_VALUE_MAX_BYTES} bytes: a larger value is released by key, and the waiter reads it`, async () => {
+      const holder = await start('H');
+      const waiter = await start('W');
+      holder.articles.padding = '.'.repeat(CARRIED_VALUE_MAX_BYTES);
+      const reads = await readsOf(key('article:6'), async () => {
+        const loading = holder.articles.article(6);
+        await waitFor('the holder to take the lease', () => holder.articles.runs === 1);
+        const waiting = waiter.articles.article(6);
+        expect(await loading).toBe(`article 6 from H${holder.articles.padding}`);
+        expect(await waiting).toBe(`article 6 from H${holder.articles.padding}`);
+      });
+      expect(reads).toBe(3);
+      expect(waiter.articles.runs).toBe(0);
+    });
+
+    it("is not taken from a release under another lease's token (pub/sub is untrusted): the waiter reads the key", async () => {
+      const holder = await start('H');
+      const waiter = await start('W');
+      // A well-formed entry of this namespace, another value: it would pass every check but the token's.
+      await waiter.cache.set('article:forged', 'forged');
+      const forged = (await redis.getBuffer(key('article:forged')))!;
+      const channel = new BookkeepingKeys(ns, { keyPrefix: '', db: 0 }).leaseChannel;
+      holder.articles.beforeReturn = async () => {
+        // While the waiter waits for this lease: a release of its key that names another token.
+        await redis.publish(channel, Buffer.concat([Buffer.from(`${key('article:7')}\0`), newLeaseToken(), forged]));
+        await delay(100);
+      };
+      const reads = await readsOf(key('article:7'), async () => {
+        const loading = holder.articles.article(7);
+        await waitFor('the holder to take the lease', () => holder.articles.runs === 1);
+        const waiting = waiter.articles.article(7);
+        expect(await loading).toBe('article 7 from H');
+        expect(await waiting).toBe('article 7 from H');
+      });
+      // Woken by the forged release, the waiter read the key (still leased) and waited again.
+      expect(reads).toBe(3);
+      expect(waiter.articles.runs).toBe(0);
+    });
+  });
 
   it('an `unless` that throws: the caller gets its value (fail open), nothing is stored and the lease goes back at once', async () => {
     const { articles, cache } = await start('A');

@@ -80,6 +80,7 @@ class Fakes {
     const wake = () => ({
       wait: async () => this.wakes.shift() ?? 'timeout',
       cancel: () => this.asked.push('cancel'),
+      carried: () => undefined,
     });
     const leases = {
       listening: true,
@@ -304,7 +305,7 @@ function session(acquireLease: () => Promise<unknown>) {
   const listener = {
     channel: 'ns:@db0:lease',
     listening: true,
-    listen: () => ({ wait: async () => 'timeout', cancel: () => asked.push('cancel') }),
+    listen: () => ({ wait: async () => 'timeout', carried: () => undefined, cancel: () => asked.push('cancel') }),
   } as unknown as NamespaceSubscription;
   return { leases: new LeaseSession({ store, listener }), asked };
 }

@@ -10,7 +10,7 @@ import { ReadThrough, type RunningReads } from '../../lib/core/read/read-through
 import type { Flight } from '../../lib/core/single-flight.js';
 import type { CacheEventPublisher } from '../../lib/events/cache-event-publisher.js';
 import type { LoadPolicy } from '../../lib/options/resolve-load-options.js';
-import type { WakeReason } from '../../lib/store/lease-waiters.js';
+import type { CarriedEntry, WakeReason } from '../../lib/store/lease-waiters.js';
 
 const POLICY: LoadPolicy = {
   lock: true,
@@ -40,8 +40,10 @@ class Fakes {
   rereads: EntryRead[] = [];
   /** What each lease attempt answers, in turn. */
   attempts: LeaseOutcome[] = [{ status: 'acquired' }];
-  /** How each wait for a release ends, in turn. */
-  wakes: WakeReason[] = [];
+  /** How each wait for a release ends, in turn: a reason, or a release that carried an entry ('stored'). */
+  wakes: Array<WakeReason | { carried: CarriedEntry }> = [];
+  /** What the reader makes of a carried entry's bytes, by their text (absent: not a value). */
+  carriedValues = new Map<string, DecodedEntry>();
   down = false;
   running = true;
   readonly completed: { key: string; stored: boolean }[] = [];
@@ -59,6 +61,10 @@ class Fakes {
     } as unknown as FailOpenStore;
     const reader = {
       decode: () => this.decoded,
+      decodeCarried: (_key: string, _name: string, bytes: Buffer) => {
+        this.asked.push('decodeCarried');
+        return this.carriedValues.get(bytes.toString());
+      },
       read: async () => {
         this.asked.push('reread');
         return this.rereads.shift() ?? NOTHING;
@@ -66,10 +72,19 @@ class Fakes {
     } as unknown as EntryReader;
     const leases = {
       listening: true,
-      listen: () => ({
-        wait: async () => this.wakes.shift() ?? 'timeout',
-        cancel: () => undefined,
-      }),
+      listen: () => {
+        let carried: CarriedEntry | undefined;
+        return {
+          wait: async () => {
+            const next = this.wakes.shift() ?? 'timeout';
+            if (typeof next === 'string') return next;
+            carried = next.carried;
+            return 'stored';
+          },
+          carried: () => carried,
+          cancel: () => undefined,
+        };
+      },
       acquire: async () => {
         this.asked.push('acquire');
         return this.attempts.shift() ?? { status: 'acquired' };
@@ -150,6 +165,57 @@ describe('ReadThrough', () => {
     expect(loads()).toBe(0);
     expect(fakes.waits).toEqual(['value']);
     expect(fakes.completed).toEqual([]);
+  });
+
+  describe('a release that carries the value', () => {
+    const holder = Buffer.from('holder-1');
+    const waitFor = (fakes: Fakes, carried: CarriedEntry) => {
+      fakes.decoded = LEASED;
+      fakes.attempts = [{ status: 'held', remainingMs: 1_000, holder }];
+      fakes.wakes = [{ carried }];
+      fakes.rereads = [found(entry('read again', 60_000))];
+    };
+
+    it('answers with it, without reading the key again, when it comes from the lease waited for', async () => {
+      const fakes = new Fakes();
+      waitFor(fakes, { holder: Buffer.from(holder), entry: Buffer.from('theirs') });
+      fakes.carriedValues.set('theirs', entry('theirs', 60_000));
+      const { result, loads } = await read(fakes);
+      expect(result).toMatchObject({ value: 'theirs', outcome: 'hit' });
+      expect(loads()).toBe(0);
+      expect(fakes.asked).toEqual(['get', 'acquire', 'decodeCarried']);
+      expect(fakes.waits).toEqual(['value']);
+    });
+
+    it('from another lease (a forged or an older release) is not even decoded: the key is read', async () => {
+      const fakes = new Fakes();
+      waitFor(fakes, { holder: Buffer.from('holder-2'), entry: Buffer.from('forged') });
+      fakes.carriedValues.set('forged', entry('forged', 60_000));
+      const { result } = await read(fakes);
+      expect(result).toMatchObject({ value: 'read again', outcome: 'hit' });
+      expect(fakes.asked).toEqual(['get', 'acquire', 'reread']);
+    });
+
+    it('is not taken when the store named no holder: the key is read', async () => {
+      const fakes = new Fakes();
+      waitFor(fakes, { holder: Buffer.from(holder), entry: Buffer.from('theirs') });
+      fakes.attempts = [{ status: 'held', remainingMs: 1_000 }];
+      fakes.carriedValues.set('theirs', entry('theirs', 60_000));
+      const { result } = await read(fakes);
+      expect(result).toMatchObject({ value: 'read again' });
+      expect(fakes.asked).toEqual(['get', 'acquire', 'reread']);
+    });
+
+    it('that does not decode to a value, or is invalidated, is not served: the key is read', async () => {
+      for (const carried of [undefined, Object.assign(entry('invalidated', 60_000), { invalidated: true })]) {
+        const fakes = new Fakes();
+        waitFor(fakes, { holder: Buffer.from(holder), entry: Buffer.from('theirs') });
+        if (carried) fakes.carriedValues.set('theirs', carried);
+        const { result } = await read(fakes);
+        expect(result).toMatchObject({ value: 'read again' });
+        expect(fakes.asked).toEqual(['get', 'acquire', 'decodeCarried', 'reread']);
+      }
+    });
   });
 
   it('a holder that stored nothing wakes the waiter to run the method itself, without writing', async () => {

@@ -70,6 +70,26 @@ export class EntryReader {
     if (stored.kind === 'lease') return LEASED;
     // A tombstone (evicted), or the previous entry format: a miss, replaced by the next write.
     if (stored.kind !== 'entry') return NOTHING;
+    return this.checked(stored, redisKey, name);
+  }
+
+  /**
+   * An entry a lease's release message carried (lease-waiters.ts) for `redisKey`, decoded and checked
+   * as `decode` checks a GET's reply; undefined when it does not decode to a value (the caller then
+   * reads the key). Nothing is deleted or counted here: these bytes came by pub/sub, not from the key.
+   */
+  decodeCarried(redisKey: string, name: string, bytes: Buffer): DecodedEntry | Promise<EntryRead> | undefined {
+    let stored;
+    try {
+      stored = decodeEntry(this.parts.codec, bytes);
+    } catch {
+      return undefined;
+    }
+    return stored.kind === 'entry' ? this.checked(stored, redisKey, name) : undefined;
+  }
+
+  /** A value read from `redisKey`, marked `invalidated` when a cleared prefix or a tag is newer than its load. */
+  private checked(stored: DecodedEntry, redisKey: string, name: string): DecodedEntry | Promise<EntryRead> {
     const { prefixes } = this.parts;
     if (prefixes.active) {
       if (!prefixes.fresh) return this.checkPrefixesLater(stored, redisKey, name);

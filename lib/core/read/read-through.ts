@@ -241,6 +241,12 @@ export class ReadThrough {
           waitEnded('empty');
           return this.loads.withoutWriting(call, fallback, graceDeadline, outcome);
         }
+        // The release carried the holder's value: it answers as the GET below would, one round trip sooner.
+        const released = woken === 'stored' ? await this.fromRelease(reader, call, wake, attempt.holder) : undefined;
+        if (released) {
+          waitEnded('value');
+          return released;
+        }
       } else {
         wake.cancel();
       }
@@ -290,6 +296,28 @@ export class ReadThrough {
       wake,
       attempt: await leases.acquire(call.key, token, call.load.lockTtlMs, entry?.stamp ?? '', call.name),
     };
+  }
+
+  /**
+   * What the value a release carried answers (lease-waiters.ts): only when it comes from the lease
+   * this caller was told holds the key (`holder`, ACQUIRE_LEASE's token), decodes to a value and
+   * passes a read's checks (tags, cleared prefixes). A pub/sub message is untrusted input, and only
+   * that lease's holder knows its token. The value was the key's when that holder's COMPLETE_LEASE
+   * ran, after this caller's call began, so serving it is what a GET right then would have read.
+   * Undefined otherwise: the caller reads the key.
+   */
+  private async fromRelease(
+    reader: EntryReader,
+    call: ReadCall,
+    wake: LeaseWake,
+    holder: Buffer | undefined,
+  ): Promise<LoadResult<unknown> | undefined> {
+    const carried = wake.carried();
+    if (carried === undefined || holder === undefined || !carried.holder.equals(holder)) return undefined;
+    const read = await reader.decodeCarried(call.key, call.name, carried.entry);
+    if (read === undefined) return undefined;
+    const entry = read instanceof DecodedEntry ? read : read.failed ? undefined : read.entry;
+    return entry === undefined ? undefined : this.serve(call, entry, false);
   }
 
   /** The fallback `entry` gives when the load fails or is too slow (an entry not served: see `serve`). */
