@@ -44,6 +44,7 @@ const STANDALONE_ONLY = [
   'sentinel.spec.ts',
   'tls-harness.spec.ts', // a TLS redis-server of its own (test/support/tls-redis.ts): no cluster in it
   'hostile-input/silent-subscriber.spec.ts', // a freezing TCP proxy in front of a redis-server of its own
+  'hostile-input/failed-catch-up.spec.ts', // CLIENT PAUSE of a redis-server of its own, one subscriber killed
   'hostile-input/tls-and-credentials.spec.ts', // TLS and password-protected redis-servers of its own
 ];
 

@@ -20,6 +20,12 @@ export const MAX_PREFIX_MARKERS = 1_000;
 /** How often a running instance re-reads the markers: keeps them alive, and recreates them if lost. */
 const KEEPALIVE_MS = 5 * 60_000;
 /**
+ * How soon a catch-up read that failed is tried again (doubling up to CATCH_UP_RETRY_MAX_MS): the
+ * subscription is up, so no later one would catch up, and L1 serves only once one has.
+ */
+const CATCH_UP_RETRY_MS = 250;
+const CATCH_UP_RETRY_MAX_MS = 2_000;
+/**
  * A prefix as `clear` takes it (literal text; one with characters keys never contain just matches
  * nothing) and as a marker message may carry it: no control characters, bounded.
  */
@@ -72,6 +78,9 @@ export class PrefixGenerations implements SubscriptionFollower {
   private refreshing: Promise<void> | undefined;
   private refreshingSince = -Infinity;
   private keepalive: NodeJS.Timeout | undefined;
+  /** The next try of a catch-up read that failed (see `catchUp`). */
+  private catchUpRetry: NodeJS.Timeout | undefined;
+  private stopped = false;
   readonly channel: string;
 
   constructor(
@@ -101,19 +110,40 @@ export class PrefixGenerations implements SubscriptionFollower {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.keepalive);
+    clearTimeout(this.catchUpRetry);
   }
 
-  /** The subscription is up (again): the markers are read, then trusted until it drops. Never rejects. */
+  /**
+   * The subscription is up (again): the markers are read, then trusted until it drops. Resolves after
+   * the first read, whatever it answered; never rejects.
+   */
   async subscribed(): Promise<void> {
     const losses = this.losses;
     // The subscriber may be up before the command connection: read the markers once that is too.
     if (!(await this.store.whenReady())) return;
+    await this.catchUp(losses, CATCH_UP_RETRY_MS);
+  }
+
+  /**
+   * Reads the markers and trusts them from then on, unless the subscription dropped meanwhile. A read
+   * that fails (the command connection still in an outage, a command timed out) is tried again after
+   * `retryMs` for as long as this subscription lasts: nothing else would mark the markers fresh, and
+   * until something does, reads re-read them themselves and L1 serves nothing.
+   */
+  private async catchUp(losses: number, retryMs: number): Promise<void> {
     try {
       await this.refresh();
       if (this.losses === losses) this.synced = true;
     } catch {
-      // Not synced: reads re-read the markers themselves until the next subscription.
+      if (this.stopped || this.losses !== losses) return;
+      clearTimeout(this.catchUpRetry);
+      this.catchUpRetry = setTimeout(
+        () => void this.catchUp(losses, Math.min(2 * retryMs, CATCH_UP_RETRY_MAX_MS)),
+        retryMs,
+      );
+      this.catchUpRetry.unref();
     }
   }
 
@@ -121,6 +151,8 @@ export class PrefixGenerations implements SubscriptionFollower {
   lost(): void {
     this.losses++;
     this.synced = false;
+    // A retry of the lost subscription's catch-up: the next subscription makes its own.
+    clearTimeout(this.catchUpRetry);
   }
 
   /**
