@@ -15,6 +15,13 @@ export type { LeaseWake, WakeReason } from './lease-waiters.js';
 const CLUSTER_RESUBSCRIBED_MS = 2_000;
 /** How long after a failed sharded subscription a new subscriber replaces the one that failed. */
 const REPLACE_AFTER_MS = 1_000;
+/**
+ * How soon a SUBSCRIBE that failed on a connection that stays up is sent again, doubling up to
+ * RESUBSCRIBE_MAX_MS: no 'ready' comes to subscribe again, and a refusal (an ACL changed while the
+ * application runs) ends only when the rules do, which nothing but asking again shows.
+ */
+const RESUBSCRIBE_MS = 1_000;
+const RESUBSCRIBE_MAX_MS = 30_000;
 /** How often the subscription's own heartbeat is published (see `NamespaceSubscriber.beat`). */
 export const HEARTBEAT_MS = 1_000;
 /**
@@ -50,6 +57,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   private catchUp: NodeJS.Timeout | undefined;
   /** A replacement subscriber about to be started (see `replaceLater`). */
   private replacing: NodeJS.Timeout | undefined;
+  /** The next SUBSCRIBE after one that failed on a connection that stayed up (see `subscribe`). */
+  private resubscribing: NodeJS.Timeout | undefined;
   /** What tells this subscriber's heartbeats from another's. */
   readonly heartbeatId = randomBytes(6).toString('base64url');
   /** This subscriber's own heartbeat channel. */
@@ -144,34 +153,10 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     // Subscribes on every connection, the first included: ioredis only resubscribes channels that
     // were subscribed before, which a connection that failed at boot never was.
     subscriber.on('ready', () => {
-      const followers = [...this.followers.values()];
-      // The classic channels all, those with a shard channel too: an instance that announces there
-      // (misconfigured, or mid-deploy) is still heard. Nothing arrives there otherwise.
-      const classic = [this.channel, this.heartbeatChannel, ...followers.map((follower) => follower.channel)];
-      const sharded = [...classic, this.shardHeartbeatChannel].flatMap((channel) => this.shards.shardOf(channel) ?? []);
-      const subscribing = Promise.all([
-        subscriber.subscribe(...classic),
-        // One SSUBSCRIBE: every shard channel hashes to the namespace's slot.
-        sharded.length > 0 ? subscriber.ssubscribe(...sharded) : undefined,
-      ]).then(
-        async () => {
-          if (this.subscriber !== subscriber) return;
-          this.refusal = undefined;
-          this.subscribed = true;
-          this.heard = this.sent;
-          this.heardShard = this.sent;
-          await Promise.all(followers.map((follower) => follower.subscribed()));
-        },
-        (err: unknown) => {
-          if (err instanceof Error) this.refusal = err;
-          // Not a refusal (NOPERM and the like stand until the setup changes): ioredis's sharded
-          // subscribers can be left with none for the slot after a failover, and a reconnect of this
-          // client does not mend them. A new subscriber does.
-          const refused = configurationProblem(err) !== undefined;
-          if (this.sharded && !refused && this.subscriber === subscriber) this.replaceLater(client);
-        },
-      );
-      void subscribing.then(firstSubscribed);
+      // This connection's own subscription replaces a retry armed on the one before.
+      clearTimeout(this.resubscribing);
+      this.resubscribing = undefined;
+      void this.subscribe(subscriber, client, RESUBSCRIBE_MS).then(firstSubscribed);
     });
     subscriber.on('close', () => {
       // One this instance replaced (replaceLater) closes after its successor took over.
@@ -213,6 +198,54 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     } catch {
       // Down at boot: ioredis keeps reconnecting, and 'ready' subscribes then.
     }
+  }
+
+  /**
+   * Subscribes `subscriber` to the namespace's channels, then tells the followers. Resolves once that
+   * is done or failed; never rejects. A failure on a connection that stays up is tried again after
+   * `retryMs` (doubling), or, on a sharded subscription and not a refusal, by a new subscriber.
+   */
+  private subscribe(subscriber: Redis | Cluster, client: Redis | Cluster, retryMs: number): Promise<void> {
+    const followers = [...this.followers.values()];
+    // The classic channels all, those with a shard channel too: an instance that announces there
+    // (misconfigured, or mid-deploy) is still heard. Nothing arrives there otherwise.
+    const classic = [this.channel, this.heartbeatChannel, ...followers.map((follower) => follower.channel)];
+    const sharded = [...classic, this.shardHeartbeatChannel].flatMap((channel) => this.shards.shardOf(channel) ?? []);
+    return Promise.all([
+      subscriber.subscribe(...classic),
+      // One SSUBSCRIBE: every shard channel hashes to the namespace's slot.
+      sharded.length > 0 ? subscriber.ssubscribe(...sharded) : undefined,
+    ]).then(
+      async () => {
+        if (this.subscriber !== subscriber) return;
+        this.refusal = undefined;
+        this.subscribed = true;
+        this.heard = this.sent;
+        this.heardShard = this.sent;
+        await Promise.all(followers.map((follower) => follower.subscribed()));
+      },
+      (err: unknown) => {
+        if (err instanceof Error) this.refusal = err;
+        if (this.subscriber !== subscriber) return;
+        // Not a refusal: ioredis's sharded subscribers can be left with none for the slot after a
+        // failover, and a reconnect of this client does not mend them. A new subscriber does.
+        const refused = configurationProblem(err) !== undefined;
+        if (this.sharded && !refused) return this.replaceLater(client);
+        this.resubscribeLater(subscriber, client, retryMs);
+      },
+    );
+  }
+
+  /** Sends the SUBSCRIBE again after `retryMs`, if `subscriber` is still this instance's and up. */
+  private resubscribeLater(subscriber: Redis | Cluster, client: Redis | Cluster, retryMs: number): void {
+    clearTimeout(this.resubscribing);
+    this.resubscribing = setTimeout(() => {
+      this.resubscribing = undefined;
+      // Down or replaced meanwhile: the next 'ready' subscribes.
+      if (this.subscriber !== subscriber || subscriber.status !== 'ready') return;
+      void this.subscribe(subscriber, client, Math.min(2 * retryMs, RESUBSCRIBE_MAX_MS));
+    }, retryMs);
+    this.resubscribing.unref();
   }
 
   /**
@@ -271,6 +304,7 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
     clearTimeout(this.replacing);
+    clearTimeout(this.resubscribing);
     clearTimeout(this.catchUp);
     this.catchUp = undefined;
     this.unfollow?.();

@@ -1,34 +1,31 @@
-// Lost state that must come back: a subscription regained while Redis does not answer the command
-// connection. On every (re)subscription the instance reads the prefix markers before it trusts the
-// ones in memory, and its in-process tier serves nothing until it has. When that read fails (a
-// command timed out, the connection still in an outage), nothing else would ever read them for the
-// subscription, which stays up: L1 would serve nothing until the next reconnect, however healthy
-// Redis is again. The read is tried again for as long as the subscription lasts.
-//
-// CLIENT PAUSE WRITE holds the marker read (a script that keeps the markers alive, so a write) while
-// the subscriber reconnects: SUBSCRIBE is not a write and goes through. The test's own redis-server.
+// Lost state that must come back while the subscriber's connection stays up, so that no reconnect
+// would bring it back:
+// - the prefix markers' read on a new subscription. The instance reads them before it trusts the ones
+//   in memory, and its in-process tier serves nothing until it has. A read that fails (a command timed
+//   out, the command connection still in an outage) is tried again while the subscription lasts.
+//   CLIENT PAUSE WRITE holds the read (a script that keeps the markers alive, so a write) while the
+//   subscriber reconnects: SUBSCRIBE is not a write and goes through.
+// - the SUBSCRIBE itself, refused (NOPERM) because the user's ACL rules changed while the application
+//   ran: sent again, backing off, so the instance subscribes once the rules allow it.
+// The test's own redis-server.
 import 'reflect-metadata';
-import { Injectable, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { Cacheable, CacheService } from 'nestjs-redis-cache';
+import { CacheService } from 'nestjs-redis-cache';
 import { startLocalRedis, type LocalRedisServer } from '../../../tools/local-redis-server.mjs';
 import { COMMAND_TIMEOUT_MS, eventually } from '../../support/fault-helpers.js';
+import { POST, Posts, subscribeCalls } from '../../support/subscriber-faults.js';
+import { bookkeeping } from '../../support/redis-keys.js';
 import { createTestApp, uniqueNamespace } from '../../support/test-app.js';
+
+/** The Redis user of the ACL test, allowed everything until the test takes its channels away. */
+const USER = 'catch-up';
+const PASSWORD = 'catch-up-password';
 
 /** Long enough for a reconnect and a marker read that times out; short of two unheard heartbeats. */
 const PAUSE_MS = 700;
 
-@Injectable()
-class Posts {
-  loads = 0;
-
-  @Cacheable({ key: 'post:{0}', ttl: '1h' })
-  async post(id: number): Promise<{ id: number; load: number }> {
-    return { id, load: ++this.loads };
-  }
-}
-
-describe('a marker read that fails on a new subscription is tried again', () => {
+describe('what a new subscription needs is tried again while the connection stays up', () => {
   let server: LocalRedisServer;
   let admin: Redis;
   let app: INestApplication | undefined;
@@ -42,6 +39,7 @@ describe('a marker read that fails on a new subscription is tried again', () => 
     await admin.call('CLIENT', 'UNPAUSE');
     await app?.close();
     app = undefined;
+    await admin.call('ACL', 'DELUSER', USER);
   });
 
   afterAll(async () => {
@@ -49,14 +47,22 @@ describe('a marker read that fails on a new subscription is tried again', () => 
     await server.stop();
   });
 
-  /** SUBSCRIBE commands the server has run, all clients together. */
-  async function subscribes(): Promise<number> {
-    const info = await admin.info('commandstats');
-    return Number(/^cmdstat_subscribe:calls=(\d+)/m.exec(info)?.[1] ?? 0);
-  }
+  /** The lease channel of the ACL test's namespace. */
+  let leaseChannel: string | undefined;
 
+  const subscribes = () => subscribeCalls(admin);
   /** L1 hits of `Posts.post` so far. */
-  const l1Hits = (cache: CacheService) => cache.stats().byName['Posts.post']?.l1Hits ?? 0;
+  const l1Hits = (cache: CacheService) => cache.stats().byName[POST]?.l1Hits ?? 0;
+
+  /** `id`, not read before, is loaded, read back from Redis (kept in L1), then served from L1. */
+  async function expectKeptInL1(posts: Posts, cache: CacheService, id: number): Promise<void> {
+    const loads = posts.loads;
+    await posts.post(id);
+    await posts.post(id);
+    const before = l1Hits(cache);
+    expect(await posts.post(id)).toEqual({ id, load: loads + 1 });
+    expect(l1Hits(cache)).toBe(before + 1);
+  }
 
   it('the in-process tier serves again once the markers can be read, with the subscription never lost again', async () => {
     app = await createTestApp({
@@ -71,12 +77,7 @@ describe('a marker read that fails on a new subscription is tried again', () => 
     const cache = app.get(CacheService);
     const posts = app.get(Posts);
     await eventually('L1 serves', async () => cache.status().l1 === 'serving', 5_000);
-    // Loaded, read back from Redis (kept in L1), then served from L1.
-    await posts.post(1);
-    await posts.post(1);
-    const hits = l1Hits(cache);
-    expect(await posts.post(1)).toEqual({ id: 1, load: 1 });
-    expect(l1Hits(cache)).toBe(hits + 1);
+    await expectKeptInL1(posts, cache, 1);
 
     // The subscriber connection drops while the server holds writes: the instance subscribes again at
     // once, and its marker read waits out commandTimeout.
@@ -94,11 +95,61 @@ describe('a marker read that fails on a new subscription is tried again', () => 
     // retried read brings L1 back (and the presence marker, written again, settles meanwhile).
     await eventually('L1 serves again', async () => cache.status().l1 === 'serving', 10_000);
     expect(await subscribes()).toBe(subscribed + 1);
-    const loads = posts.loads;
-    await posts.post(2);
-    await posts.post(2);
-    const before = l1Hits(cache);
-    expect(await posts.post(2)).toEqual({ id: 2, load: loads + 1 });
-    expect(l1Hits(cache)).toBe(before + 1);
+    await expectKeptInL1(posts, cache, 2);
   }, 30_000);
+
+  it('a SUBSCRIBE refused after an ACL change is sent again: the instance subscribes once the rules allow it', async () => {
+    expect(await admin.call('ACL', 'SETUSER', USER, 'reset', 'on', `>${PASSWORD}`, '~*', '&*', '+@all')).toBe('OK');
+    const namespace = uniqueNamespace('resubscribe');
+    leaseChannel = bookkeeping(namespace).leaseChannel;
+    app = await createTestApp({
+      providers: [Posts],
+      cache: {
+        redis: `redis://${USER}:${PASSWORD}@127.0.0.1:${server.port}`,
+        namespace,
+        l1: { max: 100, ttl: '1m' },
+      },
+    });
+    const cache = app.get(CacheService);
+    const posts = app.get(Posts);
+    await eventually('L1 serves', async () => cache.status().l1 === 'serving', 5_000);
+    await admin.call('ACL', 'LOG', 'RESET');
+
+    // No channels any more: Redis closes the user's subscribed connection, and the subscriber's
+    // SUBSCRIBE on its new one is refused. The instance behaves as unsubscribed (L1 serves nothing).
+    expect(await admin.call('ACL', 'SETUSER', USER, 'resetchannels')).toBe('OK');
+    await eventually('L1 stops serving', async () => cache.status().l1 === 'waiting', 5_000);
+    // Asked again while refused (a second SUBSCRIBE about a second later), not once for good.
+    await eventually('the SUBSCRIBE refused twice', async () => (await refusedSubscribes()) >= 2, 10_000);
+    expect(cache.status().l1).toBe('waiting');
+
+    // The rules allow it again: the instance subscribes on the same connection, and L1 serves.
+    const subscribed = await subscribes();
+    expect(await admin.call('ACL', 'SETUSER', USER, 'allchannels')).toBe('OK');
+    await eventually('L1 serves again', async () => cache.status().l1 === 'serving', 15_000);
+    expect(await subscribes()).toBeGreaterThan(subscribed);
+    await expectKeptInL1(posts, cache, 3);
+  }, 40_000);
+
+  /**
+   * SUBSCRIBEs of USER that ACL LOG recorded as refused since its last reset: refusals of the lease
+   * channel, the first one the subscriber names (the command connection's heartbeats are refused on
+   * another).
+   */
+  async function refusedSubscribes(): Promise<number> {
+    const entries = (await admin.call('ACL', 'LOG', '128')) as unknown[][];
+    let count = 0;
+    for (const entry of entries) {
+      const fields = new Map<string, unknown>();
+      for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
+      if (
+        fields.get('username') === USER &&
+        fields.get('reason') === 'channel' &&
+        fields.get('object') === leaseChannel
+      ) {
+        count += Number(fields.get('count'));
+      }
+    }
+    return count;
+  }
 });

@@ -6,14 +6,15 @@
 // own redis-server through a freezing TCP proxy on loopback (test/support/freezing-proxy.ts), app B
 // directly; both share one namespace, and B clears while A's traffic is frozen.
 import 'reflect-metadata';
-import { Injectable, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { Cacheable, CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
+import { CacheService, type RedisCacheModuleOptions } from 'nestjs-redis-cache';
 import { HEARTBEAT_MS, SILENCE_DETECTED_WITHIN_MS } from '../../../lib/store/namespace-subscriber.js';
 import { startLocalRedis, type LocalRedisServer } from '../../../tools/local-redis-server.mjs';
 import { CALL_BOUND_MS, COMMAND_TIMEOUT_MS, eventually, range, timed } from '../../support/fault-helpers.js';
 import { startFreezingProxy, type FreezingProxy } from '../../support/freezing-proxy.js';
 import { measureStalls } from '../../support/stall-meter.js';
+import { POST, Posts, subscribeCalls } from '../../support/subscriber-faults.js';
 import { createTestApp, uniqueNamespace } from '../../support/test-app.js';
 import { bookkeeping } from '../../support/redis-keys.js';
 
@@ -23,19 +24,6 @@ import { bookkeeping } from '../../support/redis-keys.js';
  * meanwhile is added on top (see `waitWindow`), so a loaded machine stretches the wait, not the claim.
  */
 const MARGIN_MS = 300;
-
-@Injectable()
-class Posts {
-  loads = 0;
-
-  @Cacheable({ key: 'post:{0}', ttl: '1h' })
-  async post(id: number): Promise<{ id: number; load: number }> {
-    return { id, load: ++this.loads };
-  }
-}
-
-/** The metrics name of `Posts.post`. */
-const POST = 'Posts.post';
 
 interface Instance {
   app: INestApplication;
@@ -165,11 +153,7 @@ describe('a silent subscriber is noticed', () => {
     return { servedClearedAtFirst, ...window };
   }
 
-  /** SUBSCRIBE commands the server has run, all clients together. */
-  async function subscribes(): Promise<number> {
-    const info = await admin.info('commandstats');
-    return Number(/^cmdstat_subscribe:calls=(\d+)/m.exec(info)?.[1] ?? 0);
-  }
+  const subscribes = () => subscribeCalls(admin);
 
   function report(line: string): void {
     if (process.env.SILENT_SUBSCRIBER_VERBOSE) process.stdout.write(`silent-subscriber ${line}\n`);
