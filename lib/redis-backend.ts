@@ -97,6 +97,7 @@ class RedisSession implements CacheBackendSession {
       events.rejected,
       this.shards,
       switches && ((subscriber) => switches.follow(subscriber)),
+      logger,
     );
     this.store = new RedisCacheStore(client, config.commandTimeoutMs, health, this.shards);
   }

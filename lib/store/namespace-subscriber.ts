@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { NamespaceSubscription, SubscriptionFollower } from './cache-store.js';
 import { within } from '../core/within.js';
 import { closeClient } from './close-client.js';
+import type { HealthLogger } from './connection-health.js';
 import { configurationProblem } from './connection-problems.js';
 import { LeaseWaiters, type LeaseWake } from './lease-waiters.js';
 import { isCluster } from './redis-cache.store.js';
@@ -53,6 +54,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   private readonly followers = new Map<string, SubscriptionFollower>();
   /** Why the last SUBSCRIBE was refused (NOPERM: the user lacks the channels), if it was. */
   refusal: Error | undefined;
+  /** The refusal last logged, until a SUBSCRIBE is allowed again: logged once, however often asked. */
+  private refusalLogged: string | undefined;
   /** On a Cluster, after a node left: when the followers may trust their messages again. */
   private catchUp: NodeJS.Timeout | undefined;
   /** A replacement subscriber about to be started (see `replaceLater`). */
@@ -92,6 +95,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
     private readonly shards: ShardChannels = new ShardChannels(),
     /** Through Sentinel: moves the subscriber's connection along with a failover (sentinel-switches.ts). */
     private readonly followSwitches: ((subscriber: Redis) => () => void) | undefined = undefined,
+    /** Where a subscription refused while the application runs is reported, once until allowed again. */
+    private readonly logger: HealthLogger | undefined = undefined,
   ) {
     this.waiters = new LeaseWaiters(isEntryKey, rejected);
     this.heartbeatChannel = `${channel}:${this.heartbeatId}`;
@@ -219,6 +224,10 @@ export class NamespaceSubscriber implements NamespaceSubscription {
       async () => {
         if (this.subscriber !== subscriber) return;
         this.refusal = undefined;
+        if (this.refusalLogged !== undefined) {
+          this.refusalLogged = undefined;
+          this.logger?.log('Redis allows the cache its subscription again');
+        }
         this.subscribed = true;
         this.heard = this.sent;
         this.heardShard = this.sent;
@@ -229,8 +238,16 @@ export class NamespaceSubscriber implements NamespaceSubscription {
         if (this.subscriber !== subscriber) return;
         // Not a refusal: ioredis's sharded subscribers can be left with none for the slot after a
         // failover, and a reconnect of this client does not mend them. A new subscriber does.
-        const refused = configurationProblem(err) !== undefined;
-        if (this.sharded && !refused) return this.replaceLater(client);
+        const problem = configurationProblem(err);
+        if (this.sharded && problem === undefined) return this.replaceLater(client);
+        // While the application runs (at bootstrap a refusal fails app.init() instead): an ACL changed.
+        if (problem !== undefined && this.heartbeat !== undefined && this.refusalLogged === undefined) {
+          this.refusalLogged = problem;
+          this.logger?.warn(
+            `The cache's subscription was refused: ${problem}. Until Redis allows it, lease waiters poll and ` +
+              `the in-process tier serves nothing (asked again at most every ${RESUBSCRIBE_MAX_MS / 1_000} s)`,
+          );
+        }
         this.resubscribeLater(subscriber, client, retryMs);
       },
     );

@@ -13,7 +13,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { CacheService } from 'nestjs-redis-cache';
 import { startLocalRedis, type LocalRedisServer } from '../../../tools/local-redis-server.mjs';
-import { COMMAND_TIMEOUT_MS, eventually } from '../../support/fault-helpers.js';
+import { COMMAND_TIMEOUT_MS, createFaultApp, eventually } from '../../support/fault-helpers.js';
 import { POST, Posts, subscribeCalls } from '../../support/subscriber-faults.js';
 import { bookkeeping } from '../../support/redis-keys.js';
 import { createTestApp, uniqueNamespace } from '../../support/test-app.js';
@@ -100,20 +100,17 @@ describe('what a new subscription needs is tried again while the connection stay
 
   it('a SUBSCRIBE refused after an ACL change is sent again: the instance subscribes once the rules allow it', async () => {
     expect(await admin.call('ACL', 'SETUSER', USER, 'reset', 'on', `>${PASSWORD}`, '~*', '&*', '+@all')).toBe('OK');
-    const namespace = uniqueNamespace('resubscribe');
-    leaseChannel = bookkeeping(namespace).leaseChannel;
-    app = await createTestApp({
+    const fault = await createFaultApp(`redis://${USER}:${PASSWORD}@127.0.0.1:${server.port}`, {
       providers: [Posts],
-      cache: {
-        redis: `redis://${USER}:${PASSWORD}@127.0.0.1:${server.port}`,
-        namespace,
-        l1: { max: 100, ttl: '1m' },
-      },
+      cache: { l1: { max: 100, ttl: '1m' } },
     });
-    const cache = app.get(CacheService);
+    ({ app } = fault);
+    const { cache, logs } = fault;
+    leaseChannel = bookkeeping(fault.namespace).leaseChannel;
     const posts = app.get(Posts);
     await eventually('L1 serves', async () => cache.status().l1 === 'serving', 5_000);
     await admin.call('ACL', 'LOG', 'RESET');
+    const logMark = logs.lines.length;
 
     // No channels any more: Redis closes the user's subscribed connection, and the subscriber's
     // SUBSCRIBE on its new one is refused. The instance behaves as unsubscribed (L1 serves nothing).
@@ -122,12 +119,20 @@ describe('what a new subscription needs is tried again while the connection stay
     // Asked again while refused (a second SUBSCRIBE about a second later), not once for good.
     await eventually('the SUBSCRIBE refused twice', async () => (await refusedSubscribes()) >= 2, 10_000);
     expect(cache.status().l1).toBe('waiting');
+    // Said once, however often refused, naming what Redis said and what the instance does meanwhile.
+    const refusals = logs.cacheLines('warn', logMark).filter((line) => line.includes('subscription was refused'));
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatch(/NOPERM.*Least privilege.*lease waiters poll and the in-process tier serves nothing/);
 
     // The rules allow it again: the instance subscribes on the same connection, and L1 serves.
     const subscribed = await subscribes();
     expect(await admin.call('ACL', 'SETUSER', USER, 'allchannels')).toBe('OK');
     await eventually('L1 serves again', async () => cache.status().l1 === 'serving', 15_000);
     expect(await subscribes()).toBeGreaterThan(subscribed);
+    expect(logs.cacheLines('log', logMark).filter((line) => line.includes('subscription again'))).toHaveLength(1);
+    expect(logs.cacheLines('warn', logMark).filter((line) => line.includes('subscription was refused'))).toHaveLength(
+      1,
+    );
     await expectKeptInL1(posts, cache, 3);
   }, 40_000);
 
