@@ -40,8 +40,16 @@ export interface ReadThroughParts {
 
 /** While the release subscriber is down, waiters re-read this often instead of waiting for a message. */
 const POLL_WITHOUT_SUBSCRIBER_MS = 50;
-/** Read once: an entry's fresh-until (epoch ms) becomes a `performance.now()` time without a clock read per hit. */
-const TIME_ORIGIN = performance.timeOrigin;
+/**
+ * When an entry fresh until `freshUntil` (epoch ms, from `wallNow = Date.now()`) goes stale, as a
+ * `performance.now()` time measured from `now` (a `performance.now()` no later than `wallNow` was read:
+ * the time comes out no later than the true one). Not `freshUntil - performance.timeOrigin`: the wall
+ * clock drifts from the monotonic one as a process ages (NTP slewing, a step), by seconds in a server
+ * that runs for days, and the staleness would be that far off.
+ */
+function staleAtOf(freshUntil: number, wallNow: number, now: number): number {
+  return now + (freshUntil - wallNow);
+}
 
 /** A lease attempt's answer, with the token it was made with and the wake-up registered before it. */
 interface Attempt {
@@ -95,8 +103,10 @@ export class ReadThrough {
       const read = reader.decode(key, name, payload);
       if (read instanceof DecodedEntry) {
         // A plain hit, answered in this `.then` (no refresh to start: that is `answer`'s).
-        if (load.earlyRefreshBeta === 0 && freshnessOf(read, load) === 'fresh') {
-          flight.staleAt = read.freshUntil - TIME_ORIGIN;
+        // The wall clock freshness reads anyway, so the hit reads no other clock.
+        const wallNow = Date.now();
+        if (load.earlyRefreshBeta === 0 && freshnessOf(read, load, wallNow) === 'fresh') {
+          flight.staleAt = staleAtOf(read.freshUntil, wallNow, now);
           early?.drop();
           return { value: read.value, outcome: 'hit', fresh: read };
         }
@@ -135,7 +145,10 @@ export class ReadThrough {
       return this.loads.run(call, false).then((value) => ({ value, outcome: 'error' as const }));
     }
     const served = this.serve(call, seen.entry, true);
-    if (served?.fresh) flight.staleAt = served.fresh.freshUntil - TIME_ORIGIN;
+    if (served?.fresh) {
+      const at = performance.now();
+      flight.staleAt = staleAtOf(served.fresh.freshUntil, Date.now(), at);
+    }
     // The early attempt is the one a miss sends: of use only when the read saw nothing and did not fail.
     if (early && (served || seen.entry || seen.failed)) {
       early.drop();
