@@ -54,8 +54,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
   private readonly followers = new Map<string, SubscriptionFollower>();
   /** Why the last SUBSCRIBE was refused (NOPERM: the user lacks the channels), if it was. */
   refusal: Error | undefined;
-  /** The refusal last logged, until a SUBSCRIBE is allowed again: logged once, however often asked. */
-  private refusalLogged: string | undefined;
+  /** A refusal was logged and no SUBSCRIBE allowed since: logged once, however often asked. */
+  private refusalLogged = false;
   /** On a Cluster, after a node left: when the followers may trust their messages again. */
   private catchUp: NodeJS.Timeout | undefined;
   /** A replacement subscriber about to be started (see `replaceLater`). */
@@ -224,8 +224,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
       async () => {
         if (this.subscriber !== subscriber) return;
         this.refusal = undefined;
-        if (this.refusalLogged !== undefined) {
-          this.refusalLogged = undefined;
+        if (this.refusalLogged) {
+          this.refusalLogged = false;
           this.logger?.log('Redis allows the cache its subscription again');
         }
         this.subscribed = true;
@@ -241,8 +241,8 @@ export class NamespaceSubscriber implements NamespaceSubscription {
         const problem = configurationProblem(err);
         if (this.sharded && problem === undefined) return this.replaceLater(client);
         // While the application runs (at bootstrap a refusal fails app.init() instead): an ACL changed.
-        if (problem !== undefined && this.heartbeat !== undefined && this.refusalLogged === undefined) {
-          this.refusalLogged = problem;
+        if (problem !== undefined && this.heartbeat !== undefined && !this.refusalLogged) {
+          this.refusalLogged = true;
           this.logger?.warn(
             `The cache's subscription was refused: ${problem}. Until Redis allows it, lease waiters poll and ` +
               `the in-process tier serves nothing (asked again at most every ${RESUBSCRIBE_MAX_MS / 1_000} s)`,

@@ -135,6 +135,27 @@ async function stampede(fakes: Fakes, callers: number, flights = new SingleFligh
   return { results, loads };
 }
 
+/**
+ * A key read fresh for 1 s: a second round within that sends no early attempt, a round past it does.
+ */
+async function expectNoneWhileFresh(): Promise<void> {
+  const fakes = new Fakes();
+  fakes.get = 'entry';
+  // Fresh for 1 s: the second round must come within it, which a loaded machine running every
+  // project at once did not always do within the 30 ms this once allowed.
+  fakes.decoded = entry('cached', 1_000);
+  const flights = new SingleFlight<LoadResult<unknown>>();
+  await stampede(fakes, 2, flights);
+  fakes.asked.length = 0;
+  await stampede(fakes, 2, flights);
+  expect(fakes.asked).toEqual(['get']);
+  await new Promise((resolve) => setTimeout(resolve, 1_050));
+  fakes.asked.length = 0;
+  fakes.decoded = NOTHING;
+  await stampede(fakes, 2, flights);
+  expect(fakes.asked).toEqual(['get', 'early', 'cancel']);
+}
+
 describe('the early lease attempt (read-through)', () => {
   it('a caller joining a cold read sends the attempt right behind the GET; the miss takes it, once', async () => {
     const fakes = new Fakes();
@@ -185,21 +206,7 @@ describe('the early lease attempt (read-through)', () => {
   });
 
   it('a key whose last value read here is still fresh sends none, and one past it does again', async () => {
-    const fakes = new Fakes();
-    fakes.get = 'entry';
-    // Fresh for 1 s: the second round must come within it, which a loaded machine running every
-    // project at once did not always do within the 30 ms this once allowed.
-    fakes.decoded = entry('cached', 1_000);
-    const flights = new SingleFlight<LoadResult<unknown>>();
-    await stampede(fakes, 2, flights);
-    fakes.asked.length = 0;
-    await stampede(fakes, 2, flights);
-    expect(fakes.asked).toEqual(['get']);
-    await new Promise((resolve) => setTimeout(resolve, 1_050));
-    fakes.asked.length = 0;
-    fakes.decoded = NOTHING;
-    await stampede(fakes, 2, flights);
-    expect(fakes.asked).toEqual(['get', 'early', 'cancel']);
+    await expectNoneWhileFresh();
   });
 
   it('goes by how long the value stays fresh, whatever the wall clock says against the monotonic one', async () => {
@@ -208,19 +215,7 @@ describe('the early lease attempt (read-through)', () => {
     const realNow = Date.now.bind(Date);
     const wall = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 10_000);
     try {
-      const fakes = new Fakes();
-      fakes.get = 'entry';
-      fakes.decoded = entry('cached', 1_000);
-      const flights = new SingleFlight<LoadResult<unknown>>();
-      await stampede(fakes, 2, flights);
-      fakes.asked.length = 0;
-      await stampede(fakes, 2, flights);
-      expect(fakes.asked).toEqual(['get']);
-      await new Promise((resolve) => setTimeout(resolve, 1_050));
-      fakes.asked.length = 0;
-      fakes.decoded = NOTHING;
-      await stampede(fakes, 2, flights);
-      expect(fakes.asked).toEqual(['get', 'early', 'cancel']);
+      await expectNoneWhileFresh();
     } finally {
       wall.mockRestore();
     }

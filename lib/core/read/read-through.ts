@@ -102,13 +102,15 @@ export class ReadThrough {
       if (payload === FAILED) return this.answer(READ_FAILED, key, loader, write, load, name, flight, early);
       const read = reader.decode(key, name, payload);
       if (read instanceof DecodedEntry) {
-        // A plain hit, answered in this `.then` (no refresh to start: that is `answer`'s).
-        // The wall clock freshness reads anyway, so the hit reads no other clock.
-        const wallNow = Date.now();
-        if (load.earlyRefreshBeta === 0 && freshnessOf(read, load, wallNow) === 'fresh') {
-          flight.staleAt = staleAtOf(read.freshUntil, wallNow, now);
-          early?.drop();
-          return { value: read.value, outcome: 'hit', fresh: read };
+        // A plain hit, answered in this `.then` (no refresh to start: that is `answer`'s). The wall
+        // clock freshness reads anyway places the staleness too: the hit reads no other clock.
+        if (load.earlyRefreshBeta === 0) {
+          const wallNow = Date.now();
+          if (freshnessOf(read, load, wallNow) === 'fresh') {
+            flight.staleAt = staleAtOf(read.freshUntil, wallNow, now);
+            early?.drop();
+            return { value: read.value, outcome: 'hit', fresh: read };
+          }
         }
         return this.answer(
           { entry: read, leased: false, failed: false },
