@@ -273,6 +273,9 @@ export class CacheOperationExecutor {
       const { reads } = this.engine;
       const kept = reads.fromL1Resolved(cacheable, redisKey);
       if (kept !== undefined) return kept;
+      // A stampede's later callers: the read in flight answers them all, with nothing made per call.
+      const joined = reads.join(cacheable, redisKey, valueOf);
+      if (joined !== undefined) return joined;
       return reads.load(
         cacheable,
         redisKey,

@@ -13,6 +13,21 @@ export interface Flight<T> {
    * `performance.now()` time from which the last value read is no longer fresh; 0 before any.
    */
   staleAt?: number;
+  /**
+   * The answer the callers that joined the work from one read site share (GetOrLoadHandler.join): one
+   * `.then` for all of them instead of one each. Cleared when the work settles.
+   */
+  answered?: SharedAnswer;
+}
+
+/** What callers joining one work from one site receive, and when each of them called (for its latency). */
+export interface SharedAnswer {
+  /** The site and the answer function the callers share: a caller from another joins the work on its own. */
+  readonly site: object;
+  readonly answer: unknown;
+  readonly promise: Promise<unknown>;
+  /** Each joined caller's start (`performance.now()`), recorded once the work settles. */
+  readonly starts: number[];
 }
 
 /** Settled holders kept for reuse before a sweep removes them (see `run`). */
@@ -29,6 +44,12 @@ export class SingleFlight<T> {
   /** The Map size at which idle holders are swept; doubles while most holders are busy. */
   private sweepAt = MAX_IDLE_HOLDERS;
 
+  /** The key's work while it runs (to join it); undefined when none does. */
+  running(key: string): Flight<T> | undefined {
+    const flight = this.inFlight.get(key);
+    return flight?.promise ? flight : undefined;
+  }
+
   run(key: string, work: (flight: Flight<T>) => Promise<T>): Promise<T> {
     let flight = this.inFlight.get(key);
     if (flight?.promise) {
@@ -41,7 +62,14 @@ export class SingleFlight<T> {
     // survive every scavenge. Measured in bench/README.md (the hit path).
     if (!flight) {
       if (this.inFlight.size >= this.sweepAt) this.sweep();
-      flight = { promise: undefined, superseded: false, tagged: false, joined: undefined, staleAt: 0 };
+      flight = {
+        promise: undefined,
+        superseded: false,
+        tagged: false,
+        joined: undefined,
+        staleAt: 0,
+        answered: undefined,
+      };
       this.inFlight.set(key, flight);
     }
     const holder = flight;
@@ -51,6 +79,7 @@ export class SingleFlight<T> {
     const forget = () => {
       holder.promise = undefined;
       holder.joined = undefined;
+      holder.answered = undefined;
     };
     // Both branches handled: a rejection reaches the callers through `started`, not through this chain.
     started.then(forget, forget);

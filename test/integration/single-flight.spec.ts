@@ -1,7 +1,8 @@
 // Single-flight: concurrent calls on a cold key run the source once and share its result or error.
 import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
-import { Cacheable, CacheService } from 'nestjs-redis-cache';
+import { CACHE_CHANNELS, Cacheable, CacheService, type CacheCallEvent } from 'nestjs-redis-cache';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
 import { delay } from '../support/timing.js';
 
@@ -50,6 +51,56 @@ describe('single-flight', () => {
     expect(reports.runs).toBe(1);
   });
 
+  it(`${CALLERS} joined callers share one answer, and each is recorded once with its own latency`, async () => {
+    const calls: CacheCallEvent[] = [];
+    const listener = (message: unknown) => {
+      const call = message as CacheCallEvent;
+      if (call.namespace === ns) calls.push(call);
+    };
+    subscribe(CACHE_CHANNELS.call, listener);
+    let pending: Promise<unknown>[];
+    try {
+      pending = Array.from({ length: CALLERS }, () => reports.build(3));
+      // The first caller reads (and loads) for the key; the callers joining it get one Promise between
+      // them, made once, instead of one `.then` each (bench/README.md, stampede).
+      expect(pending[CALLERS - 1]).toBe(pending[1]);
+      expect(pending[1]).not.toBe(pending[0]);
+      for (const value of await Promise.all(pending)) expect(value).toMatchObject({ id: 3, run: 1 });
+    } finally {
+      unsubscribe(CACHE_CHANNELS.call, listener);
+    }
+    expect(reports.runs).toBe(1);
+    expect(calls).toHaveLength(CALLERS);
+    for (const call of calls) {
+      expect(call).toMatchObject({ name: 'ReportService.build', outcome: 'miss', key: `${ns}:report:3` });
+      // Every caller came before the 50 ms method ran, and waited for it.
+      expect(call.durationMs).toBeGreaterThanOrEqual(40);
+    }
+    expect(cache.stats().byName['ReportService.build']).toMatchObject({ misses: CALLERS, hits: 0 });
+    // Settled: the next caller reads on its own (a hit now), joining nothing left over.
+    const next = reports.build(3);
+    expect(next).not.toBe(pending[1]);
+    expect(await next).toMatchObject({ id: 3, run: 1 });
+    expect(cache.stats().byName['ReportService.build']).toMatchObject({ misses: CALLERS, hits: 1 });
+  });
+
+  it("a getOrSet of the method's key joins its load, recorded under its own name, beside the shared answer", async () => {
+    let loads = 0;
+    const loader = async () => ({ id: 5, run: 0, loads: ++loads });
+    const first = reports.build(5);
+    const joined = reports.build(5);
+    const viaService = cache.getOrSet('report:5', loader, { name: 'reports.direct' });
+    const later = reports.build(5);
+    expect(later).toBe(joined);
+    const values = await Promise.all([first, joined, viaService, later]);
+    expect(loads).toBe(0);
+    expect(reports.runs).toBe(1);
+    for (const value of values) expect(value).toEqual({ id: 5, run: 1, at: new Date(1_700_000_000_000) });
+    const { byName } = cache.stats();
+    expect(byName['ReportService.build']).toMatchObject({ misses: 3 });
+    expect(byName['reports.direct']).toMatchObject({ misses: 1 });
+  });
+
   it('calls on different keys are not coalesced', async () => {
     await Promise.all(Array.from({ length: 100 }, (_, i) => reports.build(i % 10)));
     expect(reports.runs).toBe(10);
@@ -63,6 +114,8 @@ describe('single-flight', () => {
       expect(outcome.status).toBe('rejected');
       expect((outcome as PromiseRejectedResult).reason).toEqual(new Error('report 2 failed in run 1'));
     }
+    // Each waiter is recorded, as a miss (the method failed), once.
+    expect(cache.stats().byName['ReportService.build']).toMatchObject({ misses: CALLERS, hits: 0, errors: 0 });
     expect(await redis.exists(`${ns}:report:2`)).toBe(0);
     expect(await reports.build(2)).toMatchObject({ id: 2, run: 2 });
     expect(reports.runs).toBe(2);

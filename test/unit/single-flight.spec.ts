@@ -49,4 +49,22 @@ describe('SingleFlight', () => {
     expect(await old).toBe('old');
     expect(superseded).toBe(true);
   });
+
+  it('running() gives the work while it runs; the answer its callers shared goes when it settles', async () => {
+    const flights = new SingleFlight<number>();
+    let release!: (value: number) => void;
+    const work = flights.run('k', () => new Promise<number>((resolve) => (release = resolve)));
+    const flight = flights.running('k')!;
+    expect(flight.promise).toBe(work);
+    expect(flights.running('other')).toBeUndefined();
+    flight.answered = { site: {}, answer: undefined, promise: work, starts: [] };
+    release(1);
+    await work;
+    expect(flights.running('k')).toBeUndefined();
+    expect(flight.answered).toBeUndefined();
+    // The holder is reused by the key's next work, with nothing of the last one's answer.
+    void flights.run('k', async () => 2);
+    expect(flights.running('k')).toBe(flight);
+    expect(flight.answered).toBeUndefined();
+  });
 });
