@@ -18,9 +18,15 @@
  * against the floor's and the gap between them (median of the rounds' differences; goal ≤ 3 ms).
  *
  * Run: npm run bench:stampede
+ * Before the rounds, each variant runs BENCH_JIT_WARMUP times (default 1,500) on a fresh key with a
+ * 0 ms method and two calls per process, so that what runs once per round (the holder's write and
+ * release, a waiter's wake-up, lru-cache's fetch) is optimised code, as in a server that has served
+ * misses for a while: 20 rounds alone leave it in V8's interpreter (bench/README.md, stampede).
+ * BENCH_JIT_WARMUP=0 measures it cold.
+ *
  * Knobs: BENCH_ROUNDS (default 20 per variant and topology), BENCH_WORKERS (4), BENCH_CALLERS (1,000
  * per round, split among the processes), BENCH_METHOD_MS (50), BENCH_VARIANTS (lock,floor,no-lock),
- * BENCH_DEADLINE_S (150).
+ * BENCH_JIT_WARMUP (1,500), BENCH_DEADLINE_S (150).
  */
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +52,8 @@ const METHOD_MS = Number(process.env.BENCH_METHOD_MS ?? 50);
 const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 150);
 const VARIANTS = (process.env.BENCH_VARIANTS ?? 'lock,floor,no-lock').split(',').map((v) => v.trim()) as Variant[];
 const WARMUP_ROUNDS = 1;
+/** Short runs of each variant before the rounds (see the file comment). */
+const JIT_WARMUP_RUNS = Number(process.env.BENCH_JIT_WARMUP ?? 1_500);
 const ROUND_TIMEOUT_MS = 20_000;
 /** Issue 11, item 7: the module's p99 − method within this much of the floor's, in the same run. */
 const GAP_GOAL_MS = 3;
@@ -98,6 +106,27 @@ interface RoundResult {
 const workers: Array<WorkerHandle<WorkerMessage, ParentMessage>> = [];
 
 const slotName = ({ processes, variant }: Slot) => `${variant} ${processes}p`;
+
+/**
+ * `runs` short runs of `variant` in every process at once, each on a fresh key: a 0 ms method, two
+ * calls per process (a caller that loads or waits, and one that joins it). Only what JIT warm-up
+ * needs: every run must end without errors, nothing is measured.
+ */
+async function warmUp(publisher: Redis, variant: Variant, runs: number): Promise<void> {
+  const method = METHOD_OF[variant];
+  for (let run = 0; run < runs; run++) {
+    const key = `jit-${variant}-${run}-${Date.now()}`;
+    const done = Promise.all(
+      workers.map((worker) =>
+        worker.next((m): m is DoneMessage => m.type === 'done' && m.key === key, ROUND_TIMEOUT_MS, `warm-up ${key}`),
+      ),
+    );
+    const command: RunCommand = { method, key, methodMs: 0, calls: 2 };
+    await publisher.publish(START_CHANNEL, JSON.stringify(command));
+    const errors = (await done).flatMap((message) => message.report.errors);
+    if (errors.length > 0) throw new Error(`warm-up run ${key} failed: ${errors[0]}`);
+  }
+}
 
 async function runRound(
   publisher: Redis,
@@ -301,7 +330,8 @@ async function main(server: LocalRedisServer): Promise<void> {
     console.log(
       `${CALLERS} concurrent calls on one cold key per round (1 process x ${CALLERS}, ${WORKERS} processes x ` +
         `${CALLERS / WORKERS}), method ${METHOD_MS} ms; ${ROUNDS} measured rounds per variant and topology ` +
-        `after ${WARMUP_ROUNDS} warm-up, all interleaved\n`,
+        `after ${JIT_WARMUP_RUNS} short runs of each variant (JIT warm-up) and ${WARMUP_ROUNDS} warm-up round, ` +
+        `all interleaved\n`,
     );
 
     // Compiled beside this file by bench/tsconfig.json (its `include` lists the worker).
@@ -318,6 +348,7 @@ async function main(server: LocalRedisServer): Promise<void> {
     const slots: Slot[] = TOPOLOGIES.flatMap((processes) =>
       VARIANTS.filter((variant) => processes > 1 || variant !== 'no-lock').map((variant) => ({ processes, variant })),
     );
+    for (const variant of VARIANTS) await warmUp(publisher, variant, JIT_WARMUP_RUNS);
     console.log(row(COLUMNS.map(([name]) => name)));
     const results = new Map<string, RoundResult[]>(slots.map((slot) => [slotName(slot), []]));
     for (let round = -WARMUP_ROUNDS; round < ROUNDS; round++) {
