@@ -250,7 +250,8 @@ export class CacheOperationExecutor {
   /**
    * A Promise method with only `@Cacheable`, which is most calls: the read-through with one `.then`
    * that records the outcome and unwraps the value, no async frames (every hit goes through here;
-   * measured in bench/README.md).
+   * measured in bench/README.md). A call that joins a read in flight shares the `.then` of the
+   * callers that joined before it (GetOrLoadHandler.join).
    */
   private readThroughOnly(
     cacheable: CompiledCacheable,
@@ -273,7 +274,7 @@ export class CacheOperationExecutor {
       const { reads } = this.engine;
       const kept = reads.fromL1Resolved(cacheable, redisKey);
       if (kept !== undefined) return kept;
-      // A stampede's later callers: the read in flight answers them all, with nothing made per call.
+      // A stampede's later callers from this method: the read in flight answers them with one Promise.
       const joined = reads.join(cacheable, redisKey, valueOf);
       if (joined !== undefined) return joined;
       return reads.load(

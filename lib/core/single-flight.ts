@@ -1,3 +1,5 @@
+import type { RequestCacheTrace } from '../metrics/cache-metrics.js';
+
 /** One load in flight, as its callers and the cache see it. */
 export interface Flight<T> {
   /** The shared work; cleared once it settles (see `run`). */
@@ -20,7 +22,7 @@ export interface Flight<T> {
   answered?: SharedAnswer;
 }
 
-/** What callers joining one work from one site receive, and when each of them called (for its latency). */
+/** What callers joining one work from one site receive, and what each of them is recorded with. */
 export interface SharedAnswer {
   /** The site and the answer function the callers share: a caller from another joins the work on its own. */
   readonly site: object;
@@ -28,6 +30,8 @@ export interface SharedAnswer {
   readonly promise: Promise<unknown>;
   /** Each joined caller's start (`performance.now()`), recorded once the work settles. */
   readonly starts: number[];
+  /** Each joined caller's request trace (in `starts`' order): it is recorded for its own request. */
+  readonly traces: (RequestCacheTrace | undefined)[];
 }
 
 /** Settled holders kept for reuse before a sweep removes them (see `run`). */

@@ -1,6 +1,6 @@
 import { channel } from 'node:diagnostics_channel';
 import type { CacheCounters } from '../metrics/cache-counters.js';
-import type { CacheMetrics } from '../metrics/cache-metrics.js';
+import { currentRequestTrace, type CacheMetrics, type RequestCacheTrace } from '../metrics/cache-metrics.js';
 import type { CacheOutcome } from '../metrics/cache-outcome.js';
 import {
   CACHE_CHANNELS,
@@ -61,8 +61,36 @@ export class CacheEventPublisher {
     key: string | undefined,
     fallback = false,
   ): void {
+    this.calledFor(currentRequestTrace(), name, operation, outcome, tier, started, key, fallback);
+  }
+
+  /**
+   * Whether someone listens to `call` messages. Such a listener takes the context a message is published
+   * in as the call's own (an OpenTelemetry span's parent, say), so each call is then recorded where it
+   * was made (see GetOrLoadHandler.join).
+   */
+  get callsObserved(): boolean {
+    return calls.hasSubscribers;
+  }
+
+  /** The request trace of the context a call is made in, for `calledFor` (see CacheMetrics.recordFor). */
+  requestTrace(): RequestCacheTrace | undefined {
+    return currentRequestTrace();
+  }
+
+  /** `called` for a call made in another async context, with that context's request `trace`. */
+  calledFor(
+    trace: RequestCacheTrace | undefined,
+    name: string,
+    operation: 'read' | 'write',
+    outcome: CacheOutcome,
+    tier: CacheTier,
+    started: number,
+    key: string | undefined,
+    fallback = false,
+  ): void {
     const durationMs = performance.now() - started;
-    this.metrics.record(name, outcome, durationMs, fallback);
+    this.metrics.recordFor(trace, name, outcome, durationMs, fallback);
     if (!calls.hasSubscribers) return;
     const { cache, namespace } = this.source;
     // Wall-clock, like Date.now(): performance.timeOrigin + now() drifts from it as a process ages.

@@ -20,6 +20,11 @@ export interface RequestCacheTrace {
  */
 const requestTraces = new AsyncLocalStorage<RequestCacheTrace>();
 
+/** The trace of the request being handled in this async context, if any (see `CacheMetrics.recordFor`). */
+export function currentRequestTrace(): RequestCacheTrace | undefined {
+  return requestTraces.getStore();
+}
+
 /** Runs `handle` with a fresh request trace that every cache's `record` appends to. */
 export function traceRequest<T>(trace: RequestCacheTrace, handle: () => T): T {
   return requestTraces.run(trace, handle);
@@ -48,10 +53,25 @@ export class CacheMetrics {
    * @internal
    */
   record(name: string, outcome: CacheOutcome, latencyMs: number, fallback = false): void {
+    this.recordFor(requestTraces.getStore(), name, outcome, latencyMs, fallback);
+  }
+
+  /**
+   * `record` for a call whose request `trace` was taken where the call was made (`currentRequestTrace`),
+   * recorded from another async context: the callers that share one answer (GetOrLoadHandler.join).
+   * @internal
+   */
+  recordFor(
+    trace: RequestCacheTrace | undefined,
+    name: string,
+    outcome: CacheOutcome,
+    latencyMs: number,
+    fallback = false,
+  ): void {
     const counters = this.counters(this.names, name);
     counters.record(outcome, latencyMs);
     if (fallback) counters.fallbacks++;
-    requestTraces.getStore()?.outcomes.push(outcome);
+    trace?.outcomes.push(outcome);
   }
 
   /**

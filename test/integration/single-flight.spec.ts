@@ -1,8 +1,24 @@
 // Single-flight: concurrent calls on a cold key run the source once and share its result or error.
 import 'reflect-metadata';
-import { Injectable, type INestApplication } from '@nestjs/common';
-import { CACHE_CHANNELS, Cacheable, CacheService, type CacheCallEvent } from 'nestjs-redis-cache';
+import {
+  Controller,
+  Get,
+  Injectable,
+  Param,
+  ParseIntPipe,
+  UseInterceptors,
+  type INestApplication,
+} from '@nestjs/common';
+import {
+  CACHE_CHANNELS,
+  Cacheable,
+  CacheMetricsInterceptor,
+  CacheService,
+  type CacheCallEvent,
+} from 'nestjs-redis-cache';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import request from 'supertest';
 import { createTestApp, rawRedis, uniqueNamespace } from '../support/test-app.js';
 import { delay } from '../support/timing.js';
 
@@ -23,6 +39,24 @@ class ReportService {
     }
     return { id, run, at: new Date(1_700_000_000_000) };
   }
+
+  /** Another method on the same keys: its calls join `build`'s loads, each recorded under its own name. */
+  @Cacheable({ key: 'report:{0}' })
+  async rebuild(id: number): Promise<{ id: number; run: number; at: Date }> {
+    this.runs++;
+    return { id, run: -1, at: new Date(0) };
+  }
+}
+
+@UseInterceptors(CacheMetricsInterceptor)
+@Controller('reports')
+class ReportsController {
+  constructor(private readonly reports: ReportService) {}
+
+  @Get(':id')
+  report(@Param('id', ParseIntPipe) id: number): Promise<unknown> {
+    return this.reports.build(id);
+  }
 }
 
 describe('single-flight', () => {
@@ -34,7 +68,11 @@ describe('single-flight', () => {
 
   beforeEach(async () => {
     ns = uniqueNamespace('flight');
-    app = await createTestApp({ providers: [ReportService], cache: { namespace: ns } });
+    app = await createTestApp({
+      providers: [ReportService],
+      controllers: [ReportsController],
+      cache: { namespace: ns },
+    });
     reports = app.get(ReportService);
     cache = app.get(CacheService);
   });
@@ -51,53 +89,78 @@ describe('single-flight', () => {
     expect(reports.runs).toBe(1);
   });
 
-  it(`${CALLERS} joined callers share one answer, and each is recorded once with its own latency`, async () => {
-    const calls: CacheCallEvent[] = [];
-    const listener = (message: unknown) => {
-      const call = message as CacheCallEvent;
-      if (call.namespace === ns) calls.push(call);
-    };
-    subscribe(CACHE_CHANNELS.call, listener);
-    let pending: Promise<unknown>[];
-    try {
-      pending = Array.from({ length: CALLERS }, () => reports.build(3));
-      // The first caller reads (and loads) for the key; the callers joining it get one Promise between
-      // them, made once, instead of one `.then` each (bench/README.md, stampede).
-      expect(pending[CALLERS - 1]).toBe(pending[1]);
-      expect(pending[1]).not.toBe(pending[0]);
-      for (const value of await Promise.all(pending)) expect(value).toMatchObject({ id: 3, run: 1 });
-    } finally {
-      unsubscribe(CACHE_CHANNELS.call, listener);
-    }
+  it(`${CALLERS} joined callers share one answer, each recorded once with its own latency`, async () => {
+    const early = Array.from({ length: CALLERS / 2 }, () => reports.build(3));
+    await delay(20);
+    const late = Array.from({ length: CALLERS / 2 }, () => reports.build(3));
+    // The first caller reads (and loads) for the key; the callers joining it get one Promise between
+    // them, made once, instead of one `.then` each (bench/README.md, the sixth session's results).
+    expect(late[0]).toBe(early[1]);
+    expect(early[1]).not.toBe(early[0]);
+    for (const value of await Promise.all([...early, ...late])) expect(value).toMatchObject({ id: 3, run: 1 });
     expect(reports.runs).toBe(1);
-    expect(calls).toHaveLength(CALLERS);
-    for (const call of calls) {
-      expect(call).toMatchObject({ name: 'ReportService.build', outcome: 'miss', key: `${ns}:report:3` });
-      // Every caller came before the 50 ms method ran, and waited for it.
-      expect(call.durationMs).toBeGreaterThanOrEqual(40);
-    }
-    expect(cache.stats().byName['ReportService.build']).toMatchObject({ misses: CALLERS, hits: 0 });
+    const { misses, hits, latency } = cache.stats().byName['ReportService.build'];
+    expect({ misses, hits, count: latency.count }).toEqual({ misses: CALLERS, hits: 0, count: CALLERS });
+    // The late half joined 20 ms or more after the early half, and waited that much less.
+    expect(latency.maxMs).toBeGreaterThanOrEqual(45);
+    expect(latency.meanMs).toBeLessThan(latency.maxMs - 5);
     // Settled: the next caller reads on its own (a hit now), joining nothing left over.
     const next = reports.build(3);
-    expect(next).not.toBe(pending[1]);
+    expect(next).not.toBe(early[1]);
     expect(await next).toMatchObject({ id: 3, run: 1 });
     expect(cache.stats().byName['ReportService.build']).toMatchObject({ misses: CALLERS, hits: 1 });
   });
 
-  it("a getOrSet of the method's key joins its load, recorded under its own name, beside the shared answer", async () => {
+  it('while someone listens to call messages, each caller is published in its own async context', async () => {
+    const context = new AsyncLocalStorage<number>();
+    const seen: Array<{ call: CacheCallEvent; caller: number | undefined }> = [];
+    const listener = (message: unknown) => {
+      const call = message as CacheCallEvent;
+      if (call.namespace === ns) seen.push({ call, caller: context.getStore() });
+    };
+    subscribe(CACHE_CHANNELS.call, listener);
+    try {
+      const pending = Array.from({ length: 100 }, (_, caller) => context.run(caller, () => reports.build(4)));
+      for (const value of await Promise.all(pending)) expect(value).toMatchObject({ id: 4, run: 1 });
+    } finally {
+      unsubscribe(CACHE_CHANNELS.call, listener);
+    }
+    expect(reports.runs).toBe(1);
+    expect(seen).toHaveLength(100);
+    for (const { call } of seen) {
+      expect(call).toMatchObject({ name: 'ReportService.build', outcome: 'miss', key: `${ns}:report:4` });
+      expect(call.durationMs).toBeGreaterThanOrEqual(40);
+    }
+    expect(new Set(seen.map(({ caller }) => caller)).size).toBe(100);
+  });
+
+  it('concurrent HTTP requests that share one load each get their own X-Cache header and route count', async () => {
+    const server = app.getHttpServer();
+    const responses = await Promise.all(Array.from({ length: 20 }, () => request(server).get('/reports/5')));
+    expect(reports.runs).toBe(1);
+    for (const response of responses) {
+      expect(response.status).toBe(200);
+      expect(response.headers['x-cache']).toBe('MISS');
+    }
+    expect(cache.stats().byRoute['GET /reports/:id']).toMatchObject({ misses: 20 });
+  });
+
+  it('a caller from another method on the same key joins the load under its own name, beside the shared answer', async () => {
     let loads = 0;
-    const loader = async () => ({ id: 5, run: 0, loads: ++loads });
-    const first = reports.build(5);
-    const joined = reports.build(5);
-    const viaService = cache.getOrSet('report:5', loader, { name: 'reports.direct' });
-    const later = reports.build(5);
+    const first = reports.build(6);
+    const joined = reports.build(6);
+    const fromRebuild = [reports.rebuild(6), reports.rebuild(6)];
+    const viaService = cache.getOrSet('report:6', async () => ({ loads: ++loads }), { name: 'reports.direct' });
+    const later = reports.build(6);
     expect(later).toBe(joined);
-    const values = await Promise.all([first, joined, viaService, later]);
+    expect(fromRebuild[1]).not.toBe(fromRebuild[0]);
+    const values = await Promise.all([first, joined, ...fromRebuild, viaService, later]);
     expect(loads).toBe(0);
     expect(reports.runs).toBe(1);
-    for (const value of values) expect(value).toEqual({ id: 5, run: 1, at: new Date(1_700_000_000_000) });
+    for (const value of values) expect(value).toEqual({ id: 6, run: 1, at: new Date(1_700_000_000_000) });
     const { byName } = cache.stats();
     expect(byName['ReportService.build']).toMatchObject({ misses: 3 });
+    expect(byName['ReportService.rebuild']).toMatchObject({ misses: 2 });
     expect(byName['reports.direct']).toMatchObject({ misses: 1 });
   });
 

@@ -57,7 +57,7 @@ describe('SingleFlight', () => {
     const flight = flights.running('k')!;
     expect(flight.promise).toBe(work);
     expect(flights.running('other')).toBeUndefined();
-    flight.answered = { site: {}, answer: undefined, promise: work, starts: [] };
+    flight.answered = { site: {}, answer: undefined, promise: work, starts: [], traces: [] };
     release(1);
     await work;
     expect(flights.running('k')).toBeUndefined();

@@ -1,5 +1,6 @@
 import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
 import type { CacheCounters } from '../../metrics/cache-counters.js';
+import type { RequestCacheTrace } from '../../metrics/cache-metrics.js';
 import type { LoadPolicy } from '../../options/resolve-load-options.js';
 import type { LoadResult, WritePolicy } from '../cache-engine.types.js';
 import { deepFreeze } from '../deep-freeze.js';
@@ -65,12 +66,21 @@ export class GetOrLoadHandler {
 
   /**
    * A call whose key is already being read (or loaded) in this process: it shares one answer with the
-   * other callers from the same site (the first caller keeps its own), instead of its own `.then` and
-   * closures — a stampede's 1,000 callers allocate little, where V8's fresh pages are costly (bench/README.md,
-   * stampede). Each is recorded under the site's name when the read settles, with its own latency.
-   * Undefined when nothing is in flight for the key, or the work came from another site: `load` then.
+   * other callers that joined it from the same site, instead of a `.then` and closures of its own (the
+   * caller that started the read keeps its own). A stampede's 1,000 callers then allocate little, which
+   * matters where fresh memory pages are costly (bench/README.md, the sixth session's results). When
+   * the read settles, each joined caller is recorded under the site's name with its own latency, for
+   * its own request (the trace taken here).
+   *
+   * Undefined, and the caller uses `load`, when nothing is in flight for the key, when the callers
+   * already sharing its answer came from another site, or while someone listens to `call` messages:
+   * a listener takes the context a message is published in as the call's, and one `.then` runs in
+   * one context. One Promise for many callers also means that a caller who drops it while another
+   * awaits it is not reported as an unhandled rejection of its own.
    */
   join<R>(site: ReadSite, redisKey: string, answer: (result: LoadResult<unknown>) => R): Promise<R> | undefined {
+    const { events } = this;
+    if (events.callsObserved) return undefined;
     const flight = this.flights.running(redisKey);
     if (flight === undefined) return undefined;
     let shared = flight.answered;
@@ -79,9 +89,9 @@ export class GetOrLoadHandler {
       flight.answered = shared;
     } else if (shared.site !== site || shared.answer !== answer) {
       return undefined;
-    } else {
-      shared.starts.push(performance.now());
     }
+    shared.starts.push(performance.now());
+    shared.traces.push(events.requestTrace());
     flight.joined?.();
     return shared.promise as Promise<R>;
   }
@@ -152,20 +162,25 @@ export class GetOrLoadHandler {
     work: Promise<LoadResult<unknown>>,
   ): SharedAnswer {
     const { name } = site;
-    const starts = [performance.now()];
+    const starts: number[] = [];
+    const traces: (RequestCacheTrace | undefined)[] = [];
+    // Runs in the context of the first caller to join. A `call` listener that subscribed since then
+    // sees every joined call published there: they were joined while none listened.
     const promise = work.then(
       (result) => {
-        for (const started of starts) {
-          this.events.called(name, 'read', result.outcome, 'redis', started, redisKey, result.fallback);
+        for (let i = 0; i < starts.length; i++) {
+          this.events.calledFor(traces[i], name, 'read', result.outcome, 'redis', starts[i], redisKey, result.fallback);
         }
         return answer(result);
       },
       (err: unknown) => {
-        for (const started of starts) this.events.called(name, 'read', 'miss', 'redis', started, redisKey);
+        for (let i = 0; i < starts.length; i++) {
+          this.events.calledFor(traces[i], name, 'read', 'miss', 'redis', starts[i], redisKey);
+        }
         throw err;
       },
     );
-    return { site, answer, promise, starts };
+    return { site, answer, promise, starts, traces };
   }
 
   /** An L1 hit takes well under a microsecond: recorded without reading the clock (latency 0). */
