@@ -73,11 +73,6 @@ export class CacheEventPublisher {
     return calls.hasSubscribers;
   }
 
-  /** The request trace of the context a call is made in, for `calledFor` (see CacheMetrics.recordFor). */
-  requestTrace(): RequestCacheTrace | undefined {
-    return currentRequestTrace();
-  }
-
   /** `called` for a call made in another async context, with that context's request `trace`. */
   calledFor(
     trace: RequestCacheTrace | undefined,

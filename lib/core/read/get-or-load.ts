@@ -1,6 +1,6 @@
 import type { CacheEventPublisher } from '../../events/cache-event-publisher.js';
 import type { CacheCounters } from '../../metrics/cache-counters.js';
-import type { RequestCacheTrace } from '../../metrics/cache-metrics.js';
+import { currentRequestTrace, type RequestCacheTrace } from '../../metrics/cache-metrics.js';
 import type { LoadPolicy } from '../../options/resolve-load-options.js';
 import type { LoadResult, WritePolicy } from '../cache-engine.types.js';
 import { deepFreeze } from '../deep-freeze.js';
@@ -91,7 +91,7 @@ export class GetOrLoadHandler {
       return undefined;
     }
     shared.starts.push(performance.now());
-    shared.traces.push(events.requestTrace());
+    shared.traces.push(currentRequestTrace());
     flight.joined?.();
     return shared.promise as Promise<R>;
   }
