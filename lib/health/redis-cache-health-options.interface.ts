@@ -36,4 +36,15 @@ export type RedisCacheHealthDetails = {
   latencyMs?: number;
   /** Why Redis counts as not answering; absent when it answered. Never contains a password. */
   message?: string;
+  /**
+   * Whether this instance's subscription is live (`CacheService.status().subscribed`). `false` while
+   * Redis answers means lease waiters poll and the in-process tier serves nothing: a SUBSCRIBE the
+   * server refuses (ACL), or a subscription being re-established. It does not change `state`: the
+   * cache still serves from Redis.
+   */
+  subscribed: boolean;
+  /** The in-process tier (`CacheService.status().l1`): `'off'` when no method uses `l1`. */
+  l1: 'off' | 'waiting' | 'serving';
+  /** Invalidations an outage held back, replayed once Redis answers (`CacheService.status()`). */
+  pendingInvalidations: number;
 };

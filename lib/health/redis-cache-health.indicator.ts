@@ -19,8 +19,9 @@ const SERVICE_TOKEN_PREFIX = cacheTokens('').service;
 
 /**
  * A `@nestjs/terminus` health indicator for a cache's Redis: PINGs the cache's own client and reports
- * the latency. When Redis does not answer in time the app still serves (uncached), so the check stays
- * `up` with `state: 'degraded'`; it is `down` only for a cache the app marks `required`.
+ * the latency, with how this instance's subscription and in-process tier stand (`CacheService.status()`).
+ * When Redis does not answer in time the app still serves (uncached), so the check stays `up` with
+ * `state: 'degraded'`; it is `down` only for a cache the app marks `required`.
  *
  * @example
  * @Module({ imports: [TerminusModule], providers: [RedisCacheHealthIndicator], controllers: [HealthController] })
@@ -51,7 +52,8 @@ export class RedisCacheHealthIndicator {
 
   /**
    * The health of a cache's Redis under `key` in the health check's result:
-   * `{ [key]: { status, state, cache, latencyMs?, message? } }` (see `RedisCacheHealthDetails`).
+   * `{ [key]: { status, state, cache, latencyMs?, message?, subscribed, l1, pendingInvalidations } }`
+   * (see `RedisCacheHealthDetails`).
    * Throws a RedisCacheConfigError for a cache name no registration has, or an invalid `timeout`.
    */
   async isHealthy<const Key extends string>(
@@ -63,8 +65,9 @@ export class RedisCacheHealthIndicator {
     const service = this.serviceOf(cache);
     const indicator = this.health.check(key);
     const ping = await pingClient(service, timeoutMs);
+    const instance = instanceOf(service);
     if (ping.answered) {
-      const details: RedisCacheHealthDetails = { state: 'up', cache, latencyMs: ping.latencyMs };
+      const details: RedisCacheHealthDetails = { state: 'up', cache, latencyMs: ping.latencyMs, ...instance };
       return indicator.up(details);
     }
     const latency = ping.latencyMs === undefined ? {} : { latencyMs: ping.latencyMs };
@@ -74,6 +77,7 @@ export class RedisCacheHealthIndicator {
         cache,
         ...latency,
         message: `${ping.reason}; the cache is required`,
+        ...instance,
       };
       return indicator.down(details);
     }
@@ -82,6 +86,7 @@ export class RedisCacheHealthIndicator {
       cache,
       ...latency,
       message: `${ping.reason}; the app serves without the cache`,
+      ...instance,
     };
     return indicator.up(details);
   }
@@ -123,6 +128,14 @@ export class RedisCacheHealthIndicator {
     }
     return [...names].sort((a, b) => Number(b === DEFAULT_CACHE) - Number(a === DEFAULT_CACHE) || a.localeCompare(b));
   }
+}
+
+/** How this instance's cache stands beside Redis's answer (CacheService.status()). */
+function instanceOf(
+  service: CacheService,
+): Pick<RedisCacheHealthDetails, 'subscribed' | 'l1' | 'pendingInvalidations'> {
+  const { subscribed, l1, pendingInvalidations } = service.status();
+  return { subscribed, l1, pendingInvalidations };
 }
 
 /** The PING of `service`'s client; a cache without one (not started yet, or closed) has not answered. */

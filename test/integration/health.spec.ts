@@ -20,6 +20,7 @@ import {
   type RedisCacheModuleOptions,
 } from 'nestjs-redis-cache';
 import { RedisCacheHealthIndicator } from 'nestjs-redis-cache/health';
+import { cacheTokens } from '../../lib/cache-names.js';
 import { freePort } from '../../tools/local-redis-server.mjs';
 import { waitFor } from '../support/load-helpers.js';
 import { OWN_REDIS_TEST_TIMEOUT_MS, startOwnRedis, type OwnRedis } from '../support/own-redis.js';
@@ -57,6 +58,19 @@ class HealthController {
 }
 
 type Platform = 'express' | 'fastify';
+
+/** What the details say of an instance subscribed, without L1 and with nothing held back. */
+const SUBSCRIBED = { subscribed: true, l1: 'off', pendingInvalidations: 0 } as const;
+/** The same without a live subscription (Redis gone, or the cache not started). */
+const UNSUBSCRIBED = { subscribed: false, l1: 'off', pendingInvalidations: 0 } as const;
+
+/** Resolves once every cache of `app` is subscribed (a moment after `app.init()`). */
+async function subscribed(app: INestApplication, ...names: string[]): Promise<void> {
+  for (const name of names) {
+    const cache = app.get<CacheService>(cacheTokens(name).service, { strict: false });
+    await waitFor(`cache '${name}' to subscribe`, () => cache.status().subscribed, 10_000);
+  }
+}
 
 /** An app with the health controller and one registration per `caches` entry; call `app.close()`. */
 async function bootHealthApp(
@@ -102,6 +116,33 @@ function asUser(connection: TestRedisConnection, username: string, password: str
   return url.toString();
 }
 
+/** Creates (or resets) user `name` with password `pw-s3cret` and `rules` on every server of `own`. */
+async function setUser(own: OwnRedis, name: string, rules: string[]): Promise<void> {
+  const admin = own.client() as Redis | Cluster;
+  try {
+    const servers = isCluster(admin) ? await primariesOf(admin) : [admin];
+    await Promise.all(
+      servers.map((server) => server.call('ACL', 'SETUSER', name, 'reset', 'on', '>pw-s3cret', ...rules)),
+    );
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** Whether ACL LOG (of any primary `admin` reaches) holds a channel refused to `username`. */
+async function refusedChannel(admin: Redis | Cluster, username: string): Promise<boolean> {
+  const servers = isCluster(admin) ? await primariesOf(admin) : [admin];
+  for (const server of servers) {
+    const entries = (await server.call('ACL', 'LOG')) as unknown[][];
+    for (const entry of entries) {
+      const fields = new Map<string, unknown>();
+      for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
+      if (fields.get('username') === username && fields.get('reason') === 'channel') return true;
+    }
+  }
+  return false;
+}
+
 /** Runs `work` while every server of `own` is stopped (SIGSTOP), and resumes them whatever happens. */
 async function whilePaused<T>(own: OwnRedis, work: () => Promise<T>): Promise<T> {
   const pids = await serverPids(own);
@@ -137,14 +178,11 @@ describe('RedisCacheHealthIndicator', () => {
       await app?.close();
     });
 
-    it('is up, with the latency of a PING, while Redis answers', async () => {
+    it('is up, with the latency of a PING and the instance subscribed, while Redis answers', async () => {
+      await subscribed(app, 'default', 'sessions');
       const response = await get('/health').expect(200);
-      expect(response.body).toEqual({
-        status: 'ok',
-        info: { cache: { status: 'up', state: 'up', cache: 'default', latencyMs: expect.any(Number) } },
-        error: {},
-        details: { cache: { status: 'up', state: 'up', cache: 'default', latencyMs: expect.any(Number) } },
-      });
+      const up = { status: 'up', state: 'up', cache: 'default', latencyMs: expect.any(Number), ...SUBSCRIBED };
+      expect(response.body).toEqual({ status: 'ok', info: { cache: up }, error: {}, details: { cache: up } });
       const { latencyMs } = response.body.details.cache;
       expect(latencyMs).toBeGreaterThan(0);
       expect(latencyMs).toBeLessThan(TIMEOUT_MS);
@@ -154,8 +192,9 @@ describe('RedisCacheHealthIndicator', () => {
 
     it('checks a named cache on its own client', async () => {
       const response = await get('/health/sessions').expect(200);
+      await subscribed(app, 'sessions');
       expect(response.body.details).toEqual({
-        cache: { status: 'up', state: 'up', cache: 'sessions', latencyMs: expect.any(Number) },
+        cache: { status: 'up', state: 'up', cache: 'sessions', latencyMs: expect.any(Number), ...SUBSCRIBED },
       });
     });
 
@@ -201,6 +240,10 @@ describe('RedisCacheHealthIndicator', () => {
               state: 'degraded',
               cache: 'default',
               message: `Redis did not answer PING within ${TIMEOUT_MS} ms; the app serves without the cache`,
+              // The subscriber finds a paused server by its heartbeat, later than this check.
+              subscribed: expect.any(Boolean),
+              l1: 'off',
+              pendingInvalidations: 0,
             },
           },
           error: {},
@@ -216,6 +259,9 @@ describe('RedisCacheHealthIndicator', () => {
           state: 'down',
           cache: 'default',
           message: `Redis did not answer PING within ${TIMEOUT_MS} ms; the cache is required`,
+          subscribed: expect.any(Boolean),
+          l1: 'off',
+          pendingInvalidations: 0,
         };
         expect(down.body).toEqual({
           status: 'error',
@@ -237,14 +283,7 @@ describe('RedisCacheHealthIndicator', () => {
 
     beforeAll(async () => {
       // A user that may run everything but PING: Redis answers the check, with NOPERM.
-      const admin = own.client() as Redis | Cluster;
-      try {
-        const servers = isCluster(admin) ? await primariesOf(admin) : [admin];
-        const rules = ['reset', 'on', '>pw-s3cret', '~*', '&*', '+@all', '-ping'];
-        await Promise.all(servers.map((server) => server.call('ACL', 'SETUSER', 'no-ping', ...rules)));
-      } finally {
-        admin.disconnect();
-      }
+      await setUser(own, 'no-ping', ['~*', '&*', '+@all', '-ping']);
       ({ app, get } = await bootHealthApp('express', [{ redis: asUser(own.connection, 'no-ping', 'pw-s3cret') }]));
     }, OWN_REDIS_TEST_TIMEOUT_MS);
     afterAll(async () => {
@@ -252,6 +291,7 @@ describe('RedisCacheHealthIndicator', () => {
     });
 
     it('is degraded with the latency of the reply and what Redis said, without the password', async () => {
+      await subscribed(app, 'default');
       const response = await get('/health').expect(200);
       expect(response.body.details.cache).toEqual({
         status: 'up',
@@ -259,9 +299,51 @@ describe('RedisCacheHealthIndicator', () => {
         cache: 'default',
         latencyMs: expect.any(Number),
         message: expect.stringMatching(/^PING failed: NOPERM .*'ping' command; the app serves without the cache$/),
+        ...SUBSCRIBED,
       });
       expect(response.text).not.toContain('pw-s3cret');
       expect((await get('/health?required=true').expect(503)).body.error.cache).toMatchObject({ state: 'down' });
+    });
+  });
+
+  describe('when Redis refuses the subscription', () => {
+    let app: INestApplication;
+    let get: (path: string) => request.Test;
+
+    beforeAll(async () => {
+      // A user that may do everything; the test takes its channels away once the app runs (the
+      // module refuses to start as a user that has none).
+      await setUser(own, 'loses-channels', ['~*', '&*', '+@all']);
+      ({ app, get } = await bootHealthApp('express', [
+        { redis: asUser(own.connection, 'loses-channels', 'pw-s3cret') },
+      ]));
+    }, OWN_REDIS_TEST_TIMEOUT_MS);
+    afterAll(async () => {
+      await app?.close();
+    });
+
+    it('is up, and says the instance is not subscribed', async () => {
+      await subscribed(app, 'default');
+      // Redis closes the user's subscribed connection, and refuses its SUBSCRIBE (SSUBSCRIBE on a
+      // Redis 7 Cluster) on the next one: the instance stays unsubscribed while PING answers.
+      await setUser(own, 'loses-channels', ['~*', 'resetchannels', '+@all']);
+      const cache = app.get(CacheService);
+      await waitFor('the subscription to be lost', () => !cache.status().subscribed, 10_000);
+      const admin = own.client() as Redis | Cluster;
+      try {
+        await waitFor('a refused subscription in ACL LOG', () => refusedChannel(admin, 'loses-channels'), 10_000);
+      } finally {
+        admin.disconnect();
+      }
+      expect(cache.status().subscribed).toBe(false);
+      const response = await get('/health').expect(200);
+      expect(response.body.details.cache).toEqual({
+        status: 'up',
+        state: 'up',
+        cache: 'default',
+        latencyMs: expect.any(Number),
+        ...UNSUBSCRIBED,
+      });
     });
   });
 
@@ -290,8 +372,9 @@ describe('RedisCacheHealthIndicator', () => {
         await gone.kill();
         // Until the client has seen its connections close, a PING fails on the closed socket instead. A
         // Cluster client notices all six nodes gone later than one server's client does.
-        const client = app.get(CacheService).client;
-        await waitFor('the client to see Redis gone', () => client.status !== 'ready', 10_000);
+        const cache = app.get(CacheService);
+        await waitFor('the client to see Redis gone', () => cache.client.status !== 'ready', 10_000);
+        await waitFor('the subscription to be lost', () => !cache.status().subscribed, 10_000);
 
         const notConnected = /^Redis is not connected \(client status '(connecting|connect|reconnecting|close)'\)/;
         const degraded = await get('/health').expect(200);
@@ -301,6 +384,7 @@ describe('RedisCacheHealthIndicator', () => {
           state: 'degraded',
           cache: 'default',
           message: expect.stringMatching(notConnected),
+          ...UNSUBSCRIBED,
         });
         expect(degraded.body.details.cache.message).toMatch(/; the app serves without the cache$/);
 
@@ -311,6 +395,7 @@ describe('RedisCacheHealthIndicator', () => {
           state: 'down',
           cache: 'default',
           message: expect.stringMatching(notConnected),
+          ...UNSUBSCRIBED,
         });
         expect(down.body.error.cache.message).toMatch(/; the cache is required$/);
       },
@@ -326,6 +411,7 @@ describe('RedisCacheHealthIndicator', () => {
         message: expect.stringMatching(
           /^Redis is not connected \(client status '(connecting|reconnecting)'\); the app/,
         ),
+        ...UNSUBSCRIBED,
       });
       expect(response.text).not.toContain('s3cret');
       await get('/health/refusing?required=true').expect(503);
@@ -357,10 +443,17 @@ describe('RedisCacheHealthIndicator', () => {
             state: 'degraded',
             cache: 'default',
             message: `${reason}; the app serves without the cache`,
+            ...UNSUBSCRIBED,
           },
         });
         expect(await indicator.isHealthy('sessions', { cache: 'sessions', required: true })).toEqual({
-          sessions: { status: 'down', state: 'down', cache: 'sessions', message: `${reason}; the cache is required` },
+          sessions: {
+            status: 'down',
+            state: 'down',
+            cache: 'sessions',
+            message: `${reason}; the cache is required`,
+            ...UNSUBSCRIBED,
+          },
         });
       } finally {
         await close();
