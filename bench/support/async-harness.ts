@@ -4,19 +4,36 @@
  * The benchmarks run on a shared, noisy VM, so contenders never get a block of time each: every
  * round runs each contender once for `roundMs`, in an order rotated per round (ABC, BCA, CAB...),
  * and a ratio between two contenders is the median of their per-round ratios. A slow moment then
- * hits both sides of a ratio alike. Compare ratios within one run, never across runs. A full GC
- * runs (unmeasured) before each window, so a contender's garbage is not collected on the next
- * one's time; the GC share reported is that of the pauses that began in a contender's windows.
+ * hits both sides of a ratio alike. Compare ratios within one run, never across runs. A minor GC
+ * (a scavenge) runs, unmeasured, before each window, so a contender's young garbage is not
+ * collected on the next one's time; the GC share reported is that of the pauses that began in a
+ * contender's windows.
+ *
+ * Why minor and not full (BENCH_GC=full brings the full one back, BENCH_GC=none drops it): after a
+ * forced full GC V8 hands heap pages back to the OS and touches fresh ones as the window allocates.
+ * On this VM a fresh page costs about 12 µs. With 15 KB values at concurrency 1, windows after a full
+ * GC took 125–2,058 minor page faults (none without it), ran up to 25% slower, and p99 went from
+ * about 200 µs to 1 ms, on whichever contender the faults fell. That was the harness's noise, not
+ * either contender's cost. A server under steady load keeps its heap. bench/README.md, "Results —
+ * 2026-12-04: issue 11, seventh session".
  */
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-// A full GC before each contender's window, so no contender pays for garbage another one left
-// (the benchmarks run with plain `node`, hence the flag set at run time).
+// A GC before each contender's window, so no contender pays for garbage another one left (the
+// benchmarks run with plain `node`, hence the flag set at run time).
 setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
+const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+const GC_BEFORE_WINDOW = process.env.BENCH_GC ?? 'minor';
+if (!['minor', 'full', 'none'].includes(GC_BEFORE_WINDOW)) throw new Error('BENCH_GC: minor, full or none');
+
+/** The GC run before each window (see the file comment). */
+function collectGarbage(): void {
+  if (GC_BEFORE_WINDOW === 'minor') gc({ type: 'minor' });
+  else if (GC_BEFORE_WINDOW === 'full') gc();
+}
 
 /** One way of doing the operation. `op(worker)` is awaited in a loop by each of the workers. */
 export interface Contender {
