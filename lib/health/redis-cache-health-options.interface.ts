@@ -39,12 +39,12 @@ export type RedisCacheHealthDetails = {
   /**
    * Whether this instance's subscription is live (`CacheService.status().subscribed`). `false` while
    * Redis answers means lease waiters poll and the in-process tier serves nothing: a SUBSCRIBE the
-   * server refuses (ACL), or a subscription being re-established. It does not change `state`: the
-   * cache still serves from Redis.
+   * server refuses (ACL), or a subscription being re-established. Reported beside `state`, which says
+   * only whether Redis answers PING.
    */
   subscribed: boolean;
   /** The in-process tier (`CacheService.status().l1`): `'off'` when no method uses `l1`. */
   l1: 'off' | 'waiting' | 'serving';
-  /** Invalidations an outage held back, replayed once Redis answers (`CacheService.status()`). */
+  /** Invalidations (deletes, tags, prefixes) an outage held back, replayed once Redis answers (`CacheService.status()`). */
   pendingInvalidations: number;
 };

@@ -65,7 +65,7 @@ export class RedisCacheHealthIndicator {
     const service = this.serviceOf(cache);
     const indicator = this.health.check(key);
     const ping = await pingClient(service, timeoutMs);
-    const instance = instanceOf(service);
+    const instance = instanceStatus(service);
     if (ping.answered) {
       const details: RedisCacheHealthDetails = { state: 'up', cache, latencyMs: ping.latencyMs, ...instance };
       return indicator.up(details);
@@ -131,7 +131,7 @@ export class RedisCacheHealthIndicator {
 }
 
 /** How this instance's cache stands beside Redis's answer (CacheService.status()). */
-function instanceOf(
+function instanceStatus(
   service: CacheService,
 ): Pick<RedisCacheHealthDetails, 'subscribed' | 'l1' | 'pendingInvalidations'> {
   const { subscribed, l1, pendingInvalidations } = service.status();

@@ -129,7 +129,10 @@ async function setUser(own: OwnRedis, name: string, rules: string[]): Promise<vo
   }
 }
 
-/** Whether ACL LOG (of any primary `admin` reaches) holds a channel refused to `username`. */
+/**
+ * Whether ACL LOG (of any primary `admin` reaches) holds a SUBSCRIBE or SSUBSCRIBE refused to
+ * `username` for a channel (not, say, a heartbeat's PUBLISH).
+ */
 async function refusedChannel(admin: Redis | Cluster, username: string): Promise<boolean> {
   const servers = isCluster(admin) ? await primariesOf(admin) : [admin];
   for (const server of servers) {
@@ -137,10 +140,23 @@ async function refusedChannel(admin: Redis | Cluster, username: string): Promise
     for (const entry of entries) {
       const fields = new Map<string, unknown>();
       for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
-      if (fields.get('username') === username && fields.get('reason') === 'channel') return true;
+      const command = /\bcmd=(\S+)/.exec(String(fields.get('client-info')))?.[1];
+      const subscribing = command === 'subscribe' || command === 'ssubscribe';
+      if (fields.get('username') === username && fields.get('reason') === 'channel' && subscribing) return true;
     }
   }
   return false;
+}
+
+/** Empties ACL LOG on every server of `own`. */
+async function resetAclLog(own: OwnRedis): Promise<void> {
+  const admin = own.client() as Redis | Cluster;
+  try {
+    const servers = isCluster(admin) ? await primariesOf(admin) : [admin];
+    await Promise.all(servers.map((server) => server.call('ACL', 'LOG', 'RESET')));
+  } finally {
+    admin.disconnect();
+  }
 }
 
 /** Runs `work` while every server of `own` is stopped (SIGSTOP), and resumes them whatever happens. */
@@ -178,21 +194,25 @@ describe('RedisCacheHealthIndicator', () => {
       await app?.close();
     });
 
-    it('is up, with the latency of a PING and the instance subscribed, while Redis answers', async () => {
-      await subscribed(app, 'default', 'sessions');
-      const response = await get('/health').expect(200);
-      const up = { status: 'up', state: 'up', cache: 'default', latencyMs: expect.any(Number), ...SUBSCRIBED };
-      expect(response.body).toEqual({ status: 'ok', info: { cache: up }, error: {}, details: { cache: up } });
-      const { latencyMs } = response.body.details.cache;
-      expect(latencyMs).toBeGreaterThan(0);
-      expect(latencyMs).toBeLessThan(TIMEOUT_MS);
-      // `required` changes nothing while Redis answers.
-      expect((await get('/health?required=true').expect(200)).body.details.cache).toMatchObject({ state: 'up' });
-    });
+    it(
+      'is up, with the latency of a PING and the instance subscribed, while Redis answers',
+      async () => {
+        await subscribed(app, 'default', 'sessions');
+        const response = await get('/health').expect(200);
+        const up = { status: 'up', state: 'up', cache: 'default', latencyMs: expect.any(Number), ...SUBSCRIBED };
+        expect(response.body).toEqual({ status: 'ok', info: { cache: up }, error: {}, details: { cache: up } });
+        const { latencyMs } = response.body.details.cache;
+        expect(latencyMs).toBeGreaterThan(0);
+        expect(latencyMs).toBeLessThan(TIMEOUT_MS);
+        // `required` changes nothing while Redis answers.
+        expect((await get('/health?required=true').expect(200)).body.details.cache).toMatchObject({ state: 'up' });
+      },
+      OWN_REDIS_TEST_TIMEOUT_MS,
+    );
 
     it('checks a named cache on its own client', async () => {
-      const response = await get('/health/sessions').expect(200);
       await subscribed(app, 'sessions');
+      const response = await get('/health/sessions').expect(200);
       expect(response.body.details).toEqual({
         cache: { status: 'up', state: 'up', cache: 'sessions', latencyMs: expect.any(Number), ...SUBSCRIBED },
       });
@@ -290,20 +310,24 @@ describe('RedisCacheHealthIndicator', () => {
       await app?.close();
     });
 
-    it('is degraded with the latency of the reply and what Redis said, without the password', async () => {
-      await subscribed(app, 'default');
-      const response = await get('/health').expect(200);
-      expect(response.body.details.cache).toEqual({
-        status: 'up',
-        state: 'degraded',
-        cache: 'default',
-        latencyMs: expect.any(Number),
-        message: expect.stringMatching(/^PING failed: NOPERM .*'ping' command; the app serves without the cache$/),
-        ...SUBSCRIBED,
-      });
-      expect(response.text).not.toContain('pw-s3cret');
-      expect((await get('/health?required=true').expect(503)).body.error.cache).toMatchObject({ state: 'down' });
-    });
+    it(
+      'is degraded with the latency of the reply and what Redis said, without the password',
+      async () => {
+        await subscribed(app, 'default');
+        const response = await get('/health').expect(200);
+        expect(response.body.details.cache).toEqual({
+          status: 'up',
+          state: 'degraded',
+          cache: 'default',
+          latencyMs: expect.any(Number),
+          message: expect.stringMatching(/^PING failed: NOPERM .*'ping' command; the app serves without the cache$/),
+          ...SUBSCRIBED,
+        });
+        expect(response.text).not.toContain('pw-s3cret');
+        expect((await get('/health?required=true').expect(503)).body.error.cache).toMatchObject({ state: 'down' });
+      },
+      OWN_REDIS_TEST_TIMEOUT_MS,
+    );
   });
 
   describe('when Redis refuses the subscription', () => {
@@ -322,29 +346,34 @@ describe('RedisCacheHealthIndicator', () => {
       await app?.close();
     });
 
-    it('is up, and says the instance is not subscribed', async () => {
-      await subscribed(app, 'default');
-      // Redis closes the user's subscribed connection, and refuses its SUBSCRIBE (SSUBSCRIBE on a
-      // Redis 7 Cluster) on the next one: the instance stays unsubscribed while PING answers.
-      await setUser(own, 'loses-channels', ['~*', 'resetchannels', '+@all']);
-      const cache = app.get(CacheService);
-      await waitFor('the subscription to be lost', () => !cache.status().subscribed, 10_000);
-      const admin = own.client() as Redis | Cluster;
-      try {
-        await waitFor('a refused subscription in ACL LOG', () => refusedChannel(admin, 'loses-channels'), 10_000);
-      } finally {
-        admin.disconnect();
-      }
-      expect(cache.status().subscribed).toBe(false);
-      const response = await get('/health').expect(200);
-      expect(response.body.details.cache).toEqual({
-        status: 'up',
-        state: 'up',
-        cache: 'default',
-        latencyMs: expect.any(Number),
-        ...UNSUBSCRIBED,
-      });
-    });
+    it(
+      'is up, and says the instance is not subscribed',
+      async () => {
+        await subscribed(app, 'default');
+        // Redis closes the user's subscribed connection, and refuses its SUBSCRIBE (SSUBSCRIBE on a
+        // Redis 7 Cluster) on the next one: the instance stays unsubscribed while PING answers.
+        await resetAclLog(own);
+        await setUser(own, 'loses-channels', ['~*', 'resetchannels', '+@all']);
+        const cache = app.get(CacheService);
+        await waitFor('the subscription to be lost', () => !cache.status().subscribed, 10_000);
+        const admin = own.client() as Redis | Cluster;
+        try {
+          await waitFor('a refused subscription in ACL LOG', () => refusedChannel(admin, 'loses-channels'), 10_000);
+        } finally {
+          admin.disconnect();
+        }
+        expect(cache.status().subscribed).toBe(false);
+        const response = await get('/health').expect(200);
+        expect(response.body.details.cache).toEqual({
+          status: 'up',
+          state: 'up',
+          cache: 'default',
+          latencyMs: expect.any(Number),
+          ...UNSUBSCRIBED,
+        });
+      },
+      OWN_REDIS_TEST_TIMEOUT_MS,
+    );
   });
 
   describe('when Redis is gone', () => {
