@@ -22,6 +22,7 @@ import { InProcessTier } from './l1/in-process-tier.js';
 import { L1Presence } from './l1/l1-presence.js';
 import type { L1Slot } from './l1/l1-slot.js';
 import { OnceWarnings } from './once-warnings.js';
+import { BatchFlights } from './read/batch-flights.js';
 import { EntryReader } from './read/entry-reader.js';
 import { FRESH_ONLY, freshnessOf } from './read/freshness.js';
 import { GetOrLoadHandler, type RunningTier } from './read/get-or-load.js';
@@ -69,6 +70,8 @@ export class CacheEngine {
   /** Kept after stop(), so a call in flight while the app closes still builds its keys. */
   private namespace = '';
   private readonly flights = new SingleFlight<LoadResult<unknown>>();
+  /** The items `@Cacheable({ batch })` calls are loading (read/batch-read.ts), superseded like `flights`. */
+  readonly batchFlights = new BatchFlights();
   private readonly warnings: OnceWarnings;
   private readonly readThrough: ReadThrough;
   /** Every read's entry point: L1, single-flight, recording (read/get-or-load.ts). */
@@ -338,6 +341,7 @@ export class CacheEngine {
     const started = this.started;
     if (!started || tags.length === 0) return STOPPED_ANSWERS.invalidation;
     this.flights.supersedeTagged();
+    this.batchFlights.supersedeTagged();
     return started.invalidation.invalidateTags(tags, name);
   }
 
@@ -355,7 +359,8 @@ export class CacheEngine {
   /**
    * Encodes and stores `value` under the policy (write/entry-writer.ts); never throws for cache
    * failures. Resolves to false when the cache failed (counted), true when the value was stored or
-   * deliberately not. A load of the same key already in flight in this process will not overwrite it.
+   * deliberately not. A load of the same key already in flight in this process will not overwrite it,
+   * and callers from now on do not join it.
    */
   write(
     redisKey: string,
@@ -364,6 +369,22 @@ export class CacheEngine {
     name: string,
     loadMs = 0,
     epoch?: number,
+  ): Promise<boolean> {
+    this.batchFlights.supersede(redisKey);
+    return this.writeBatchItem(redisKey, value, policy, name, loadMs, epoch);
+  }
+
+  /**
+   * `write` for a value a batch loaded (read/batch-read.ts): the batch's own claim on the key is kept,
+   * so the batches waiting on it are answered with this value; a single read in flight is superseded.
+   */
+  writeBatchItem(
+    redisKey: string,
+    value: unknown,
+    policy: WritePolicy,
+    name: string,
+    loadMs: number,
+    epoch: number | undefined,
   ): Promise<boolean> {
     this.flights.supersede(redisKey);
     return (
@@ -374,7 +395,7 @@ export class CacheEngine {
 
   /** Deletes the given Redis keys: how many existed, and whether the cache failed (counted). */
   async delete(redisKeys: readonly string[], name: string): Promise<Removal> {
-    for (const key of redisKeys) this.flights.supersede(key);
+    for (const key of redisKeys) this.supersede(key);
     return (await this.started?.invalidation.delete(redisKeys, name)) ?? STOPPED_ANSWERS.removal;
   }
 
@@ -384,15 +405,27 @@ export class CacheEngine {
    * replayed once Redis answers again.
    */
   async clear(prefix: string, name: string): Promise<{ failed: boolean }> {
-    this.flights.supersedePrefix(this.redisKey(prefix));
+    this.supersedePrefix(this.redisKey(prefix));
     return (await this.started?.invalidation.clear(prefix, name)) ?? STOPPED_ANSWERS.invalidation;
   }
 
   /** Deletes every key under `${namespace}:${prefix}` with SCAN + pipelined UNLINK (memory reclamation). */
   async reclaim(prefix: string, name: string): Promise<Removal> {
     const literalPrefix = this.redisKey(prefix);
-    this.flights.supersedePrefix(literalPrefix);
+    this.supersedePrefix(literalPrefix);
     return (await this.started?.invalidation.reclaim(literalPrefix, name)) ?? STOPPED_ANSWERS.removal;
+  }
+
+  /** Detaches the loads of `redisKey` in flight, single and batch: callers from now on load it anew. */
+  private supersede(redisKey: string): void {
+    this.flights.supersede(redisKey);
+    this.batchFlights.supersede(redisKey);
+  }
+
+  /** `supersede` for every key under `prefix`. */
+  private supersedePrefix(prefix: string): void {
+    this.flights.supersedePrefix(prefix);
+    this.batchFlights.supersedePrefix(prefix);
   }
 
   private require(): Started {

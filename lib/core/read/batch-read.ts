@@ -3,7 +3,7 @@ import type { CacheEngine, WritePolicy } from '../cache-engine.js';
 import { learnReturnMode, type CacheMethodPlan, type KeyBuilder, type ReturnMode } from '../cache-method-plan.js';
 import { deepFreeze } from '../deep-freeze.js';
 import type { KeyMemo } from '../key-memo.js';
-import { BatchFlights, NOT_LOADED, type ItemLoad, type SettleClaim } from './batch-flights.js';
+import { NOT_LOADED, type BatchFlights, type ItemLoad, type SettleClaim } from './batch-flights.js';
 
 /** A `@Cacheable({ batch })` method as its calls need it: the item's key, and how loaded items are written. */
 export interface BatchSite {
@@ -65,12 +65,15 @@ type Loaded = { aligned: true; values: readonly unknown[] } | { aligned: false; 
  * failures go to the source; a method's error reaches the caller unchanged.
  */
 export class BatchReads {
-  private readonly flights = new BatchFlights();
+  /** The engine's: its writes and invalidations supersede the loads in flight. */
+  private readonly flights: BatchFlights;
 
   constructor(
     private readonly engine: CacheEngine,
     private readonly keyFailure: KeyFailure,
-  ) {}
+  ) {
+    this.flights = engine.batchFlights;
+  }
 
   async read(site: BatchSite, load: BatchLoader, args: readonly unknown[]): Promise<unknown> {
     const started = performance.now();
@@ -142,7 +145,7 @@ export class BatchReads {
       // During an outage the read already failed: nothing to write.
       if (!(failed.some(Boolean) && this.engine.isDown())) round.writeEpoch = epoch;
       // Claimed now, in the step that found them missing: a batch looking next waits for this load.
-      if (round.claimed.length > 0) round.settleClaim = this.flights.claim(round.claimed);
+      if (round.claimed.length > 0) round.settleClaim = this.flights.claim(round.claimed, site.tags !== undefined);
     } finally {
       this.flights.endRead(ticket);
     }
@@ -211,7 +214,7 @@ export class BatchReads {
       if (epoch !== undefined) {
         await Promise.all(
           keys.map((key, i) =>
-            this.engine.write(key, result[i], this.policyOf(site, items[i]), site.name, loadMs, epoch),
+            this.engine.writeBatchItem(key, result[i], this.policyOf(site, items[i]), site.name, loadMs, epoch),
           ),
         );
       }
