@@ -93,8 +93,11 @@ export interface CacheStore {
   publishPlain(channel: string, message: string): Promise<void>;
   /** Whether `key` exists. */
   exists(key: string): Promise<boolean>;
-  /** `SET key 1 PX ttl`: a marker whose presence is all it says. */
-  mark(key: string, ttlMs: number): Promise<void>;
+  /**
+   * Keeps a marker whose presence is all it says for `ttlMs` more: true when it was there (renewed),
+   * false when it was absent (written now).
+   */
+  mark(key: string, ttlMs: number): Promise<boolean>;
   /** The epochs of the given tag keys (`undefined` for an absent one, NaN for garbage). */
   readTags(tagKeys: readonly string[]): Promise<Array<number | undefined>>;
   /** Deletes the keys, then publishes `announce`; resolves to how many existed. */

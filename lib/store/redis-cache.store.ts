@@ -371,8 +371,13 @@ export class RedisCacheStore implements CacheStore {
   }
 
   /** `SET key 1 PX ttl`: a marker whose presence is all it says. */
-  async mark(key: string, ttlMs: number): Promise<void> {
-    await this.commands.run('SET', () => this.client.set(key, '1', 'PX', Math.round(ttlMs)), this.commands.nodeOf(key));
+  async mark(key: string, ttlMs: number): Promise<boolean> {
+    const px = Math.round(ttlMs);
+    const node = this.commands.nodeOf(key);
+    // PEXPIRE first: the marker is nearly always there, and this says whether it was (Redis 5 has no SET ... GET).
+    if ((await this.commands.run('PEXPIRE', () => this.client.pexpire(key, px), node)) === 1) return true;
+    await this.commands.run('SET', () => this.client.set(key, '1', 'PX', px), node);
+    return false;
   }
 
   /**

@@ -123,8 +123,12 @@ export class InMemoryCacheStore implements CacheStore {
     return run(() => this.keyspace.exists(key));
   }
 
-  mark(key: string, ttlMs: number): Promise<void> {
-    return run(() => void this.keyspace.set(key, '1', { px: Math.round(ttlMs) }));
+  mark(key: string, ttlMs: number): Promise<boolean> {
+    return run(() => {
+      const existed = this.keyspace.exists(key);
+      this.keyspace.set(key, '1', { px: Math.round(ttlMs) });
+      return existed;
+    });
   }
 
   readTags(tagKeys: readonly string[]): Promise<Array<number | undefined>> {

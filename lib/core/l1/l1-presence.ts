@@ -47,9 +47,12 @@ export class L1Presence {
   }
 
   /**
-   * This instance keeps an L1: writes its marker now and every HEARTBEAT_MS. `settled(true)` is called
-   * PRESENCE_SETTLE_MS after a marker was written (L1 may keep values), `settled(false)` when one
-   * could not be (it may expire: L1 keeps nothing until a marker is written and settles again).
+   * This instance keeps an L1: writes its marker now and renews it every HEARTBEAT_MS. `settled(true)`
+   * is called PRESENCE_SETTLE_MS after a marker was written (L1 may keep values), `settled(false)`
+   * when one could not be renewed (it may expire), or was found gone: evicted, deleted, or expired
+   * while this process stalled. Writers may then have stopped announcing, so L1 keeps nothing until a
+   * marker is written and settles again. What L1 served between the loss and this renewal (at most a
+   * heartbeat) is the limit: docs/presence-marker.md.
    */
   advertise(settled: (ready: boolean) => void): void {
     let ready = false;
@@ -59,8 +62,16 @@ export class L1Presence {
       this.heartbeat = setTimeout(beat, ready || this.settle ? HEARTBEAT_MS : RETRY_MS);
       this.heartbeat.unref();
       this.store.mark(this.key, PRESENCE_TTL_MS).then(
-        () => {
-          if (ready || this.settle || this.stopped) return;
+        (renewed) => {
+          if (this.stopped) return;
+          if (!renewed) {
+            // Written anew (the first marker, or one that was gone): settling starts over.
+            clearTimeout(this.settle);
+            this.settle = undefined;
+            if (ready) settled(false);
+            ready = false;
+          }
+          if (ready || this.settle) return;
           this.settle = setTimeout(() => {
             this.settle = undefined;
             ready = !this.stopped;
