@@ -118,6 +118,16 @@ export class CacheEngine {
     // Tag invalidations are announced like cleared prefixes: a tagged hit checks its tags in memory.
     leases.follow(tagEpochs);
     const tags = new CacheTags(keys, store, tagEpochs);
+    // A change another instance announced detaches this process's loads of it in flight, as one made
+    // here does: a call that begins once the change is heard does not join a load that read the
+    // source before it. A forged message can only cost loads.
+    tier.onHeard = (heard) => {
+      if (heard.kind === 'keys') for (const key of heard.keys) this.supersede(key);
+      else if (heard.kind === 'tags') this.supersedeTagged();
+      else this.supersedePrefix(heard.fullPrefix);
+    };
+    prefixes.onCleared = (prefix) => this.supersedePrefix(`${keys.namespace}:${prefix}`);
+    tagEpochs.onInvalidated = () => this.supersedeTagged();
     // Failures of the pipeline's commands are answered in one place (fail-open-store.ts).
     // Leases a failed command may hold go back by token once Redis answers (read/lease-returns.ts).
     const returns = new LeaseReturns((key, token) => store.completeLease(key, token, undefined, 0, leases.channel));
@@ -340,8 +350,7 @@ export class CacheEngine {
     const tags = normalizeTags(rawTags, name);
     const started = this.started;
     if (!started || tags.length === 0) return STOPPED_ANSWERS.invalidation;
-    this.flights.supersedeTagged();
-    this.batchFlights.supersedeTagged();
+    this.supersedeTagged();
     return started.invalidation.invalidateTags(tags, name);
   }
 
@@ -420,6 +429,12 @@ export class CacheEngine {
   private supersede(redisKey: string): void {
     this.flights.supersede(redisKey);
     this.batchFlights.supersede(redisKey);
+  }
+
+  /** `supersede` for every load of a tagged value (its tags are only known once it has loaded). */
+  private supersedeTagged(): void {
+    this.flights.supersedeTagged();
+    this.batchFlights.supersedeTagged();
   }
 
   /** `supersede` for every key under `prefix`. */

@@ -179,6 +179,9 @@ export class PrefixGenerations implements SubscriptionFollower {
     return refreshing;
   }
 
+  /** Told of each clear announced that was news here (`prefix` relative to the namespace), once applied. */
+  onCleared: ((prefix: string) => void) | undefined;
+
   /**
    * A published marker (`${epoch} ${prefix}`, the prefix relative to the namespace). Anything else, a
    * prefix no clear could mark, or an epoch Redis's clock cannot have reached yet (`1e300`) is
@@ -192,7 +195,7 @@ export class PrefixGenerations implements SubscriptionFollower {
       this.rejected();
       return;
     }
-    this.apply(prefix, epoch);
+    if (this.apply(prefix, epoch)) this.onCleared?.(prefix);
   }
 
   /** True when an entry at `redisKey` loaded in `entryEpoch` (0: unknown) is under a later clear. */
@@ -237,11 +240,14 @@ export class PrefixGenerations implements SubscriptionFollower {
     this.apply(marked.prefix, marked.epoch);
   }
 
-  /** Keeps a marker (`prefix` relative to the namespace), dropping the narrower ones it supersedes. */
-  private apply(prefix: string, epoch: number): void {
+  /**
+   * Keeps a marker (`prefix` relative to the namespace), dropping the narrower ones it supersedes;
+   * false when one as recent was known already (this instance's own clear, say).
+   */
+  private apply(prefix: string, epoch: number): boolean {
     const fullPrefix = `${this.keys.namespace}:${prefix}`;
     const current = this.markers.get(fullPrefix);
-    if (current !== undefined && current >= epoch) return;
+    if (current !== undefined && current >= epoch) return false;
     for (const [marked, at] of this.markers) {
       // Superseded (under this prefix, and older), or older than any entry it could apply to.
       if ((at <= epoch && marked.startsWith(fullPrefix)) || at < epoch - MARKER_RETENTION_US) {
@@ -256,5 +262,6 @@ export class PrefixGenerations implements SubscriptionFollower {
       this.markers.set(`${this.keys.namespace}:`, newest);
     }
     this.lengths = [...new Set([...this.markers.keys()].map((marked) => marked.length))].sort((a, b) => a - b);
+    return true;
   }
 }

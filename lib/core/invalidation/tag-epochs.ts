@@ -97,6 +97,9 @@ export class TagEpochs implements SubscriptionFollower {
     for (const tag of tags) this.heard(tag, epoch);
   }
 
+  /** Told of each tag invalidation another instance announced, once applied. */
+  onInvalidated: (() => void) | undefined;
+
   /** A message on the tags channel; anything no instance would send is counted and dropped. */
   received(message: string): void {
     const parts = message.split(' ');
@@ -107,6 +110,7 @@ export class TagEpochs implements SubscriptionFollower {
       return;
     }
     for (const tag of tags) this.heard(tag, epoch);
+    this.onInvalidated?.();
   }
 
   /** Subscribed (again): invalidations are heard from now on; epochs are read afresh as tags come up. */

@@ -4,7 +4,7 @@ import type { BookkeepingKeys } from '../bookkeeping-keys.js';
 import type { TagAnnouncement } from '../invalidation/cache-tags.js';
 import type { PrefixGenerations } from '../invalidation/prefix-generations.js';
 import type { RedisClock } from '../redis-clock.js';
-import { L1Messages } from './l1-messages.js';
+import { L1Messages, type L1Message } from './l1-messages.js';
 import { L1Slot, type L1Entry, type L1Settings } from './l1-slot.js';
 
 /**
@@ -45,6 +45,8 @@ export class InProcessTier implements SubscriptionFollower {
   private readonly tagEpochs = new Map<string, number>();
   /** Told how many values left the memories, and why (the `l1:drop` event). */
   onDrop: ((reason: L1DropReason, count: number) => void) | undefined;
+  /** Told of each valid message of another instance, once L1 has acted on it. */
+  onHeard: ((heard: L1Message) => void) | undefined;
 
   constructor(
     keys: BookkeepingKeys,
@@ -178,6 +180,7 @@ export class InProcessTier implements SubscriptionFollower {
     if (heard.kind === 'keys') this.dropKeys(heard.keys, 'message');
     else if (heard.kind === 'tags') this.tagsInvalidated(heard.tags, heard.epoch);
     else this.reclaimed(heard.fullPrefix, 'message');
+    this.onHeard?.(heard);
   }
 
   /** Subscribed (again): what was kept before may be stale, and reads that began before are not kept. */
