@@ -40,6 +40,11 @@ export class RedisClock {
     return epoch <= this.estimate(performance.now()) + FUTURE_SLACK_US;
   }
 
+  /** Redis's clock now as this process estimates it (µs); undefined before any reading. */
+  now(): number | undefined {
+    return this.readingUs === undefined ? undefined : this.estimate(performance.now());
+  }
+
   private estimate(nowMs: number): number {
     return (this.readingUs ?? 0) + (nowMs - this.readAtMs) * 1_000;
   }
