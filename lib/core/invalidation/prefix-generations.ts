@@ -10,11 +10,6 @@ import type { RedisClock } from '../redis-clock.js';
  */
 export const MAX_ENTRY_PX_MS = 30 * 24 * 3_600_000;
 const MARKER_RETENTION_MS = MAX_ENTRY_PX_MS + 24 * 3_600_000;
-/**
- * How far a message's marker may be ahead of Redis's clock as estimated here and still be taken as it
- * is (µs): readings keep the estimate within milliseconds. Past it the marker is checked in Redis.
- */
-const AHEAD_CHECKED_US = 1_000_000;
 /** Epochs are microseconds. */
 const MARKER_RETENTION_US = MARKER_RETENTION_MS * 1_000;
 /**
@@ -200,15 +195,9 @@ export class PrefixGenerations implements SubscriptionFollower {
       this.rejected();
       return;
     }
-    const now = this.clock.now();
-    if (now !== undefined && epoch > now + AHEAD_CHECKED_US) {
-      // Ahead of Redis's clock as estimated here: a clock that jumped, or a forged message. Entries
-      // under the prefix loaded until now are cleared at once (whichever it is), and the marker Redis
-      // holds, if any, is read: a forged epoch is never kept, where it would clear for minutes.
-      if (this.apply(prefix, now)) this.onCleared?.(prefix);
-      this.refresh().catch(() => undefined);
-      return;
-    }
+    // Kept as it is, even ahead of Redis's clock as estimated here (a clock that jumped, or a forged
+    // message): at worst entries count as cleared too early. What keeps such a marker from clearing
+    // too late is `floor`, which never hands it to a load.
     if (this.apply(prefix, epoch)) this.onCleared?.(prefix);
   }
 
@@ -236,8 +225,9 @@ export class PrefixGenerations implements SubscriptionFollower {
       const marker = this.markers.get(redisKey.slice(0, length));
       if (marker !== undefined && marker > floor) floor = marker;
     }
-    // Never past Redis's clock as estimated here: an entry recorded with a later epoch would outlive
-    // the real clears of the next minutes. Lower is always safe (cleared too early, at worst).
+    // Never past Redis's clock as estimated here: an entry recorded with a marker from the future (a
+    // forged message, a clock that jumped) would outlive the real clears until then. Lower is always
+    // safe: at worst the entry counts as cleared too early.
     const now = this.clock.now();
     return now !== undefined && floor > now ? now : floor;
   }
