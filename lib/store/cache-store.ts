@@ -94,10 +94,10 @@ export interface CacheStore {
   /** Whether `key` exists. */
   exists(key: string): Promise<boolean>;
   /**
-   * Keeps a marker whose presence is all it says for `ttlMs` more: true when it was there (renewed),
-   * false when it was absent (written now).
+   * Keeps a marker alive for `ttlMs` more, writing it with `generation` when it is absent. Resolves
+   * to the generation it holds: another than the caller saw last means it was gone in between.
    */
-  mark(key: string, ttlMs: number): Promise<boolean>;
+  mark(key: string, ttlMs: number, generation: string): Promise<string>;
   /** The epochs of the given tag keys (`undefined` for an absent one, NaN for garbage). */
   readTags(tagKeys: readonly string[]): Promise<Array<number | undefined>>;
   /** Deletes the keys, then publishes `announce`; resolves to how many existed. */

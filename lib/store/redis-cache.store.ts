@@ -23,6 +23,7 @@ import {
 } from './invalidation-scripts.js';
 import type { Announcement, CacheStore, LeaseAttempt, WriteOutcome } from './cache-store.js';
 import { ShardChannels } from './shard-channels.js';
+import { RENEW_MARKER } from './marker-script.js';
 import { TickWrites } from './tick-writes.js';
 
 export { CommandTimeoutError, isCluster } from './guarded-commands.js';
@@ -371,13 +372,13 @@ export class RedisCacheStore implements CacheStore {
   }
 
   /** `SET key 1 PX ttl`: a marker whose presence is all it says. */
-  async mark(key: string, ttlMs: number): Promise<boolean> {
-    const px = Math.round(ttlMs);
-    const node = this.commands.nodeOf(key);
-    // PEXPIRE first: the marker is nearly always there, and this says whether it was (Redis 5 has no SET ... GET).
-    if ((await this.commands.run('PEXPIRE', () => this.client.pexpire(key, px), node)) === 1) return true;
-    await this.commands.run('SET', () => this.client.set(key, '1', 'PX', px), node);
-    return false;
+  async mark(key: string, ttlMs: number, generation: string): Promise<string> {
+    const reply = await this.commands.run(
+      'RENEW_MARKER',
+      () => RENEW_MARKER.run(this.client, key, Math.max(1, Math.round(ttlMs)), generation),
+      this.commands.nodeOf(key),
+    );
+    return String(reply);
   }
 
   /**

@@ -123,11 +123,12 @@ export class InMemoryCacheStore implements CacheStore {
     return run(() => this.keyspace.exists(key));
   }
 
-  mark(key: string, ttlMs: number): Promise<boolean> {
+  mark(key: string, ttlMs: number, generation: string): Promise<string> {
     return run(() => {
-      const existed = this.keyspace.exists(key);
-      this.keyspace.set(key, '1', { px: Math.round(ttlMs) });
-      return existed;
+      // RENEW_MARKER (store/marker-script.ts): renewed with the generation it holds, or written with this one.
+      const held = this.keyspace.type(key) === 'string' ? this.keyspace.get(key)!.toString() : generation;
+      this.keyspace.set(key, held, { px: Math.max(1, Math.round(ttlMs)) });
+      return held;
     });
   }
 

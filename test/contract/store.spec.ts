@@ -169,13 +169,19 @@ describe('the cache store', () => {
       expect(await store().exists(keys.epoch)).toBe(true);
     });
 
-    it('mark and exists: a marker whose presence is all it says', async () => {
+    it('mark and exists: a marker renewed with the generation it holds, written anew once gone', async () => {
       const { presence } = handle.keys;
       expect(await store().exists(presence)).toBe(false);
-      await store().mark(presence, 1_000);
+      expect(await store().mark(presence, 1_000, 'first')).toBe('first');
       expect(await store().exists(presence)).toBe(true);
-      await handle.wait(1_200);
+      // Renewed: another instance's generation is not written over the one it holds.
+      await handle.wait(600);
+      expect(await store().mark(presence, 1_000, 'second')).toBe('first');
+      await handle.wait(600);
+      expect(await store().exists(presence)).toBe(true); // 1.2 s after it was written: the renewal held
+      await handle.wait(600);
       expect(await store().exists(presence)).toBe(false);
+      expect(await store().mark(presence, 1_000, 'third')).toBe('third');
     });
   });
 

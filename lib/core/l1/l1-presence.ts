@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { CacheStore } from '../../store/cache-store.js';
 import type { BookkeepingKeys } from '../bookkeeping-keys.js';
 
@@ -32,6 +33,8 @@ export class L1Presence {
   private heartbeat: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The marker's generation at the last renewal: another one means it was gone in between. */
+  private generation: string | undefined;
 
   constructor(
     keys: BookkeepingKeys,
@@ -61,11 +64,14 @@ export class L1Presence {
       // Until a first marker is written (Redis down at boot), retried sooner than the heartbeat.
       this.heartbeat = setTimeout(beat, ready || this.settle ? HEARTBEAT_MS : RETRY_MS);
       this.heartbeat.unref();
-      this.store.mark(this.key, PRESENCE_TTL_MS).then(
-        (renewed) => {
+      this.store.mark(this.key, PRESENCE_TTL_MS, randomBytes(6).toString('base64url')).then(
+        (generation) => {
           if (this.stopped) return;
-          if (!renewed) {
-            // Written anew (the first marker, or one that was gone): settling starts over.
+          const seen = this.generation;
+          this.generation = generation;
+          if (generation !== seen) {
+            // The first marker, or one that was gone since the last renewal (whoever wrote it again,
+            // this instance or another that renewed first): settling starts over.
             clearTimeout(this.settle);
             this.settle = undefined;
             if (ready) settled(false);
