@@ -64,43 +64,21 @@ describe('batch reads after a write or an invalidation', () => {
     return { first, open };
   }
 
-  it('a batch that starts after cache.del() completed is not answered with a value loaded before it', async () => {
-    const { first, open } = await loadThenInvalidate(
-      (ids) => users.findUsers(ids),
-      () => cache.del('user:1'),
-    );
-    // The delete has resolved and the source says 'new': this call asks only now.
-    const second = users.findUsers([1]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    users.gate = undefined;
-    open();
-    expect(await first).toEqual(['old']);
-    expect(await second).toEqual(['new']);
-  });
-
-  it('a batch that starts after invalidateTags() completed is not answered with a value loaded before it', async () => {
-    const { first, open } = await loadThenInvalidate(
-      (ids) => users.findTagged(ids),
-      () => cache.invalidateTags(['u:1']),
-    );
-    const second = users.findTagged([1]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    users.gate = undefined;
-    open();
-    expect(await first).toEqual(['old']);
-    expect(await second).toEqual(['new']);
-  });
-
-  it('a batch that starts after clear(prefix) completed is not answered with a value loaded before it', async () => {
-    const { first, open } = await loadThenInvalidate(
-      (ids) => users.findUsers(ids),
-      () => cache.clear('user:'),
-    );
-    const second = users.findUsers([1]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    users.gate = undefined;
-    open();
-    expect(await first).toEqual(['old']);
-    expect(await second).toEqual(['new']);
-  });
+  it.each([
+    ['cache.del()', (ids: number[]) => users.findUsers(ids), () => cache.del('user:1')],
+    ['invalidateTags()', (ids: number[]) => users.findTagged(ids), () => cache.invalidateTags(['u:1'])],
+    ['clear(prefix)', (ids: number[]) => users.findUsers(ids), () => cache.clear('user:')],
+  ])(
+    'a batch that starts after %s completed is not answered with a value loaded before it',
+    async (_, find, invalidate) => {
+      const { first, open } = await loadThenInvalidate(find, invalidate);
+      // The change has resolved and the source says 'new': this call asks only now.
+      const second = find([1]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      users.gate = undefined;
+      open();
+      expect(await first).toEqual(['old']);
+      expect(await second).toEqual(['new']);
+    },
+  );
 });
