@@ -120,14 +120,17 @@ export class CacheEngine {
     const tags = new CacheTags(keys, store, tagEpochs);
     // A change another instance announced detaches this process's loads of it in flight, as one made
     // here does: a call that begins once the change is heard does not join a load that read the
-    // source before it. A forged message can only cost loads.
-    tier.onHeard = (heard) => {
-      if (heard.kind === 'keys') for (const key of heard.keys) this.supersede(key);
-      else if (heard.kind === 'tags') this.supersedeTagged();
-      else this.supersedePrefix(heard.fullPrefix);
+    // source before it. Their writes go on (`false`): a load may have begun after the change (this
+    // instance's own message comes back too), and the epochs refuse the value of one that began
+    // before (WRITE_ENTRY for a written key, the tag and prefix checks when it is read). A forged
+    // message can only cost loads.
+    tier.onHeard = (message) => {
+      if (message.kind === 'keys') for (const key of message.keys) this.supersede(key, false);
+      else if (message.kind === 'tags') this.supersedeTagged(false);
+      else this.supersedePrefix(message.fullPrefix, false);
     };
-    prefixes.onCleared = (prefix) => this.supersedePrefix(`${keys.namespace}:${prefix}`);
-    tagEpochs.onInvalidated = () => this.supersedeTagged();
+    prefixes.onCleared = (prefix) => this.supersedePrefix(`${keys.namespace}:${prefix}`, false);
+    tagEpochs.onInvalidated = () => this.supersedeTagged(false);
     // Failures of the pipeline's commands are answered in one place (fail-open-store.ts).
     // Leases a failed command may hold go back by token once Redis answers (read/lease-returns.ts).
     const returns = new LeaseReturns((key, token) => store.completeLease(key, token, undefined, 0, leases.channel));
@@ -425,21 +428,24 @@ export class CacheEngine {
     return (await this.started?.invalidation.reclaim(literalPrefix, name)) ?? STOPPED_ANSWERS.removal;
   }
 
-  /** Detaches the loads of `redisKey` in flight, single and batch: callers from now on load it anew. */
-  private supersede(redisKey: string): void {
-    this.flights.supersede(redisKey);
+  /**
+   * Detaches the loads of `redisKey` in flight, single and batch: callers from now on load it anew.
+   * `skipWrite` (a change made here): the single load does not store its value (SingleFlight.supersede).
+   */
+  private supersede(redisKey: string, skipWrite = true): void {
+    this.flights.supersede(redisKey, skipWrite);
     this.batchFlights.supersede(redisKey);
   }
 
   /** `supersede` for every load of a tagged value (its tags are only known once it has loaded). */
-  private supersedeTagged(): void {
-    this.flights.supersedeTagged();
+  private supersedeTagged(skipWrite = true): void {
+    this.flights.supersedeTagged(skipWrite);
     this.batchFlights.supersedeTagged();
   }
 
   /** `supersede` for every key under `prefix`. */
-  private supersedePrefix(prefix: string): void {
-    this.flights.supersedePrefix(prefix);
+  private supersedePrefix(prefix: string, skipWrite = true): void {
+    this.flights.supersedePrefix(prefix, skipWrite);
     this.batchFlights.supersedePrefix(prefix);
   }
 

@@ -97,23 +97,25 @@ export class SingleFlight<T> {
   }
 
   /**
-   * Marks the load of `key` (if any) as superseded and detaches it, so callers arriving from now on
-   * start a fresh load instead of joining one that began before a write.
+   * Detaches the load of `key` (if any), so callers arriving from now on start a fresh load instead of
+   * joining one that began before a write. `skipWrite` (a change made in this process) also marks it
+   * superseded: it does not store its value. A change heard from another instance only detaches: the
+   * load may have begun after it, and the epochs refuse its value if it began before.
    */
-  supersede(key: string): void {
+  supersede(key: string, skipWrite = true): void {
     const flight = this.inFlight.get(key);
     if (!flight?.promise) return;
-    flight.superseded = true;
+    if (skipWrite) flight.superseded = true;
     this.inFlight.delete(key);
   }
 
   /** `supersede` for every tagged work in flight (its tags are only known once it has loaded). */
-  supersedeTagged(): void {
-    for (const [key, flight] of [...this.inFlight]) if (flight.tagged) this.supersede(key);
+  supersedeTagged(skipWrite = true): void {
+    for (const [key, flight] of [...this.inFlight]) if (flight.tagged) this.supersede(key, skipWrite);
   }
 
   /** `supersede` for every key in flight that starts with `prefix`. */
-  supersedePrefix(prefix: string): void {
-    for (const key of [...this.inFlight.keys()]) if (key.startsWith(prefix)) this.supersede(key);
+  supersedePrefix(prefix: string, skipWrite = true): void {
+    for (const key of [...this.inFlight.keys()]) if (key.startsWith(prefix)) this.supersede(key, skipWrite);
   }
 }
