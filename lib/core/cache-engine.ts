@@ -124,10 +124,11 @@ export class CacheEngine {
     // instance's own message comes back too), and the epochs refuse the value of one that began
     // before (WRITE_ENTRY for a written key, the tag and prefix checks when it is read). A forged
     // message can only cost loads.
+    // Tag invalidations are heard on the tags channel, which every instance follows (the tier's copy
+    // of one, sent while some instance keeps an L1, would only detach the same loads again).
     tier.onHeard = (message) => {
       if (message.kind === 'keys') for (const key of message.keys) this.supersede(key, false);
-      else if (message.kind === 'tags') this.supersedeTagged(false);
-      else this.supersedePrefix(message.fullPrefix, false);
+      else if (message.kind === 'reclaim') this.supersedePrefix(message.fullPrefix, false);
     };
     prefixes.onCleared = (prefix) => this.supersedePrefix(`${keys.namespace}:${prefix}`, false);
     tagEpochs.onInvalidated = () => this.supersedeTagged(false);

@@ -97,7 +97,7 @@ export class TagEpochs implements SubscriptionFollower {
     for (const tag of tags) this.heard(tag, epoch);
   }
 
-  /** Told of each tag invalidation another instance announced, once applied. */
+  /** Told of each tag invalidation announced on the channel (this instance's own too), once applied. */
   onInvalidated: (() => void) | undefined;
 
   /** A message on the tags channel; anything no instance would send is counted and dropped. */
